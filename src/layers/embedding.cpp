@@ -1,0 +1,90 @@
+// Vocab-parallel embedding and LM head.
+#include "layers/embedding.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "distributed/process_group.h"
+#include "ops/ops.h"
+
+namespace shardlm {
+
+namespace {
+int64_t padded_vocab(int64_t v) { return (v + kVocabPaddingMultiple - 1) / kVocabPaddingMultiple * kVocabPaddingMultiple; }
+
+// This rank's rows of `name`, zero-padded to vocab_local rows.
+Tensor load_vocab_shard(LoadContext& ctx, const std::string& name, int64_t vocab_size, int64_t dim,
+                        int64_t* start_out, int64_t* local_out) {
+  ctx.expect_shape(name, {vocab_size, dim});
+  const int64_t local = padded_vocab(vocab_size) / ctx.tp_size();
+  const int64_t start = ctx.tp_rank() * local;
+  const int64_t real = std::clamp<int64_t>(vocab_size - start, 0, local);
+  *start_out = start;
+  *local_out = local;
+  Tensor rows = ctx.load_rows(name, start, real);
+  if (real == local) return rows;
+  Tensor padded = Tensor::zeros({local, dim}, rows.dtype(), rows.device());
+  if (real > 0) padded.slice_rows(0, real).copy_from(rows);
+  return padded;
+}
+}  // namespace
+
+VocabParallelEmbedding::VocabParallelEmbedding(LoadContext& ctx, const std::string& name, int64_t vocab_size,
+                                               int64_t embedding_dim)
+    : act_dtype_(ctx.act_dtype()), group_(ctx.tp_group()) {
+  if (padded_vocab(vocab_size) % ctx.tp_size() != 0)
+    fail("padded vocabulary (", padded_vocab(vocab_size), ") is not divisible by tensor_parallel_size (",
+         ctx.tp_size(), ")");
+  weight_ = load_vocab_shard(ctx, name, vocab_size, embedding_dim, &vocab_start_, &vocab_local_);
+}
+
+Tensor VocabParallelEmbedding::forward(const Tensor& token_ids) const {
+  Tensor out = Tensor::empty({token_ids.numel(), weight_.dim(1)}, act_dtype_, token_ids.device());
+  ops::embedding(token_ids, weight_, vocab_start_, out);
+  if (group_) group_->all_reduce(out);
+  return out;
+}
+
+ParallelLMHead::ParallelLMHead(LoadContext& ctx, const std::string& name, int64_t vocab_size, int64_t dim,
+                               const VocabParallelEmbedding* tied)
+    : vocab_size_(vocab_size), group_(ctx.tp_group()) {
+  if (tied) {
+    weight_ = tied->weight();
+    vocab_local_ = tied->vocab_local();
+  } else {
+    int64_t start = 0;
+    weight_ = load_vocab_shard(ctx, name, vocab_size, dim, &start, &vocab_local_);
+  }
+}
+
+Tensor ParallelLMHead::forward(const Tensor& hidden) const {
+  const int64_t S = hidden.dim(0);
+  Tensor local = Tensor::empty({S, vocab_local_}, hidden.dtype(), hidden.device());
+  ops::linear(hidden, weight_, nullptr, local);
+  Tensor local_f32 = local;
+  if (local.dtype() != DType::F32) {
+    local_f32 = Tensor::empty(local.shape(), DType::F32, local.device());
+    ops::cast(local, local_f32);
+  }
+  Tensor host = local_f32.device() == Device::CPU ? local_f32 : local_f32.to(Device::CPU);
+  const int tp = group_ ? group_->size() : 1;
+  Tensor gathered = host;
+  if (group_) {
+    gathered = Tensor::empty({tp * S, vocab_local_}, DType::F32);
+    group_->all_gather(host, gathered);
+  }
+  // gathered is [tp, S, V_local]; the logits are [S, vocab] in token-id order.
+  Tensor logits = Tensor::empty({S, vocab_size_}, DType::F32);
+  const float* g = gathered.data<float>();
+  float* o = logits.data<float>();
+  for (int r = 0; r < tp; ++r) {
+    const int64_t start = r * vocab_local_;
+    const int64_t n = std::clamp<int64_t>(vocab_size_ - start, 0, vocab_local_);
+    for (int64_t s = 0; s < S; ++s)
+      std::memcpy(o + s * vocab_size_ + start, g + ((int64_t)r * S + s) * vocab_local_, (size_t)n * sizeof(float));
+  }
+  return logits;
+}
+
+}  // namespace shardlm

@@ -1,0 +1,126 @@
+// Checkpoint slicing and dtype conversion for layer construction.
+#include "layers/load_context.h"
+
+#include <cstring>
+
+#include "core/error.h"
+#include "io/weight_store.h"
+
+namespace shardlm {
+
+LoadContext::LoadContext(const WeightStore& weights, int tp_rank, int tp_size, ProcessGroup* tp_group,
+                         Device device, DType param_dtype)
+    : weights_(weights),
+      tp_rank_(tp_rank),
+      tp_size_(tp_size),
+      tp_group_(tp_group),
+      device_(device),
+      param_dtype_(param_dtype) {}
+
+void LoadContext::add_prefix_alias(const std::string& canonical_prefix, const std::string& alias_prefix) {
+  aliases_.emplace_back(canonical_prefix, alias_prefix);
+}
+
+std::string LoadContext::resolve(const std::string& name) const {
+  if (weights_.has(name)) return name;
+  for (const auto& [canon, alias] : aliases_) {
+    if (name.compare(0, canon.size(), canon) == 0) {
+      std::string alt = alias + name.substr(canon.size());
+      if (weights_.has(alt)) return alt;
+    }
+  }
+  return "";
+}
+
+bool LoadContext::has(const std::string& name) const { return !resolve(name).empty(); }
+
+std::vector<int64_t> LoadContext::shape(const std::string& name) const {
+  std::string r = resolve(name);
+  if (r.empty()) fail("checkpoint is missing tensor '", name, "'");
+  return weights_.info(r).shape;
+}
+
+void LoadContext::expect_shape(const std::string& name, const std::vector<int64_t>& expected) const {
+  std::vector<int64_t> got = shape(name);
+  if (got != expected) {
+    auto str = [](const std::vector<int64_t>& s) {
+      std::string o = "[";
+      for (size_t i = 0; i < s.size(); ++i) o += (i ? ", " : "") + std::to_string(s[i]);
+      return o + "]";
+    };
+    fail("checkpoint tensor '", name, "' has shape ", str(got), ", expected ", str(expected),
+         " from config.json");
+  }
+}
+
+Tensor LoadContext::finish(Tensor host, const std::string& name) {
+  Tensor t = host.dtype() == param_dtype_ ? host : host.to_dtype(param_dtype_);
+  if (t.raw() == host.raw()) t = host.clone();  // never keep views of the mapped file as parameters
+  if (device_ != Device::CPU) t = t.to(device_);
+  params_.push_back({name, t});
+  return t;
+}
+
+Tensor LoadContext::load(const std::string& name) {
+  std::string r = resolve(name);
+  if (r.empty()) fail("checkpoint is missing tensor '", name, "'");
+  return finish(weights_.get(r), name);
+}
+
+Tensor LoadContext::load_rows(const std::string& name, int64_t start, int64_t len) {
+  std::string r = resolve(name);
+  if (r.empty()) fail("checkpoint is missing tensor '", name, "'");
+  Tensor full = weights_.get(r);
+  if (start < 0 || start + len > full.dim(0))
+    fail("checkpoint tensor '", name, "' has ", full.dim(0), " rows; cannot take rows [", start, ", ",
+         start + len, ")");
+  return finish(full.slice_rows(start, len), name);
+}
+
+Tensor LoadContext::load_cols(const std::string& name, int64_t start, int64_t len) {
+  std::string r = resolve(name);
+  if (r.empty()) fail("checkpoint is missing tensor '", name, "'");
+  Tensor full = weights_.get(r);
+  if (full.ndim() != 2 || start < 0 || start + len > full.dim(1))
+    fail("checkpoint tensor '", name, "' of shape ", full.shape_str(), ": cannot take columns [", start, ", ",
+         start + len, ")");
+  const int64_t rows = full.dim(0), cols = full.dim(1);
+  const size_t es = dtype_size(full.dtype());
+  Tensor part = Tensor::empty({rows, len}, full.dtype());
+  for (int64_t i = 0; i < rows; ++i)
+    std::memcpy(static_cast<char*>(part.raw()) + (size_t)(i * len) * es,
+                static_cast<const char*>(full.raw()) + (size_t)(i * cols + start) * es, (size_t)len * es);
+  return finish(part, name);
+}
+
+Tensor LoadContext::load_row_slices(const std::vector<RowSlice>& slices, const std::string& registered_name) {
+  std::vector<Tensor> parts;
+  int64_t total = 0, row_elems = -1;
+  DType dt = DType::F32;
+  for (const auto& s : slices) {
+    std::string r = resolve(s.name);
+    if (r.empty()) fail("checkpoint is missing tensor '", s.name, "'");
+    Tensor full = weights_.get(r);
+    if (s.start < 0 || s.start + s.len > full.dim(0))
+      fail("checkpoint tensor '", s.name, "' has ", full.dim(0), " rows; cannot take rows [", s.start, ", ",
+           s.start + s.len, ")");
+    Tensor p = full.slice_rows(s.start, s.len);
+    int64_t re = full.dim(0) ? full.numel() / full.dim(0) : 0;
+    if (row_elems >= 0 && re != row_elems) fail("checkpoint tensors fused into '", registered_name, "' differ in width");
+    row_elems = re;
+    dt = full.dtype();
+    total += s.len;
+    parts.push_back(p);
+  }
+  std::vector<int64_t> shape = parts.front().shape();
+  shape[0] = total;
+  Tensor cat = Tensor::empty(shape, dt);
+  size_t off = 0;
+  for (const auto& p : parts) {
+    std::memcpy(static_cast<char*>(cat.raw()) + off, p.raw(), p.nbytes());
+    off += p.nbytes();
+  }
+  return finish(cat, registered_name);
+}
+
+}  // namespace shardlm

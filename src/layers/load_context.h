@@ -1,0 +1,70 @@
+// What a layer needs to build itself: the checkpoint, this rank's place in the tensor-parallel group, the
+// device and dtype parameters live in, and the registry that exposes parameters to the user.
+// Layers ask for checkpoint tensors by their Hugging Face names; this class resolves prefix aliases
+// (facebook/opt-125m's pytorch_model.bin says `decoder.*` where safetensors say `model.decoder.*`).
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace shardlm {
+
+class WeightStore;
+class ProcessGroup;
+
+struct NamedParameter {
+  std::string name;  // checkpoint name of the full (unsharded) tensor
+  Tensor local;      // this rank's shard
+};
+
+class LoadContext {
+ public:
+  LoadContext(const WeightStore& weights, int tp_rank, int tp_size, ProcessGroup* tp_group, Device device,
+              DType param_dtype);
+
+  int tp_rank() const { return tp_rank_; }
+  int tp_size() const { return tp_size_; }
+  ProcessGroup* tp_group() const { return tp_group_; }  // null when tp_size == 1
+  Device device() const { return device_; }
+  DType param_dtype() const { return param_dtype_; }
+  // Activations: f32 on the CPU, the model dtype on accelerators.
+  DType act_dtype() const { return device_ == Device::CPU ? DType::F32 : param_dtype_; }
+
+  // `alias` stands for `canonical` when the canonical name is absent (e.g. "model." -> "").
+  void add_prefix_alias(const std::string& canonical_prefix, const std::string& alias_prefix);
+  bool has(const std::string& name) const;
+  std::vector<int64_t> shape(const std::string& name) const;  // Error naming the tensor when absent
+
+  // Loads a whole tensor / rows [start, start+len) of dim 0 / columns [start, start+len) of dim 1,
+  // converted to the parameter dtype, on the device, registered under `name`.
+  Tensor load(const std::string& name);
+  Tensor load_rows(const std::string& name, int64_t start, int64_t len);
+  Tensor load_cols(const std::string& name, int64_t start, int64_t len);
+  // Loads several row slices and concatenates them along dim 0 (fused QKV, merged gate/up).
+  struct RowSlice {
+    std::string name;
+    int64_t start, len;
+  };
+  Tensor load_row_slices(const std::vector<RowSlice>& slices, const std::string& registered_name);
+  // Checks that `name` has the expected shape; Error naming tensor, shape and expectation otherwise.
+  void expect_shape(const std::string& name, const std::vector<int64_t>& expected) const;
+
+  const std::vector<NamedParameter>& parameters() const { return params_; }
+
+ private:
+  std::string resolve(const std::string& name) const;
+  Tensor finish(Tensor host, const std::string& name);
+
+  const WeightStore& weights_;
+  int tp_rank_, tp_size_;
+  ProcessGroup* tp_group_;
+  Device device_;
+  DType param_dtype_;
+  std::vector<std::pair<std::string, std::string>> aliases_;
+  std::vector<NamedParameter> params_;
+};
+
+}  // namespace shardlm

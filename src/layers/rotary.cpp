@@ -1,0 +1,149 @@
+// Rotary embedding tables. The inverse-frequency formulas follow transformers' rope initialisation functions.
+#include "layers/rotary.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/error.h"
+#include "ops/ops.h"
+
+namespace shardlm {
+
+namespace {
+double num(const nlohmann::json& j, const char* key, double def) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : def;
+}
+}  // namespace
+
+RopeConfig parse_rope_config(const nlohmann::json& config, int64_t head_dim, int64_t max_position_embeddings,
+                             const std::string& where) {
+  RopeConfig rc;
+  nlohmann::json scaling = nlohmann::json::object();
+  if (config.contains("rope_parameters") && config["rope_parameters"].is_object()) {
+    scaling = config["rope_parameters"];  // transformers v5
+  } else if (config.contains("rope_scaling") && config["rope_scaling"].is_object()) {
+    scaling = config["rope_scaling"];
+  }
+  rc.theta = num(scaling, "rope_theta", num(config, "rope_theta", 10000.0));
+  std::string type = "default";
+  if (scaling.contains("rope_type") && scaling["rope_type"].is_string()) type = scaling["rope_type"];
+  else if (scaling.contains("type") && scaling["type"].is_string()) type = scaling["type"];
+  if (type == "su" || type == "longrope") fail(where, ": rope type '", type, "' is not supported");
+  if (type != "default" && type != "linear" && type != "dynamic" && type != "llama3" && type != "yarn")
+    fail(where, ": unknown rope type '", type, "' (supported: default, linear, dynamic, llama3, yarn)");
+  rc.rope_type = type;
+  double partial = num(scaling, "partial_rotary_factor", num(config, "partial_rotary_factor", 1.0));
+  rc.rotary_dim = (int64_t)(head_dim * partial);
+  rc.factor = num(scaling, "factor", 1.0);
+  rc.low_freq_factor = num(scaling, "low_freq_factor", 1.0);
+  rc.high_freq_factor = num(scaling, "high_freq_factor", 4.0);
+  rc.original_max_position_embeddings =
+      (int64_t)num(scaling, "original_max_position_embeddings", (double)max_position_embeddings);
+  rc.beta_fast = num(scaling, "beta_fast", 32.0);
+  rc.beta_slow = num(scaling, "beta_slow", 1.0);
+  rc.attention_factor = num(scaling, "attention_factor", -1.0);
+  rc.mscale = num(scaling, "mscale", 0.0);
+  rc.mscale_all_dim = num(scaling, "mscale_all_dim", 0.0);
+  if (scaling.contains("truncate") && scaling["truncate"].is_boolean()) rc.truncate = scaling["truncate"];
+  if (type != "default" && rc.factor <= 0) fail(where, ": rope scaling factor must be positive");
+  return rc;
+}
+
+namespace {
+
+double yarn_mscale(double scale, double mscale) { return scale <= 1.0 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0; }
+
+// Returns inv_freq [rotary_dim/2] and the factor cos/sin are multiplied by.
+std::vector<double> inverse_frequencies(const RopeConfig& c, int64_t max_position, double* attention_scale) {
+  const int64_t dim = c.rotary_dim, half = dim / 2;
+  std::vector<double> inv((size_t)half);
+  double base = c.theta;
+  *attention_scale = 1.0;
+  if (c.rope_type == "dynamic" && max_position > c.original_max_position_embeddings) {
+    // Dynamic NTK for the longest context this engine runs (transformers recomputes per length; for
+    // lengths within the original window it is the default rope, as here).
+    double seq = (double)max_position;
+    base = c.theta * std::pow(c.factor * seq / c.original_max_position_embeddings - (c.factor - 1),
+                              (double)dim / (double)(dim - 2));
+  }
+  // transformers computes these in f32: 1 / base ** (2i / dim).
+  for (int64_t i = 0; i < half; ++i)
+    inv[(size_t)i] = 1.0f / std::pow((float)base, (float)(2 * i) / (float)dim);
+
+  if (c.rope_type == "linear") {
+    for (auto& f : inv) f /= c.factor;
+  } else if (c.rope_type == "llama3") {
+    const double old_ctx = (double)c.original_max_position_embeddings;
+    const double low_wavelen = old_ctx / c.low_freq_factor, high_wavelen = old_ctx / c.high_freq_factor;
+    for (auto& f : inv) {
+      double wavelen = 2 * M_PI / f;
+      if (wavelen < high_wavelen) continue;
+      if (wavelen > low_wavelen) {
+        f /= c.factor;
+      } else {
+        double smooth = (old_ctx / wavelen - c.low_freq_factor) / (c.high_freq_factor - c.low_freq_factor);
+        f = (1 - smooth) * f / c.factor + smooth * f;
+      }
+    }
+  } else if (c.rope_type == "yarn") {
+    auto correction_dim = [&](double rotations) {
+      return (dim * std::log((double)c.original_max_position_embeddings / (rotations * 2 * M_PI))) /
+             (2 * std::log(c.theta));
+    };
+    double low = correction_dim(c.beta_fast), high = correction_dim(c.beta_slow);
+    if (c.truncate) {
+      low = std::floor(low);
+      high = std::ceil(high);
+    }
+    low = std::max(low, 0.0);
+    high = std::min(high, (double)(dim - 1));
+    if (low == high) high += 0.001;
+    for (int64_t i = 0; i < half; ++i) {
+      double ramp = std::clamp(((double)i - low) / (high - low), 0.0, 1.0);
+      double extrapolation = 1.0 - ramp;
+      double pos_freq = std::pow(c.theta, (double)(2 * i) / (double)dim);
+      inv[(size_t)i] = (1.0 / (c.factor * pos_freq)) * (1 - extrapolation) + (1.0 / pos_freq) * extrapolation;
+    }
+    if (c.attention_factor >= 0) {
+      *attention_scale = c.attention_factor;
+    } else if (c.mscale != 0 && c.mscale_all_dim != 0) {
+      *attention_scale = yarn_mscale(c.factor, c.mscale) / yarn_mscale(c.factor, c.mscale_all_dim);
+    } else {
+      *attention_scale = yarn_mscale(c.factor, 1.0);
+    }
+  }
+  for (auto& f : inv) {
+    float v = (float)f;
+    if (c.inv_freq_dtype == DType::F16) v = f16_to_f32(f32_to_f16(v));
+    if (c.inv_freq_dtype == DType::BF16) v = bf16_to_f32(f32_to_bf16(v));
+    f = v;
+  }
+  return inv;
+}
+
+}  // namespace
+
+RotaryEmbedding::RotaryEmbedding(const RopeConfig& cfg, int64_t max_position, Device device) {
+  if (cfg.rotary_dim <= 0 || cfg.rotary_dim % 2 != 0) fail("rotary dimension must be a positive even number");
+  double scale = 1.0;
+  std::vector<double> inv = inverse_frequencies(cfg, max_position, &scale);
+  const int64_t half = cfg.rotary_dim / 2;
+  Tensor t = Tensor::empty({max_position, cfg.rotary_dim}, DType::F32);
+  float* p = t.data<float>();
+  for (int64_t pos = 0; pos < max_position; ++pos) {
+    for (int64_t i = 0; i < half; ++i) {
+      // transformers computes the angle in f32: inv_freq (f32) * position (f32).
+      float angle = (float)inv[(size_t)i] * (float)pos;
+      p[pos * cfg.rotary_dim + i] = (float)(std::cos(angle) * scale);
+      p[pos * cfg.rotary_dim + half + i] = (float)(std::sin(angle) * scale);
+    }
+  }
+  cos_sin_ = device == Device::CPU ? t : t.to(device);
+}
+
+void RotaryEmbedding::apply(Tensor& q, Tensor& k, const Tensor& positions) const {
+  ops::rotary(q, k, positions, cos_sin_, /*neox_style=*/true);
+}
+
+}  // namespace shardlm

@@ -1,0 +1,134 @@
+// Argument checks and device dispatch for every op.
+#include "ops/ops.h"
+
+#include "core/error.h"
+
+namespace shardlm {
+
+namespace {
+Backend* g_backends[2] = {nullptr, nullptr};
+}
+
+void register_backend(Device d, Backend* b) { g_backends[(int)d] = b; }
+
+Backend& backend_for(Device d) {
+  Backend* b = g_backends[(int)d];
+  if (!b) fail("no '", device_name(d), "' backend in this build");
+  return *b;
+}
+
+namespace ops {
+
+namespace {
+void same_device(const Tensor& a, const Tensor& b, const char* op) {
+  SHARDLM_CHECK(a.device() == b.device(), op, ": tensors on different devices");
+}
+bool is_float(DType d) { return d == DType::F32 || d == DType::F16 || d == DType::BF16; }
+}  // namespace
+
+void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
+  SHARDLM_CHECK(x.ndim() == 2 && w.ndim() == 2 && y.ndim() == 2, "linear: 2-d tensors expected");
+  SHARDLM_CHECK(x.dim(1) == w.dim(1), "linear: x ", x.shape_str(), " vs w ", w.shape_str());
+  SHARDLM_CHECK(y.dim(0) == x.dim(0) && y.dim(1) == w.dim(0), "linear: y ", y.shape_str());
+  SHARDLM_CHECK(!bias || bias->numel() == w.dim(0), "linear: bias size");
+  SHARDLM_CHECK(is_float(w.dtype()) && x.dtype() == y.dtype(), "linear: dtypes");
+  same_device(x, w, "linear");
+  same_device(x, y, "linear");
+  backend_for(x.device()).linear(x, w, bias, y);
+}
+
+void layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps, Tensor& y) {
+  SHARDLM_CHECK(x.shape() == y.shape(), "layer_norm: shapes");
+  SHARDLM_CHECK(!weight || weight->numel() == x.dim(-1), "layer_norm: weight size");
+  SHARDLM_CHECK(!bias || bias->numel() == x.dim(-1), "layer_norm: bias size");
+  backend_for(x.device()).layer_norm(x, weight, bias, eps, y);
+}
+
+void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) {
+  SHARDLM_CHECK(x.shape() == y.shape() && weight.numel() == x.dim(-1), "rms_norm: shapes");
+  backend_for(x.device()).rms_norm(x, weight, eps, y);
+}
+
+void add_inplace(Tensor& x, const Tensor& y) {
+  SHARDLM_CHECK(x.dtype() == y.dtype() && (x.numel() == y.numel() || (x.ndim() >= 1 && y.numel() == x.dim(-1))),
+                "add_inplace: shapes ", x.shape_str(), " ", y.shape_str());
+  same_device(x, y, "add_inplace");
+  backend_for(x.device()).add_inplace(x, y);
+}
+
+void activation_inplace(Tensor& x, Activation act) { backend_for(x.device()).activation_inplace(x, act); }
+
+void act_and_mul(const Tensor& gate_up, Activation act, Tensor& out) {
+  SHARDLM_CHECK(gate_up.ndim() == 2 && out.ndim() == 2 && gate_up.dim(0) == out.dim(0) &&
+                    gate_up.dim(1) == 2 * out.dim(1),
+                "act_and_mul: shapes");
+  backend_for(out.device()).act_and_mul(gate_up, act, out);
+}
+
+void embedding(const Tensor& ids, const Tensor& table, int64_t vocab_start, Tensor& out) {
+  SHARDLM_CHECK(ids.dtype() == DType::I32 && table.ndim() == 2 && out.ndim() == 2, "embedding: args");
+  SHARDLM_CHECK(out.dim(0) == ids.numel() && out.dim(1) == table.dim(1), "embedding: out shape");
+  backend_for(out.device()).embedding(ids, table, vocab_start, out);
+}
+
+void rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& cos_sin, bool neox_style) {
+  SHARDLM_CHECK(q.ndim() == 3 && k.ndim() == 3 && q.dim(0) == k.dim(0) && positions.numel() == q.dim(0),
+                "rotary: shapes");
+  SHARDLM_CHECK(cos_sin.ndim() == 2 && cos_sin.dim(1) <= q.dim(2) && cos_sin.dtype() == DType::F32,
+                "rotary: cos_sin cache");
+  backend_for(q.device()).rotary(q, k, positions, cos_sin, neox_style);
+}
+
+void cache_write(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, Tensor& k_cache, Tensor& v_cache) {
+  SHARDLM_CHECK(k.ndim() == 3 && k_cache.ndim() == 4 && k.dim(1) == k_cache.dim(2) && k.dim(2) == k_cache.dim(3),
+                "cache_write: k ", k.shape_str(), " cache ", k_cache.shape_str());
+  SHARDLM_CHECK(slot_mapping.numel() == k.dim(0), "cache_write: slot_mapping size");
+  backend_for(k.device()).cache_write(k, v, slot_mapping, k_cache, v_cache);
+}
+
+void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionMetadata& meta,
+                     float scale, Tensor& out) {
+  SHARDLM_CHECK(q.ndim() == 3 && q.shape() == out.shape(), "paged_attention: q/out shapes");
+  SHARDLM_CHECK(q.dim(1) % k_cache.dim(2) == 0, "paged_attention: heads not a multiple of kv heads");
+  SHARDLM_CHECK(q.dim(2) == k_cache.dim(3), "paged_attention: head_dim mismatch");
+  backend_for(q.device()).paged_attention(q, k_cache, v_cache, meta, scale, out);
+}
+
+void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) {
+  SHARDLM_CHECK(x.ndim() == 2 && out.ndim() == 2 && out.dim(0) == rows.numel() && out.dim(1) == x.dim(1),
+                "gather_rows: shapes");
+  backend_for(x.device()).gather_rows(x, rows, out);
+}
+
+void slice_cols(const Tensor& x, int64_t col_start, Tensor& out) {
+  SHARDLM_CHECK(x.ndim() == 2 && out.ndim() == 2 && out.dim(0) == x.dim(0) && col_start >= 0 &&
+                    col_start + out.dim(1) <= x.dim(1) && x.dtype() == out.dtype(),
+                "slice_cols: shapes");
+  backend_for(x.device()).slice_cols(x, col_start, out);
+}
+
+Tensor slice_cols(const Tensor& x, int64_t col_start, int64_t num_cols) {
+  Tensor out = Tensor::empty({x.dim(0), num_cols}, x.dtype(), x.device());
+  slice_cols(x, col_start, out);
+  return out;
+}
+
+void cast(const Tensor& x, Tensor& out) {
+  SHARDLM_CHECK(x.numel() == out.numel(), "cast: sizes");
+  if (x.dtype() == out.dtype()) {
+    out.copy_from(x);
+    return;
+  }
+  backend_for(x.device()).cast(x, out);
+}
+
+Activation parse_activation(const std::string& name) {
+  if (name == "relu") return Activation::Relu;
+  if (name == "gelu") return Activation::Gelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return Activation::GeluTanh;
+  if (name == "silu" || name == "swish") return Activation::Silu;
+  fail("unsupported activation function '", name, "' (expected relu, gelu, gelu_new, silu)");
+}
+
+}  // namespace ops
+}  // namespace shardlm

@@ -1,0 +1,114 @@
+// Loads a model folder at TP=1 on the CPU and runs greedy decoding through the model runner directly (no
+// scheduler), collecting every step's logits: the model-level golden tests use it.
+#pragma once
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/model_runner.h"
+#include "io/weight_store.h"
+#include "layers/load_context.h"
+#include "models/model.h"
+
+namespace shardlm::testing {
+
+struct LoadedModel {
+  std::unique_ptr<WeightStore> weights;
+  std::unique_ptr<LoadContext> ctx;
+  std::unique_ptr<Model> model;
+};
+
+inline LoadedModel load_cpu_model(const std::string& dir) {
+  LoadedModel m;
+  m.weights = WeightStore::open(dir);
+  ModelConfig cfg = load_model_config(dir);
+  m.ctx = std::make_unique<LoadContext>(*m.weights, 0, 1, nullptr, Device::CPU, DType::F32);
+  m.model = create_model(cfg, *m.ctx);
+  return m;
+}
+
+// Opens one .safetensors file (golden logits) through a temporary folder that links it as model.safetensors.
+inline std::unique_ptr<WeightStore> open_safetensors_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("shardlm-golden-" + std::to_string(std::hash<std::string>{}(path)));
+  fs::create_directories(dir);
+  fs::path link = dir / "model.safetensors";
+  std::error_code ec;
+  fs::remove(link, ec);
+  fs::create_symlink(fs::absolute(path), link);
+  return WeightStore::open(dir.string());
+}
+
+inline std::vector<float> row(const Tensor& logits, int64_t r) {
+  const float* p = logits.data<float>() + r * logits.dim(1);
+  return std::vector<float>(p, p + logits.dim(1));
+}
+
+inline double rel_error(const std::vector<float>& a, const float* ref, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    num += ((double)a[i] - ref[i]) * ((double)a[i] - ref[i]);
+    den += (double)ref[i] * ref[i];
+  }
+  return std::sqrt(num / den);
+}
+
+inline double log_softmax_at(const std::vector<float>& logits, int32_t id) {
+  double m = -INFINITY;
+  for (float v : logits) m = std::max(m, (double)v);
+  double s = 0;
+  for (float v : logits) s += std::exp((double)v - m);
+  return (double)logits[(size_t)id] - m - std::log(s);
+}
+
+inline int32_t argmax(const std::vector<float>& v) {
+  int32_t best = 0;
+  for (size_t i = 1; i < v.size(); ++i)
+    if (v[i] > v[(size_t)best]) best = (int32_t)i;
+  return best;
+}
+
+struct GreedyRun {
+  std::vector<std::vector<float>> prompt_logits;  // one row per prompt position (when per_token_prefill)
+  std::vector<int32_t> tokens;
+  std::vector<double> logprobs;
+  std::vector<std::vector<float>> step_logits;  // logits that chose tokens[i]
+};
+
+// Greedy decoding of `new_tokens` tokens. With per_token_prefill the prompt is fed one token per step
+// (exercising the KV cache at every position); otherwise in one prefill step.
+inline GreedyRun run_greedy(Model& model, const std::vector<int32_t>& prompt, int new_tokens, bool per_token_prefill,
+                            int64_t block_size = 16) {
+  ModelRunner runner(model, KVCacheSpec{64, block_size}, Device::CPU, DType::F32);
+  std::vector<int32_t> blocks;
+  for (int i = 0; i < 64; ++i) blocks.push_back(63 - i);  // deliberately non-contiguous
+  GreedyRun out;
+  std::vector<int32_t> seq = prompt;
+  std::vector<float> last;
+  if (per_token_prefill) {
+    for (size_t i = 0; i < prompt.size(); ++i) {
+      SequenceStep st{std::span<const int32_t>(seq.data() + i, 1), (int32_t)i, &blocks, true};
+      last = row(runner.execute({st}), 0);
+      out.prompt_logits.push_back(last);
+    }
+  } else {
+    SequenceStep st{std::span<const int32_t>(seq.data(), seq.size()), 0, &blocks, true};
+    last = row(runner.execute({st}), 0);
+  }
+  for (int t = 0; t < new_tokens; ++t) {
+    int32_t id = argmax(last);
+    out.tokens.push_back(id);
+    out.logprobs.push_back(log_softmax_at(last, id));
+    out.step_logits.push_back(last);
+    seq.push_back(id);
+    if (t + 1 == new_tokens) break;
+    SequenceStep st{std::span<const int32_t>(seq.data() + seq.size() - 1, 1), (int32_t)seq.size() - 1, &blocks, true};
+    last = row(runner.execute({st}), 0);
+  }
+  return out;
+}
+
+}  // namespace shardlm::testing

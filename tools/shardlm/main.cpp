@@ -1,1 +1,38 @@
-int main() { return 0; }
+// shardlm: the command line. `shardlm generate|make-model|bench ...`; errors print one line and exit 1.
+#include <cstdio>
+#include <map>
+#include <stdexcept>
+
+#include "commands.h"
+#include "core/error.h"
+#include "distributed/error_file.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"shardlm: LLM inference with tensor parallelism across launcher-started processes"};
+  app.require_subcommand(1);
+  std::map<CLI::App*, std::function<int()>> runners;
+  using namespace shardlm::cli;
+  for (auto add : {add_generate_command, add_make_model_command, add_bench_command}) {
+    size_t before = app.get_subcommands({}).size();
+    auto run = add(app);
+    runners[app.get_subcommands({})[before]] = run;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto& [sub, run] : runners)
+      if (sub->parsed()) return run();
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "shardlm: invalid argument: %s\n", e.what());
+    shardlm::write_torchelastic_error_file(std::string("invalid argument: ") + e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "shardlm: error: %s\n", e.what());
+    shardlm::write_torchelastic_error_file(e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,109 @@
+// shardlm's offline API, shaped like vLLM's: LLM(EngineArgs).generate(prompts, SamplingParams).
+//
+// Under an external launcher (torchrun, mpirun, srun, shardlm-run) every process constructs the same LLM with
+// tensor_parallel_size = world size; each loads only its shard, and every rank returns identical outputs.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "shardlm/distributed.h"
+#include "shardlm/outputs.h"
+#include "shardlm/sampling_params.h"
+
+namespace shardlm {
+
+struct EngineArgs {
+  std::string model;                 // Hugging Face folder, or a hub id found in the local HF cache
+  std::string tokenizer;             // defaults to `model`
+  std::string dtype = "auto";        // auto | float32 | float16 | bfloat16 (CPU computes in float32)
+  std::string device = "auto";       // auto | cpu | cuda
+  int max_model_len = 0;             // 0: the model's max_position_embeddings
+  int64_t seed = 0;                  // seeds requests that have no SamplingParams::seed
+  int tensor_parallel_size = 1;
+  std::string distributed_executor_backend = "external_launcher";
+  int block_size = 16;               // KV-cache block size in tokens
+  int max_num_batched_tokens = 8192; // token budget of one engine step
+  int max_num_seqs = 256;            // requests running at once
+  bool enable_prefix_caching = true;
+  bool enable_chunked_prefill = true;
+  int64_t kv_cache_memory_bytes = 0; // CPU KV-cache budget; 0: automatic (1 GiB, less when it is not needed)
+  double gpu_memory_utilization = 0.9;
+  int num_threads = 0;               // CPU threads per rank; 0: cores / ranks on this host
+  double distributed_timeout_s = 60; // rendezvous and collective timeout
+};
+
+// A prompt: text, or token ids (vLLM's {"prompt_token_ids": [...]}).
+struct Prompt {
+  std::string text;
+  std::optional<std::vector<int32_t>> token_ids;
+  Prompt() = default;
+  Prompt(const char* t) : text(t) {}
+  Prompt(std::string t) : text(std::move(t)) {}
+  static Prompt from_token_ids(std::vector<int32_t> ids) {
+    Prompt p;
+    p.token_ids = std::move(ids);
+    return p;
+  }
+};
+
+struct EngineStats {
+  int64_t num_preemptions = 0;
+  int64_t prefix_cache_queries_tokens = 0, prefix_cache_hits_tokens = 0;
+  int64_t num_kv_blocks = 0, block_size = 0;
+  int64_t num_steps = 0;
+  int64_t prompt_tokens = 0, generated_tokens = 0;
+  double prefix_cache_hit_rate() const {
+    return prefix_cache_queries_tokens ? (double)prefix_cache_hits_tokens / prefix_cache_queries_tokens : 0.0;
+  }
+};
+
+// One parameter of this rank's model shard.
+struct ParameterInfo {
+  std::string name;                   // checkpoint name of the full tensor (fused layers use their fused name)
+  std::vector<int64_t> local_shape;   // this rank's shard
+  std::string dtype;
+  int64_t local_numel = 0;
+};
+
+class LLMEngine;
+
+class LLM {
+ public:
+  explicit LLM(const EngineArgs& args);
+  explicit LLM(const std::string& model) : LLM(EngineArgs{.model = model}) {}
+  ~LLM();
+  LLM(const LLM&) = delete;
+  LLM& operator=(const LLM&) = delete;
+
+  // Runs every prompt to completion through continuous batching; outputs in prompt order.
+  std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts, const SamplingParams& params = {},
+                                      bool use_tqdm = true);
+  std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
+                                      bool use_tqdm = true);
+
+  std::vector<int32_t> encode(const std::string& text, bool add_special_tokens = true) const;
+  std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = true) const;
+
+  // Direct access to this rank's model: its parameters and their count.
+  std::vector<ParameterInfo> parameters() const;
+  int64_t num_parameters() const;  // local (this shard)
+  std::string architecture() const;
+
+  // Process groups (vLLM's get_world_group() / get_tp_group()).
+  DistributedGroup world_group() const;
+  DistributedGroup tp_group() const;
+  int rank() const;
+  int world_size() const;
+
+  EngineStats stats() const;
+  LLMEngine& engine() { return *engine_; }
+
+ private:
+  std::unique_ptr<LLMEngine> engine_;
+};
+
+}  // namespace shardlm

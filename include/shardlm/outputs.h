@@ -1,0 +1,37 @@
+// What LLM::generate returns, with vLLM's names: one RequestOutput per prompt, one CompletionOutput per
+// sample (n > 1 gives several).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shardlm {
+
+struct CompletionOutput {
+  int index = 0;
+  std::string text;
+  std::vector<int32_t> token_ids;
+  double cumulative_logprob = 0.0;
+  // When SamplingParams::logprobs is set: one map per generated token, token id -> log-probability, holding
+  // the sampled token and the top `logprobs` tokens.
+  std::optional<std::vector<std::map<int32_t, float>>> logprobs;
+  std::string finish_reason;  // "stop", "length", "abort", "error"; empty while unfinished
+  // The stop string or stop token id that ended generation, if any (vLLM's stop_reason).
+  std::optional<std::string> stop_reason_str;
+  std::optional<int32_t> stop_reason_token;
+};
+
+struct RequestOutput {
+  std::string request_id;
+  std::string prompt;  // empty when the prompt was given as token ids
+  std::vector<int32_t> prompt_token_ids;
+  std::vector<CompletionOutput> outputs;
+  bool finished = false;
+  // Set when the request could not run at all (prompt longer than max_model_len, larger than the whole KV
+  // cache); the other requests of the same generate() call go on.
+  std::optional<std::string> error;
+};
+
+}  // namespace shardlm

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages, builds, and runs every test: the normal build, then an ASan+UBSan build.
+# This is what CI runs (.ci/run). Set SHARDLM_SKIP_SANITIZERS=1 to run only the normal build's tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+JOBS=${SHARDLM_JOBS:-$(nproc)}
+
+echo "=== build (RelWithDebInfo) ==="
+SHARDLM_BUILD_DIR=build scripts/build.sh
+echo "=== tests ==="
+(cd build && ctest --output-on-failure -j "$JOBS" --timeout 600)
+if [[ -d build/python ]] && command -v /usr/bin/python3 >/dev/null; then
+  echo "=== python tests ==="
+  PYTHONPATH=build/python /usr/bin/python3 -m pytest -q python/tests
+fi
+
+if [[ "${SHARDLM_SKIP_SANITIZERS:-0}" != "1" ]]; then
+  echo "=== build (ASan + UBSan) ==="
+  SHARDLM_BUILD_DIR=build-asan scripts/build.sh -DSHARDLM_SANITIZE=ON -DSHARDLM_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
+  echo "=== tests under ASan + UBSan ==="
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure -j "$JOBS" --timeout 900)
+fi
+echo "=== all tests passed ==="

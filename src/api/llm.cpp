@@ -1,0 +1,99 @@
+// The public LLM class: a thin layer over LLMEngine that runs generate() to completion.
+#include "shardlm/llm.h"
+
+#include <stdexcept>
+
+#include "api/progress_bar.h"
+#include "core/error.h"
+#include "distributed/parallel_state.h"
+#include "engine/llm_engine.h"
+
+namespace shardlm {
+
+LLM::LLM(const EngineArgs& args) : engine_(std::make_unique<LLMEngine>(args)) {}
+LLM::~LLM() = default;
+
+std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, const SamplingParams& params,
+                                         bool use_tqdm) {
+  return generate(prompts, std::vector<SamplingParams>(prompts.size(), params), use_tqdm);
+}
+
+std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
+                                         bool use_tqdm) {
+  if (params.size() != prompts.size())
+    throw std::invalid_argument("generate: got " + std::to_string(params.size()) + " SamplingParams for " +
+                                std::to_string(prompts.size()) + " prompts");
+  for (const auto& p : params) p.validate();
+  std::vector<RequestOutput> results(prompts.size());
+  std::vector<bool> have(prompts.size(), false);
+  const EngineStats before = engine_->stats();
+  ProgressBar bar((int64_t)prompts.size(), use_tqdm);
+  int64_t done = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    std::optional<RequestOutput> rejected = engine_->add_request(std::to_string(i), prompts[i], params[i]);
+    if (rejected) {
+      results[i] = std::move(*rejected);
+      have[i] = true;
+      ++done;
+    }
+  }
+  try {
+    while (engine_->has_unfinished_requests()) {
+      for (auto& out : engine_->step()) {
+        size_t idx = std::stoul(out.request_id);
+        results[idx] = std::move(out);
+        have[idx] = true;
+        ++done;
+      }
+      EngineStats now = engine_->stats();
+      bar.update(done, now.prompt_tokens - before.prompt_tokens, now.generated_tokens - before.generated_tokens);
+    }
+  } catch (...) {
+    for (size_t i = 0; i < prompts.size(); ++i) engine_->abort_request(std::to_string(i));
+    throw;
+  }
+  bar.finish();
+  return results;
+}
+
+std::vector<int32_t> LLM::encode(const std::string& text, bool add_special_tokens) const {
+  return engine_->tokenizer().encode(text, add_special_tokens);
+}
+
+std::string LLM::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
+  return engine_->tokenizer().decode(ids, skip_special_tokens);
+}
+
+std::vector<ParameterInfo> LLM::parameters() const {
+  std::vector<ParameterInfo> out;
+  for (const auto& p : engine_->model().parameters())
+    out.push_back({p.name, p.local.shape(), dtype_name(p.local.dtype()), p.local.numel()});
+  return out;
+}
+
+int64_t LLM::num_parameters() const {
+  int64_t n = 0;
+  for (const auto& p : engine_->model().parameters()) n += p.local.numel();
+  return n;
+}
+
+std::string LLM::architecture() const { return engine_->model().config().architecture; }
+
+namespace {
+DistributedGroup wrap(const GroupCoordinator& g) {
+  DistributedGroup d;
+  d.cpu_group = Group(g.cpu_group);
+  d.device_group = Group(g.device_group);
+  d.rank = g.rank_in_group;
+  d.world_size = g.world_size;
+  return d;
+}
+}  // namespace
+
+DistributedGroup LLM::world_group() const { return wrap(engine_->distributed().world); }
+DistributedGroup LLM::tp_group() const { return wrap(engine_->distributed().tp); }
+int LLM::rank() const { return engine_->distributed().world.rank_in_group; }
+int LLM::world_size() const { return engine_->distributed().world.world_size; }
+EngineStats LLM::stats() const { return engine_->stats(); }
+
+}  // namespace shardlm

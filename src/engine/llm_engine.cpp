@@ -1,0 +1,296 @@
+// LLMEngine: construction (groups, weights, model, KV cache) and the step loop.
+#include "engine/llm_engine.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "core/error.h"
+#include "distributed/parallel_state.h"
+#include "io/hf_cache.h"
+#include "ops/cpu/cpu_kernels.h"
+
+namespace shardlm {
+
+struct LLMEngine::RequestState {
+  std::string request_id;
+  Prompt prompt;
+  std::vector<int32_t> prompt_ids;
+  std::vector<std::unique_ptr<SequenceState>> seqs;
+  int num_finished = 0;
+};
+
+namespace {
+
+constexpr int64_t kDefaultCpuKvBytes = int64_t(1) << 30;
+
+uint64_t mix_seed(uint64_t a, uint64_t b) {
+  uint64_t x = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull + (a << 6) + (a >> 2));
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 27;
+  return x;
+}
+
+Device choose_device(const std::string& name) {
+  if (name == "cpu") return Device::CPU;
+  if (name == "cuda") return Device::CUDA;
+  if (name == "auto") {
+    try {
+      allocator_for(Device::CUDA);
+      return Device::CUDA;
+    } catch (const Error&) {
+      return Device::CPU;
+    }
+  }
+  throw std::invalid_argument("device must be 'auto', 'cpu' or 'cuda', got '" + name + "'");
+}
+
+DType choose_dtype(const std::string& name, const ModelConfig& cfg, Device dev) {
+  if (dev == Device::CPU) {
+    if (name != "auto" && name != "float32" && name != "float16" && name != "bfloat16" && name != "half" &&
+        name != "float")
+      throw std::invalid_argument("dtype must be auto, float32, float16 or bfloat16, got '" + name + "'");
+    return DType::F32;  // the CPU backend computes in float32 (weights widened at load)
+  }
+  if (name == "auto") return cfg.dtype == DType::F32 ? DType::F16 : cfg.dtype;
+  return parse_dtype(name, "dtype");
+}
+
+}  // namespace
+
+LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
+  if (args.tensor_parallel_size < 1)
+    throw std::invalid_argument("tensor_parallel_size must be at least 1, got " + std::to_string(args.tensor_parallel_size));
+  if (args.block_size < 1 || args.block_size > 1024)
+    throw std::invalid_argument("block_size must be in [1, 1024], got " + std::to_string(args.block_size));
+  if (args.max_num_seqs < 1) throw std::invalid_argument("max_num_seqs must be at least 1");
+  if (args.max_num_batched_tokens < 1) throw std::invalid_argument("max_num_batched_tokens must be at least 1");
+  if (args.max_model_len < 0) throw std::invalid_argument("max_model_len must be positive");
+  if (args.distributed_executor_backend != "external_launcher" && args.distributed_executor_backend != "" &&
+      args.distributed_executor_backend != "mp" && args.distributed_executor_backend != "uni")
+    throw std::invalid_argument("distributed_executor_backend must be 'external_launcher', got '" +
+                                args.distributed_executor_backend + "'");
+  device_ = choose_device(args.device);
+
+  const std::string model_dir = resolve_model_path(args.model);
+  ModelConfig cfg = load_model_config(model_dir);
+  const DType param_dtype = choose_dtype(args.dtype, cfg, device_);
+
+  DistributedOptions dopts;
+  dopts.tensor_parallel_size = args.tensor_parallel_size;
+  dopts.timeout = std::chrono::milliseconds((int64_t)(args.distributed_timeout_s * 1000));
+  dopts.device = device_;
+  dist_ = init_distributed(dopts);
+
+  if (device_ == Device::CPU) {
+    int threads = args.num_threads;
+    if (threads <= 0) threads = std::max(1, cpu::num_threads_available() / std::max(1, dist_->env.local_world_size));
+    cpu::set_num_threads(threads);
+  }
+
+  tokenizer_ = Tokenizer::from_dir(args.tokenizer.empty() ? model_dir : resolve_model_path(args.tokenizer));
+  weights_ = WeightStore::open(model_dir);
+  ProcessGroup* tp_group = dist_->tp.world_size > 1 ? dist_->tp.device_group.get() : nullptr;
+  load_ctx_ = std::make_unique<LoadContext>(*weights_, dist_->tp.rank_in_group, dist_->tp.world_size, tp_group, device_,
+                                            param_dtype);
+  model_ = create_model(cfg, *load_ctx_);
+
+  max_model_len_ = args.max_model_len > 0 ? args.max_model_len : (int)model_->config().max_position_embeddings;
+  if (max_model_len_ > model_->config().max_position_embeddings)
+    throw std::invalid_argument("max_model_len (" + std::to_string(max_model_len_) +
+                                ") exceeds the model's max_position_embeddings (" +
+                                std::to_string(model_->config().max_position_embeddings) + ")");
+  eos_token_ids_ = model_->config().eos_token_ids;
+  if (eos_token_ids_.empty() && tokenizer_->eos_token_id()) eos_token_ids_.push_back(*tokenizer_->eos_token_id());
+
+  // KV-cache capacity: this rank's budget, then the minimum over ranks so every rank schedules alike.
+  const DType kv_dtype = load_ctx_->act_dtype();
+  const int64_t block_bytes = kv_block_bytes(*model_, args.block_size, kv_dtype);
+  const int64_t blocks_per_seq = (max_model_len_ + args.block_size - 1) / args.block_size;
+  int64_t budget = args.kv_cache_memory_bytes;
+  if (budget <= 0) budget = std::min(kDefaultCpuKvBytes, (int64_t)args.max_num_seqs * blocks_per_seq * block_bytes);
+  int64_t blocks = budget / block_bytes;
+  if (dist_->tp.world_size > 1) {
+    Tensor t = Tensor::empty({1}, DType::I64);
+    t.data<int64_t>()[0] = blocks;
+    dist_->tp.cpu_group->all_reduce(t, ReduceOp::Min);
+    blocks = t.data<int64_t>()[0];
+  }
+  if (blocks < 1)
+    fail("KV cache budget of ", budget, " bytes holds no block of ", block_bytes,
+         " bytes: raise --kv-cache-memory-bytes");
+  num_kv_blocks_ = blocks;
+  runner_ = std::make_unique<ModelRunner>(*model_, KVCacheSpec{blocks, args.block_size}, device_, kv_dtype);
+
+  SchedulerConfig sc;
+  sc.block_size = args.block_size;
+  sc.num_blocks = (int)std::min<int64_t>(blocks, INT32_MAX);
+  sc.max_num_batched_tokens = args.max_num_batched_tokens;
+  if (!args.enable_chunked_prefill) sc.max_num_batched_tokens = std::max(args.max_num_batched_tokens, max_model_len_);
+  sc.max_num_seqs = args.max_num_seqs;
+  sc.max_model_len = max_model_len_;
+  sc.enable_prefix_caching = args.enable_prefix_caching;
+  sc.enable_chunked_prefill = args.enable_chunked_prefill;
+  scheduler_ = std::make_unique<Scheduler>(sc);
+}
+
+LLMEngine::~LLMEngine() = default;
+
+std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_id, const Prompt& prompt,
+                                                    const SamplingParams& params) {
+  params.validate();
+  if (requests_.count(request_id)) throw std::invalid_argument("request id '" + request_id + "' is already in use");
+  auto r = std::make_unique<RequestState>();
+  r->request_id = request_id;
+  r->prompt = prompt;
+  r->prompt_ids = prompt.token_ids ? *prompt.token_ids : tokenizer_->encode(prompt.text, true);
+  const int vocab = (int)model_->config().vocab_size;
+  for (int32_t id : r->prompt_ids)
+    if (id < 0 || id >= vocab)
+      throw std::invalid_argument("prompt token id " + std::to_string(id) + " is out of range for a vocabulary of " +
+                                  std::to_string(vocab));
+
+  auto reject = [&](const std::string& why) {
+    RequestOutput o;
+    o.request_id = request_id;
+    o.prompt = prompt.token_ids ? "" : prompt.text;
+    o.prompt_token_ids = r->prompt_ids;
+    o.finished = true;
+    o.error = why;
+    return o;
+  };
+  const int prompt_len = (int)r->prompt_ids.size();
+  if (prompt_len == 0) return reject("the prompt is empty");
+  if (prompt_len >= max_model_len_)
+    return reject("the prompt (" + std::to_string(prompt_len) + " tokens) is longer than the maximum model length of " +
+                  std::to_string(max_model_len_) + " (it must leave room for at least one generated token)");
+  const int64_t blocks_needed = (prompt_len + 1 + args_.block_size - 1) / args_.block_size;
+  if (blocks_needed > num_kv_blocks_)
+    return reject("the prompt (" + std::to_string(prompt_len) + " tokens) needs " + std::to_string(blocks_needed) +
+                  " KV-cache blocks but the cache has only " + std::to_string(num_kv_blocks_) +
+                  ": raise --kv-cache-memory-bytes");
+
+  for (int i = 0; i < params.n; ++i) {
+    SamplingParams sp = params;
+    uint64_t seed = params.seed ? (uint64_t)(*params.seed + i)
+                                : mix_seed((uint64_t)args_.seed, (uint64_t)sequences_counter_++);
+    auto seq = std::make_unique<SequenceState>(*tokenizer_, r->prompt_ids, sp, seed);
+    seq->sequence_id = params.n == 1 ? request_id : std::to_string(i) + "_" + request_id;
+    seq->parent_id = request_id;
+    seq->index = i;
+    seq->out.index = i;
+    const int room = max_model_len_ - prompt_len;
+    seq->max_tokens = params.max_tokens ? std::min(*params.max_tokens, room) : room;
+    auto req = std::make_unique<Request>();
+    req->request_id = seq->sequence_id;
+    req->prompt_token_ids = r->prompt_ids;
+    req->max_tokens = seq->max_tokens;
+    scheduler_->add_request(std::move(req));
+    sequences_[seq->sequence_id] = seq.get();
+    r->seqs.push_back(std::move(seq));
+  }
+  prompt_tokens_ += prompt_len;
+  requests_[request_id] = std::move(r);
+  return std::nullopt;
+}
+
+void LLMEngine::finish_sequence(SequenceState& seq, const std::string& reason) {
+  seq.finished = true;
+  seq.out.finish_reason = reason;
+  RequestStatus st = reason == "length" ? RequestStatus::FinishedLength
+                     : reason == "abort" ? RequestStatus::FinishedAborted
+                                         : RequestStatus::FinishedStopped;
+  scheduler_->finish_request(seq.sequence_id, st);
+  sequences_.erase(seq.sequence_id);
+}
+
+RequestOutput LLMEngine::make_output(const RequestState& r) const {
+  RequestOutput o;
+  o.request_id = r.request_id;
+  o.prompt = r.prompt.token_ids ? "" : r.prompt.text;
+  o.prompt_token_ids = r.prompt_ids;
+  o.finished = true;
+  for (const auto& s : r.seqs) o.outputs.push_back(s->out);
+  return o;
+}
+
+void LLMEngine::abort_request(const std::string& request_id) {
+  auto it = requests_.find(request_id);
+  if (it == requests_.end()) return;
+  for (auto& s : it->second->seqs)
+    if (!s->finished) finish_sequence(*s, "abort");
+  requests_.erase(it);
+}
+
+std::vector<RequestOutput> LLMEngine::step() {
+  std::vector<RequestOutput> done;
+  if (requests_.empty()) return done;
+  SchedulerOutput sched = scheduler_->schedule();
+  if (sched.scheduled.empty())
+    fail("the scheduler could not schedule any of ", requests_.size(),
+         " unfinished requests (KV cache too small for the running requests?)");
+  ++num_steps_;
+
+  // Token ids of each scheduled chunk, kept alive for the runner's spans.
+  std::vector<std::vector<int32_t>> chunks(sched.scheduled.size());
+  std::vector<SequenceStep> steps;
+  std::vector<Request*> sampled_reqs;
+  for (size_t i = 0; i < sched.scheduled.size(); ++i) {
+    const ScheduledRequest& sr = sched.scheduled[i];
+    Request* r = sr.request;
+    const int start = r->num_computed_tokens;
+    for (int t = start; t < start + sr.num_new_tokens; ++t) chunks[i].push_back(r->token_at(t));
+    const bool wants = start + sr.num_new_tokens == r->num_tokens();
+    steps.push_back(SequenceStep{std::span<const int32_t>(chunks[i]), start, &r->block_ids, wants});
+    if (wants) sampled_reqs.push_back(r);
+  }
+  Tensor logits = runner_->execute(steps);
+
+  const int32_t vocab = (int32_t)logits.dim(1);
+  std::map<std::string, int32_t> sampled;
+  std::vector<SampleResult> results;
+  for (size_t k = 0; k < sampled_reqs.size(); ++k) {
+    Request* r = sampled_reqs[k];
+    SequenceState& seq = *sequences_.at(r->request_id);
+    SampleResult res = sample_token(logits.data<float>() + (int64_t)k * vocab, vocab, seq.params, r->prompt_token_ids,
+                                    r->output_token_ids, suppressed_tokens(seq, eos_token_ids_), seq.rng,
+                                    sampler_scratch_);
+    sampled[r->request_id] = res.token;
+    results.push_back(std::move(res));
+  }
+  // Record the total lengths before the scheduler appends the sampled tokens.
+  std::vector<std::pair<std::string, int>> lengths;
+  for (Request* r : sampled_reqs) lengths.emplace_back(r->request_id, r->num_tokens() + 1);
+  scheduler_->update_from_output(sched, sampled);
+
+  for (size_t k = 0; k < lengths.size(); ++k) {
+    SequenceState& seq = *sequences_.at(lengths[k].first);
+    ++generated_tokens_;
+    std::string reason = append_token(seq, results[k], eos_token_ids_, lengths[k].second, max_model_len_);
+    if (reason.empty()) continue;
+    const std::string parent = seq.parent_id;
+    finish_sequence(seq, reason);
+    RequestState& r = *requests_.at(parent);
+    if (++r.num_finished == (int)r.seqs.size()) {
+      done.push_back(make_output(r));
+      requests_.erase(parent);
+    }
+  }
+  return done;
+}
+
+EngineStats LLMEngine::stats() const {
+  SchedulerStats s = scheduler_->stats();
+  EngineStats e;
+  e.num_preemptions = s.num_preemptions;
+  e.prefix_cache_queries_tokens = s.prefix_cache_queries_tokens;
+  e.prefix_cache_hits_tokens = s.prefix_cache_hits_tokens;
+  e.num_kv_blocks = num_kv_blocks_;
+  e.block_size = args_.block_size;
+  e.num_steps = num_steps_;
+  e.prompt_tokens = prompt_tokens_;
+  e.generated_tokens = generated_tokens_;
+  return e;
+}
+
+}  // namespace shardlm

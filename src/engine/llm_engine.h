@@ -1,0 +1,71 @@
+// LLMEngine: one complete engine per process. Request intake, tokenization, and the step loop:
+// schedule -> run the model -> sample -> detokenize -> outputs. Every decision is a pure function of the
+// shared inputs, so tensor-parallel ranks running the same requests stay in lock-step without exchanging
+// schedules.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "distributed/process_group.h"
+#include "engine/model_runner.h"
+#include "engine/output_processor.h"
+#include "engine/scheduler.h"
+#include "io/weight_store.h"
+#include "layers/load_context.h"
+#include "models/model.h"
+#include "shardlm/llm.h"
+#include "tokenizer/tokenizer.h"
+
+namespace shardlm {
+
+struct DistributedState;
+
+class LLMEngine {
+ public:
+  explicit LLMEngine(const EngineArgs& args);
+  ~LLMEngine();
+
+  // Adds a request; invalid parameters throw std::invalid_argument (before anything is queued). A request that
+  // can never run (too long for max_model_len or the KV cache) is returned finished with `error` set.
+  // `request_id` must be unique among unfinished requests. n > 1 becomes n sequences sharing the prompt.
+  std::optional<RequestOutput> add_request(const std::string& request_id, const Prompt& prompt,
+                                           const SamplingParams& params);
+  // Runs one engine step; returns the requests that finished in it.
+  std::vector<RequestOutput> step();
+  bool has_unfinished_requests() const { return !requests_.empty(); }
+  void abort_request(const std::string& request_id);
+
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const Model& model() const { return *model_; }
+  const EngineArgs& args() const { return args_; }
+  int max_model_len() const { return max_model_len_; }
+  EngineStats stats() const;
+  DistributedState& distributed() const { return *dist_; }
+
+ private:
+  struct RequestState;  // one user request: its prompt and its n sequences
+  void finish_sequence(SequenceState& seq, const std::string& reason);
+  RequestOutput make_output(const RequestState& r) const;
+
+  EngineArgs args_;
+  std::shared_ptr<DistributedState> dist_;
+  std::unique_ptr<WeightStore> weights_;
+  std::unique_ptr<LoadContext> load_ctx_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<Scheduler> scheduler_;
+  Device device_ = Device::CPU;
+  int max_model_len_ = 0;
+  int64_t num_kv_blocks_ = 0;
+  std::vector<int32_t> eos_token_ids_;
+
+  std::map<std::string, std::unique_ptr<RequestState>> requests_;   // by user request id
+  std::map<std::string, SequenceState*> sequences_;                  // by internal sequence id
+  int64_t prompt_tokens_ = 0, generated_tokens_ = 0, num_steps_ = 0, sequences_counter_ = 0;
+  std::vector<float> sampler_scratch_;
+};
+
+}  // namespace shardlm

@@ -1,0 +1,80 @@
+// Output processing: detokenization and stop conditions.
+#include "engine/output_processor.h"
+
+#include <algorithm>
+
+namespace shardlm {
+
+SequenceState::SequenceState(const Tokenizer& tok, const std::vector<int32_t>& prompt_ids, const SamplingParams& p,
+                             uint64_t seed)
+    : params(p), rng(seed) {
+  detok = std::make_unique<IncrementalDetokenizer>(tok, prompt_ids, p.skip_special_tokens);
+  if (p.logprobs) out.logprobs.emplace();
+}
+
+std::vector<int32_t> suppressed_tokens(const SequenceState& seq, const std::vector<int32_t>& eos_ids) {
+  std::vector<int32_t> ids;
+  if ((int)seq.out.token_ids.size() < seq.params.min_tokens) {
+    if (!seq.params.ignore_eos) ids = eos_ids;
+    ids.insert(ids.end(), seq.params.stop_token_ids.begin(), seq.params.stop_token_ids.end());
+  }
+  return ids;
+}
+
+std::string append_token(SequenceState& seq, const SampleResult& sample, const std::vector<int32_t>& eos_ids,
+                         int total_len, int max_model_len) {
+  const int32_t tok = sample.token;
+  seq.out.token_ids.push_back(tok);
+  seq.out.cumulative_logprob += sample.logprob;
+  if (seq.out.logprobs) {
+    std::map<int32_t, float> m;
+    for (const auto& t : sample.top) m[t.token] = t.logprob;
+    m[tok] = sample.logprob;
+    seq.out.logprobs->push_back(std::move(m));
+  }
+  const int n_out = (int)seq.out.token_ids.size();
+  const bool past_min = n_out > seq.params.min_tokens || seq.params.min_tokens == 0;
+
+  const bool is_eos = std::find(eos_ids.begin(), eos_ids.end(), tok) != eos_ids.end();
+  const bool is_stop_id =
+      std::find(seq.params.stop_token_ids.begin(), seq.params.stop_token_ids.end(), tok) != seq.params.stop_token_ids.end();
+  // A sequence ended by EOS or a stop token id does not show that token's text (vLLM), unless
+  // include_stop_str_in_output asks for it.
+  const bool eos_stop = past_min && !seq.params.ignore_eos && is_eos;
+  const bool id_stop = past_min && is_stop_id;
+  if (eos_stop || id_stop) {
+    if (seq.params.include_stop_str_in_output) seq.detok->push(tok);
+    seq.out.text = seq.detok->text();
+    if (id_stop && !eos_stop) seq.out.stop_reason_token = tok;
+    return "stop";
+  }
+  std::string delta = seq.detok->push(tok);
+  seq.out.text = seq.detok->text();
+  if (past_min && !seq.params.stop.empty()) {
+    // Search only where the newest text could complete a stop string.
+    size_t max_stop = 0;
+    for (const auto& s : seq.params.stop) max_stop = std::max(max_stop, s.size());
+    const std::string& text = seq.out.text;
+    size_t from = text.size() > delta.size() + max_stop ? text.size() - delta.size() - max_stop : 0;
+    size_t best = std::string::npos;
+    const std::string* which = nullptr;
+    for (const auto& s : seq.params.stop) {
+      if (s.empty()) continue;
+      size_t pos = text.find(s, from);
+      if (pos != std::string::npos && pos < best) {
+        best = pos;
+        which = &s;
+      }
+    }
+    if (which) {
+      seq.out.text = text.substr(0, seq.params.include_stop_str_in_output ? best + which->size() : best);
+      seq.out.stop_reason_str = *which;
+      return "stop";
+    }
+  }
+  if (n_out >= seq.max_tokens) return "length";
+  if (total_len >= max_model_len) return "length";
+  return "";
+}
+
+}  // namespace shardlm

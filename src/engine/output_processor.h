@@ -1,0 +1,39 @@
+// Per-sequence output state: sampling RNG, incremental detokenization, stop conditions (EOS, stop token
+// ids, stop strings, max_tokens, max_model_len) and logprobs, as vLLM's output processor applies them.
+#pragma once
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/rng.h"
+#include "engine/sampler.h"
+#include "shardlm/outputs.h"
+#include "shardlm/sampling_params.h"
+#include "tokenizer/tokenizer.h"
+
+namespace shardlm {
+
+struct SequenceState {
+  std::string sequence_id;   // the scheduler's request id
+  std::string parent_id;     // the user's request id
+  int index = 0;             // CompletionOutput::index
+  SamplingParams params;
+  Rng rng;
+  std::unique_ptr<IncrementalDetokenizer> detok;
+  CompletionOutput out;
+  int max_tokens = 0;        // resolved against max_model_len
+  bool finished = false;
+
+  SequenceState(const Tokenizer& tok, const std::vector<int32_t>& prompt_ids, const SamplingParams& p, uint64_t seed);
+};
+
+// Tokens EOS / stop ids that must not be sampled yet (min_tokens).
+std::vector<int32_t> suppressed_tokens(const SequenceState& seq, const std::vector<int32_t>& eos_ids);
+
+// Appends a sampled token (text, logprobs) and returns the finish reason ("stop", "length") or "" to go on.
+std::string append_token(SequenceState& seq, const SampleResult& sample, const std::vector<int32_t>& eos_ids,
+                         int total_len, int max_model_len);
+
+}  // namespace shardlm

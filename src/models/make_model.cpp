@@ -1,0 +1,288 @@
+// Random-weight checkpoints of real shapes, with a byte-level BPE tokenizer covering the whole vocabulary.
+#include "models/make_model.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "io/safetensors_writer.h"
+
+namespace shardlm {
+
+namespace {
+
+struct Shape {
+  std::string arch;  // "opt" or "llama"
+  int64_t hidden, layers, heads, kv_heads, ffn, vocab, max_pos;
+  std::string dtype;
+  bool tied;
+  double rope_theta = 10000.0;
+  bool llama3_rope = false;
+};
+
+const std::map<std::string, std::pair<Shape, std::string>>& presets() {
+  static const std::map<std::string, std::pair<Shape, std::string>> p = {
+      {"opt-125m", {{"opt", 768, 12, 12, 12, 3072, 50272, 2048, "float16", true}, "facebook/opt-125m's shape"}},
+      {"opt-tiny", {{"opt", 64, 2, 4, 4, 256, 50272, 512, "float16", true}, "a tiny OPT for tests"}},
+      {"llama-125m",
+       {{"llama", 768, 12, 12, 12, 2048, 32000, 2048, "float16", false}, "a Llama of opt-125m's size (CPU benchmark)"}},
+      {"llama-tiny", {{"llama", 64, 2, 4, 2, 160, 32000, 512, "float16", false}, "a tiny Llama with GQA for tests"}},
+      {"llama-3-8b",
+       {{"llama", 4096, 32, 32, 8, 14336, 128256, 8192, "bfloat16", false, 500000.0, true}, "Llama 3 8B's shape"}},
+  };
+  return p;
+}
+
+// Deterministic N(0, std) values from (seed, tensor, index): the same checkpoint on every machine.
+inline uint64_t splitmix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+std::function<void(void*, int64_t, int64_t)> normal_fill(DType dt, uint64_t key, float stddev) {
+  return [dt, key, stddev](void* dst, int64_t off, int64_t n) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      uint64_t r = splitmix(key ^ splitmix((uint64_t)(off + i)));
+      double u1 = ((r >> 11) + 1.0) / 9007199254740993.0;  // (0, 1]
+      double u2 = (double)(splitmix(r) >> 11) / 9007199254740992.0;
+      float v = (float)(std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * M_PI * u2)) * stddev;
+      if (dt == DType::F32) static_cast<float*>(dst)[i] = v;
+      else if (dt == DType::F16) static_cast<uint16_t*>(dst)[i] = f32_to_f16(v);
+      else static_cast<uint16_t*>(dst)[i] = f32_to_bf16(v);
+    }
+  };
+}
+
+std::function<void(void*, int64_t, int64_t)> const_fill(DType dt, float value) {
+  return [dt, value](void* dst, int64_t, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (dt == DType::F32) static_cast<float*>(dst)[i] = value;
+      else if (dt == DType::F16) static_cast<uint16_t*>(dst)[i] = f32_to_f16(value);
+      else static_cast<uint16_t*>(dst)[i] = f32_to_bf16(value);
+    }
+  };
+}
+
+// GPT-2's byte -> printable unicode map (bytes that are printable stay, others shift to U+0100...).
+std::vector<std::string> byte_level_alphabet() {
+  std::vector<int> printable;
+  for (int b = '!'; b <= '~'; ++b) printable.push_back(b);
+  for (int b = 0xA1; b <= 0xAC; ++b) printable.push_back(b);
+  for (int b = 0xAE; b <= 0xFF; ++b) printable.push_back(b);
+  std::vector<int> cp(256, -1);
+  for (int b : printable) cp[(size_t)b] = b;
+  int next = 256;
+  for (int b = 0; b < 256; ++b)
+    if (cp[(size_t)b] < 0) cp[(size_t)b] = next++;
+  std::vector<std::string> out(256);
+  for (int b = 0; b < 256; ++b) {
+    uint32_t c = (uint32_t)cp[(size_t)b];
+    std::string s;
+    if (c < 0x80) s.push_back((char)c);
+    else {
+      s.push_back((char)(0xC0 | (c >> 6)));
+      s.push_back((char)(0x80 | (c & 0x3F)));
+    }
+    out[(size_t)b] = s;
+  }
+  return out;
+}
+
+// A byte-level BPE tokenizer.json whose vocabulary fills `vocab` ids: specials, the 256 bytes, then merges of
+// pairs of frequent characters (letters, and letters after a space) until the vocabulary is full.
+nlohmann::ordered_json make_tokenizer_json(const Shape& s, const std::vector<std::string>& specials, int bos_id,
+                                           bool add_bos) {
+  std::vector<std::string> bytes = byte_level_alphabet();
+  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  std::set<std::string> seen;
+  int next = 0;
+  for (const auto& sp : specials) {
+    vocab[sp] = next++;
+    seen.insert(sp);
+  }
+  for (const auto& b : bytes) {
+    vocab[b] = next++;
+    seen.insert(b);
+  }
+  std::vector<std::string> units;  // merge operands: letters, digits, then "Ġ" + letter
+  for (char c = 'a'; c <= 'z'; ++c) units.push_back(std::string(1, c));
+  for (char c = 'A'; c <= 'Z'; ++c) units.push_back(std::string(1, c));
+  for (char c = '0'; c <= '9'; ++c) units.push_back(std::string(1, c));
+  nlohmann::ordered_json merges = nlohmann::ordered_json::array();
+  const std::string space = bytes[' '];
+  std::vector<std::string> level = units;
+  // First "Ġ" + unit, then unit + unit, then longer combinations, until the vocabulary is full.
+  auto add_merge = [&](const std::string& a, const std::string& b) {
+    if (next >= s.vocab) return false;
+    std::string t = a + b;
+    if (seen.count(t)) return true;
+    seen.insert(t);
+    vocab[t] = next++;
+    merges.push_back(a + " " + b);
+    return true;
+  };
+  for (const auto& u : units) add_merge(space, u);
+  for (const auto& u : units) level.push_back(space + u);
+  for (size_t round = 0; next < s.vocab && round < 4; ++round) {
+    std::vector<std::string> produced;
+    for (const auto& a : level) {
+      for (const auto& u : units) {
+        if (next >= s.vocab) break;
+        if (add_merge(a, u)) produced.push_back(a + u);
+      }
+    }
+    level = produced;
+  }
+  nlohmann::ordered_json added = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < specials.size(); ++i)
+    added.push_back({{"id", (int)i}, {"content", specials[i]}, {"single_word", false}, {"lstrip", false},
+                     {"rstrip", false}, {"normalized", false}, {"special", true}});
+  nlohmann::ordered_json post = nullptr;
+  if (add_bos) {
+    post = {{"type", "TemplateProcessing"},
+            {"single", {{{"SpecialToken", {{"id", specials[(size_t)bos_id]}, {"type_id", 0}}}},
+                        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+            {"pair", {{{"SpecialToken", {{"id", specials[(size_t)bos_id]}, {"type_id", 0}}}},
+                      {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+                      {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}}},
+            {"special_tokens", {{specials[(size_t)bos_id], {{"id", specials[(size_t)bos_id]}, {"ids", {bos_id}}, {"tokens", {specials[(size_t)bos_id]}}}}}}};
+  }
+  nlohmann::ordered_json tok = {
+      {"version", "1.0"},
+      {"truncation", nullptr},
+      {"padding", nullptr},
+      {"added_tokens", added},
+      {"normalizer", nullptr},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"post_processor", post},
+      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", nullptr},
+                 {"end_of_word_suffix", nullptr}, {"fuse_unk", false}, {"byte_fallback", false},
+                 {"ignore_merges", false}, {"vocab", vocab}, {"merges", merges}}}};
+  return tok;
+}
+
+void write_json(const std::filesystem::path& p, const nlohmann::ordered_json& j) {
+  std::ofstream f(p);
+  if (!f) fail("cannot write '", p.string(), "'");
+  f << j.dump(2) << "\n";
+}
+
+}  // namespace
+
+std::vector<ModelPreset> model_presets() {
+  std::vector<ModelPreset> out;
+  for (const auto& [name, v] : presets())
+    out.push_back({name, v.first.arch == "opt" ? "OPTForCausalLM" : "LlamaForCausalLM", v.second});
+  return out;
+}
+
+void make_random_model(const MakeModelOptions& opts) {
+  auto it = presets().find(opts.preset);
+  if (it == presets().end()) {
+    std::string names;
+    for (const auto& p : model_presets()) names += (names.empty() ? "" : ", ") + p.name;
+    fail("unknown preset '", opts.preset, "' (known: ", names, ")");
+  }
+  Shape s = it->second.first;
+  if (!opts.dtype.empty()) s.dtype = dtype_name(parse_dtype(opts.dtype, "--dtype"));
+  if (opts.num_layers > 0) s.layers = opts.num_layers;
+  if (opts.max_position_embeddings > 0) s.max_pos = opts.max_position_embeddings;
+  const DType dt = parse_dtype(s.dtype, "dtype");
+  namespace fs = std::filesystem;
+  fs::path dir(opts.out_dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail("cannot create '", opts.out_dir, "': ", ec.message());
+
+  std::vector<TensorToWrite> t;
+  uint64_t key = splitmix(opts.seed + 1);
+  auto normal = [&](const std::string& name, std::vector<int64_t> shape, float stddev = 0.02f) {
+    key = splitmix(key);
+    t.push_back({name, dt, std::move(shape), normal_fill(dt, key, stddev)});
+  };
+  auto ones = [&](const std::string& name, int64_t n) { t.push_back({name, dt, {n}, const_fill(dt, 1.f)}); };
+  auto zeros = [&](const std::string& name, int64_t n) { t.push_back({name, dt, {n}, const_fill(dt, 0.f)}); };
+
+  nlohmann::ordered_json cfg;
+  std::vector<std::string> specials;
+  int bos = 0, eos = 0, pad = 0;
+  const int64_t H = s.hidden, D = s.hidden / s.heads;
+  if (s.arch == "opt") {
+    specials = {"<s>", "<pad>", "</s>", "<unk>"};
+    bos = 2, eos = 2, pad = 1;  // OPT prepends </s>
+    const std::string p = "model.decoder.";
+    normal(p + "embed_tokens.weight", {s.vocab, H});
+    normal(p + "embed_positions.weight", {s.max_pos + 2, H});
+    ones(p + "final_layer_norm.weight", H);
+    zeros(p + "final_layer_norm.bias", H);
+    for (int64_t l = 0; l < s.layers; ++l) {
+      const std::string lp = p + "layers." + std::to_string(l) + ".";
+      for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
+        normal(lp + "self_attn." + proj + ".weight", {H, H});
+        zeros(lp + "self_attn." + proj + ".bias", H);
+      }
+      ones(lp + "self_attn_layer_norm.weight", H);
+      zeros(lp + "self_attn_layer_norm.bias", H);
+      normal(lp + "fc1.weight", {s.ffn, H});
+      zeros(lp + "fc1.bias", s.ffn);
+      normal(lp + "fc2.weight", {H, s.ffn});
+      zeros(lp + "fc2.bias", H);
+      ones(lp + "final_layer_norm.weight", H);
+      zeros(lp + "final_layer_norm.bias", H);
+    }
+    cfg = {{"architectures", {"OPTForCausalLM"}}, {"model_type", "opt"}, {"activation_function", "relu"},
+           {"bos_token_id", bos}, {"eos_token_id", eos}, {"pad_token_id", pad}, {"do_layer_norm_before", true},
+           {"enable_bias", true}, {"ffn_dim", s.ffn}, {"hidden_size", H}, {"word_embed_proj_dim", H},
+           {"layer_norm_elementwise_affine", true}, {"max_position_embeddings", s.max_pos},
+           {"num_attention_heads", s.heads}, {"num_hidden_layers", s.layers}, {"vocab_size", s.vocab},
+           {"tie_word_embeddings", true}, {"torch_dtype", s.dtype}};
+  } else {
+    specials = {"<unk>", "<s>", "</s>"};
+    bos = 1, eos = 2;
+    normal("model.embed_tokens.weight", {s.vocab, H});
+    for (int64_t l = 0; l < s.layers; ++l) {
+      const std::string lp = "model.layers." + std::to_string(l) + ".";
+      normal(lp + "self_attn.q_proj.weight", {s.heads * D, H});
+      normal(lp + "self_attn.k_proj.weight", {s.kv_heads * D, H});
+      normal(lp + "self_attn.v_proj.weight", {s.kv_heads * D, H});
+      normal(lp + "self_attn.o_proj.weight", {H, s.heads * D});
+      normal(lp + "mlp.gate_proj.weight", {s.ffn, H});
+      normal(lp + "mlp.up_proj.weight", {s.ffn, H});
+      normal(lp + "mlp.down_proj.weight", {H, s.ffn});
+      ones(lp + "input_layernorm.weight", H);
+      ones(lp + "post_attention_layernorm.weight", H);
+    }
+    ones("model.norm.weight", H);
+    if (!s.tied) normal("lm_head.weight", {s.vocab, H});
+    nlohmann::ordered_json rope = {{"rope_type", "default"}, {"rope_theta", s.rope_theta}};
+    if (s.llama3_rope)
+      rope = {{"rope_type", "llama3"}, {"rope_theta", s.rope_theta}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+              {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
+    cfg = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_act", "silu"},
+           {"bos_token_id", bos}, {"eos_token_id", eos}, {"hidden_size", H}, {"intermediate_size", s.ffn},
+           {"head_dim", D}, {"max_position_embeddings", s.max_pos}, {"num_attention_heads", s.heads},
+           {"num_hidden_layers", s.layers}, {"num_key_value_heads", s.kv_heads}, {"rms_norm_eps", 1e-5},
+           {"rope_parameters", rope}, {"tie_word_embeddings", s.tied}, {"vocab_size", s.vocab},
+           {"attention_bias", false}, {"mlp_bias", false}, {"dtype", s.dtype}};
+  }
+  write_json(dir / "config.json", cfg);
+  write_json(dir / "generation_config.json", {{"bos_token_id", bos}, {"eos_token_id", eos}});
+  write_json(dir / "tokenizer.json", make_tokenizer_json(s, specials, bos, true));
+  write_json(dir / "tokenizer_config.json",
+             {{"add_bos_token", true}, {"bos_token", specials[(size_t)bos]}, {"eos_token", specials[(size_t)eos]},
+              {"model_max_length", s.max_pos}, {"tokenizer_class", "PreTrainedTokenizerFast"}});
+  write_safetensors((dir / "model.safetensors").string(), t,
+                    {{"format", "pt"}, {"shardlm_preset", opts.preset}, {"seed", std::to_string(opts.seed)}});
+}
+
+}  // namespace shardlm

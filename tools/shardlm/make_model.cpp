@@ -1,0 +1,27 @@
+// `shardlm make-model`: writes a random-weight checkpoint of a real architecture's shape.
+#include <iostream>
+
+#include "commands.h"
+#include "models/make_model.h"
+
+namespace shardlm::cli {
+
+std::function<int()> add_make_model_command(CLI::App& app) {
+  auto o = std::make_shared<MakeModelOptions>();
+  std::string presets;
+  for (const auto& p : model_presets()) presets += "\n  " + p.name + ": " + p.description;
+  CLI::App* sub = app.add_subcommand("make-model", "write a random-weight checkpoint; presets:" + presets);
+  sub->add_option("--preset", o->preset, "architecture shape")->required();
+  sub->add_option("--out", o->out_dir, "output folder")->required();
+  sub->add_option("--dtype", o->dtype, "float32, float16, bfloat16 (default: the preset's)");
+  sub->add_option("--seed", o->seed, "weights seed")->capture_default_str();
+  sub->add_option("--num-layers", o->num_layers, "override the layer count");
+  sub->add_option("--max-position-embeddings", o->max_position_embeddings, "override the context length");
+  return [o] {
+    make_random_model(*o);
+    std::cout << "wrote " << o->preset << " to " << o->out_dir << "\n";
+    return 0;
+  };
+}
+
+}  // namespace shardlm::cli

@@ -22,5 +22,6 @@ void cast(const Tensor& x, Tensor& out);
 // Number of threads CPU kernels use (OpenMP and the BLAS library). 0 = all cores.
 void set_num_threads(int n);
 int num_threads();
+int num_threads_available();  // cores this process may use
 
 }  // namespace shardlm::cpu

@@ -25,6 +25,8 @@ void set_num_threads(int n) {
 
 int num_threads() { return g_num_threads > 0 ? g_num_threads : omp_get_num_procs(); }
 
+int num_threads_available() { return omp_get_num_procs(); }
+
 void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   const int64_t M = x.dim(0), K = x.dim(1), N = w.dim(0);
   SHARDLM_CHECK(x.dtype() == DType::F32, "cpu linear: f32 activations expected");

@@ -1,0 +1,37 @@
+// CPU sampler: turns one sequence's raw logits into the next token the way vLLM V1's Sampler does
+// (penalties, suppression, temperature, min_p, top_k, top_p, then a seeded draw), plus raw logprobs.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/rng.h"
+#include "shardlm/sampling_params.h"
+
+namespace shardlm {
+
+struct TokenLogprob {
+  int32_t token;
+  float logprob;
+};
+
+struct SampleResult {
+  int32_t token;
+  float logprob;                  // log-softmax of the RAW logits at `token` (vLLM V1's "raw_logprobs")
+  std::vector<TokenLogprob> top;  // top `params.logprobs` raw logprobs (all for -1), descending, ties: lower
+                                  // id first; empty when logprobs is unset or 0
+};
+
+// Samples one token for one sequence. `logits` are the raw model logits [vocab_size]; they are not
+// modified (the work happens in `scratch`, resized as needed). Order as vLLM: penalties (repetition over
+// prompt+output, frequency and presence over output), `suppressed_ids` set to -inf (EOS/stop ids while
+// below min_tokens; ids outside the vocabulary are ignored), temperature, min_p, top_k, top_p, then one
+// rng.uniform() draw. Greedy (temperature < 1e-5): argmax, lowest id on ties, rng not advanced.
+// Deterministic: same inputs and rng state give the same token. Temperatures in [1e-5, 1e-2) act as 1e-2,
+// as vLLM clamps them. `params` is assumed valid (SamplingParams::validate).
+// Throws shardlm::Error when the logits hold NaN or +inf, when no token is left to sample, or when a
+// prompt/output id lies outside [0, vocab_size).
+SampleResult sample_token(const float* logits, int32_t vocab_size, const SamplingParams& params,
+                          const std::vector<int32_t>& prompt_ids, const std::vector<int32_t>& output_ids,
+                          const std::vector<int32_t>& suppressed_ids, Rng& rng, std::vector<float>& scratch);
+
+}  // namespace shardlm

@@ -1,0 +1,62 @@
+// read_json_file / parse_json_text: nlohmann parsing with line:column error positions.
+#include "io/json_file.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace shardlm {
+
+namespace {
+
+// nlohmann reports a 1-based byte count; people look for line and column.
+std::string position_of(const char* text, size_t size, size_t byte_1based) {
+  size_t end = byte_1based == 0 ? 0 : std::min(byte_1based - 1, size);
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < end; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return str_cat("line ", line, ", column ", column, " (byte ", end, ")");
+}
+
+// nlohmann's message starts with "[json.exception.parse_error.101] parse error at line 1, column 2: ";
+// keep only the part after the position, which says what was expected.
+std::string reason_of(const std::string& message) {
+  size_t colon = message.find(": ");
+  return colon == std::string::npos ? message : message.substr(colon + 2);
+}
+
+}  // namespace
+
+nlohmann::json parse_json_text(const char* text, size_t size, const std::string& what) {
+  try {
+    return nlohmann::json::parse(text, text + size);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(what, " is not valid JSON: ", position_of(text, size, e.byte), ": ", reason_of(e.what()));
+  } catch (const nlohmann::json::exception& e) {  // a number out of range, say; no position is given
+    fail(what, " is not valid JSON: ", reason_of(e.what()));
+  }
+}
+
+nlohmann::json read_json_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail(what, ": '", path, "' is a directory, expected a JSON file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(what, ": cannot read '", path, "': ", std::strerror(errno));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) fail(what, ": error reading '", path, "'");
+  std::string text = buffer.str();
+  return parse_json_text(text.data(), text.size(), str_cat(what, ": '", path, "'"));
+}
+
+}  // namespace shardlm

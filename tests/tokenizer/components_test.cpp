@@ -30,14 +30,6 @@ TEST(Utf8, LossyReplacesMaximalSubparts) {
   EXPECT_EQ(utf8::from_bytes_lossy("\xF4\x90\x80\x80"), kFFFD + kFFFD + kFFFD + kFFFD);  // > U+10FFFF
 }
 
-TEST(Utf8, IncompleteTail) {
-  EXPECT_TRUE(utf8::ends_with_incomplete_sequence("a\xE4\xB8"));
-  EXPECT_TRUE(utf8::ends_with_incomplete_sequence("\xF0\x9F"));
-  EXPECT_FALSE(utf8::ends_with_incomplete_sequence("a\xE4\xB8\xAD"));
-  EXPECT_FALSE(utf8::ends_with_incomplete_sequence("abc"));
-  EXPECT_FALSE(utf8::ends_with_incomplete_sequence(""));
-}
-
 TEST(Unicode, NormalForms) {
   // e + COMBINING ACUTE composes to U+00E9; U+00E9 decomposes back.
   EXPECT_EQ(unicode::normalize("e\xCC\x81", unicode::NormalForm::NFC), "\xC3\xA9");

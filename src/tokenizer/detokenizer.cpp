@@ -8,26 +8,36 @@
 namespace shardlm {
 namespace {
 
-// vLLM starts the window this many tokens before the end of the prompt, so that decoders which look
-// at neighbouring tokens (a leading-space strip, byte sequences) see the same context.
-constexpr size_t kInitialWindowTokens = 5;
+// The first window starts at least this many tokens before the end of the prompt, so that decoders
+// which look at neighbouring tokens (a leading-space strip, byte sequences) see the same context...
+constexpr size_t kMinPromptWindowTokens = 5;
+// ...and at most this many: a start inside a multi-byte character (text beginning with U+FFFD) is
+// moved further back, as vLLM's detokenizer does. ByteFallback turns a whole run of byte tokens into
+// U+FFFDs when the run starts mid-character, which would otherwise leak into the output.
+constexpr size_t kMaxPromptWindowTokens = 24;
 
 }  // namespace
 
 IncrementalDetokenizer::IncrementalDetokenizer(const Tokenizer& tok, const std::vector<int32_t>& prompt_ids,
                                                bool skip_special_tokens)
     : tok_(tok), skip_special_tokens_(skip_special_tokens) {
-  // Only the prompt's tail matters; two extra tokens keep a multi-byte character whole.
-  const size_t keep = kInitialWindowTokens + 2;
-  const size_t first = prompt_ids.size() > keep ? prompt_ids.size() - keep : 0;
-  for (size_t i = first; i < prompt_ids.size(); ++i) {
-    const int32_t id = prompt_ids[i];
+  for (int32_t id : prompt_ids) {
     if (id < 0 || id >= tok_.vocab_size()) continue;
     if (skip_special_tokens_ && tok_.is_special(id)) continue;
     window_ids_.push_back(id);
   }
+  if (window_ids_.size() > kMaxPromptWindowTokens)
+    window_ids_.erase(window_ids_.begin(), window_ids_.end() - kMaxPromptWindowTokens);
   read_offset_ = window_ids_.size();
-  prefix_offset_ = read_offset_ > kInitialWindowTokens ? read_offset_ - kInitialWindowTokens : 0;
+  prefix_offset_ = read_offset_ > kMinPromptWindowTokens ? read_offset_ - kMinPromptWindowTokens : 0;
+  for (size_t start = prefix_offset_ + 1; start-- > 0;) {
+    const std::string text =
+        tok_.decode(std::vector<int32_t>(window_ids_.begin() + start, window_ids_.begin() + read_offset_), false);
+    if (text.find(utf8::kReplacementChar) == std::string::npos) {
+      prefix_offset_ = start;
+      break;
+    }
+  }
 }
 
 std::string IncrementalDetokenizer::emit_if_ready(bool force) {

@@ -1,6 +1,8 @@
 // A Tokenizer over a SentencePiece tokenizer.model (folders that ship neither tokenizer.json nor
 // vocab.json), run by the SentencePiece library itself. Special-token text in the input is plain text,
-// as SentencePiece treats it; BOS/EOS come from tokenizer_config.json (default: BOS only).
+// as SentencePiece treats it; BOS/EOS come from tokenizer_config.json (default: BOS only). Control and
+// unknown pieces are the special tokens; decoding without skipping them writes their piece text
+// verbatim between the SentencePiece-decoded stretches.
 #pragma once
 #include <memory>
 #include <string>

@@ -34,12 +34,12 @@ class Tokenizer {
 // output back while the window's text ends in U+FFFD (an unfinished UTF-8 sequence from byte tokens).
 // Deltas are valid UTF-8; their concatenation is decode(prompt_ids + output_ids) minus the prompt's text.
 // With skip_special_tokens, special ids produce no text. Ids outside the vocabulary produce no text
-// (vLLM's behaviour; models often have padded vocabularies).
+// (vLLM's behaviour; models often have padded vocabularies). `tok` must outlive the detokenizer.
 class IncrementalDetokenizer {
  public:
   IncrementalDetokenizer(const Tokenizer& tok, const std::vector<int32_t>& prompt_ids, bool skip_special_tokens);
   std::string push(int32_t id);  // new text since the last push (may be empty)
-  // Emits the text still held back (a final U+FFFD); call once when the sequence ends.
+  // Emits the text still held back (output that ends in U+FFFD); call once when the sequence ends.
   std::string flush();
   const std::string& text() const;  // all output text so far
 

@@ -130,16 +130,6 @@ std::string from_bytes_lossy(std::string_view bytes) {
   return out;
 }
 
-bool ends_with_incomplete_sequence(std::string_view text) {
-  // A sequence is at most 4 bytes, so the unfinished one (if any) starts in the last 3 bytes.
-  const size_t first = text.size() >= 3 ? text.size() - 3 : 0;
-  for (size_t start = first; start < text.size(); ++start) {
-    const Prefix p = scan(text, start);
-    if (p.length > 1 && p.valid_prefix == text.size() - start && p.valid_prefix < p.length) return true;
-  }
-  return false;
-}
-
 bool ends_with_replacement_char(std::string_view text) {
   return text.size() >= kReplacementChar.size() &&
          text.substr(text.size() - kReplacementChar.size()) == kReplacementChar;

@@ -31,9 +31,6 @@ char32_t decode_at(std::string_view text, size_t& pos);
 // Converts arbitrary bytes to valid UTF-8, replacing each maximal invalid subpart with U+FFFD.
 std::string from_bytes_lossy(std::string_view bytes);
 
-// True when `text` ends with the bytes of an unfinished (but so far valid) multi-byte sequence.
-bool ends_with_incomplete_sequence(std::string_view text);
-
 bool ends_with_replacement_char(std::string_view text);
 
 }  // namespace shardlm::utf8

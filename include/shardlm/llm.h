@@ -92,6 +92,8 @@ class LLM {
   std::vector<ParameterInfo> parameters() const;
   int64_t num_parameters() const;  // local (this shard)
   std::string architecture() const;
+  int64_t vocab_size() const;      // the model's (logits width)
+  int max_model_len() const;
 
   // Process groups (vLLM's get_world_group() / get_tp_group()).
   DistributedGroup world_group() const;

@@ -1,6 +1,8 @@
 // Public Group wrapper over the internal ProcessGroup.
 #include "shardlm/distributed.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "core/tensor.h"
 #include "distributed/process_group.h"

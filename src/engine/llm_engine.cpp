@@ -196,6 +196,12 @@ std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_i
 
 void LLMEngine::finish_sequence(SequenceState& seq, const std::string& reason) {
   seq.finished = true;
+  // Text held back because it ended in an unfinished character is emitted at the end (unless a stop string
+  // already cut the text).
+  if (!seq.out.stop_reason_str) {
+    seq.detok->flush();
+    seq.out.text = seq.detok->text();
+  }
   seq.out.finish_reason = reason;
   RequestStatus st = reason == "length" ? RequestStatus::FinishedLength
                      : reason == "abort" ? RequestStatus::FinishedAborted

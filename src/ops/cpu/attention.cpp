@@ -48,7 +48,9 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
     }
   }
 
-#pragma omp parallel for collapse(2) schedule(dynamic, 4) if (T * Hq > 4)
+  // Parallel only when there is enough work to pay for waking threads.
+  const bool parallel = (int64_t)T * Hq * meta.max_seq_len * D > (1 << 16);
+#pragma omp parallel for collapse(2) schedule(dynamic, 4) if (parallel)
   for (int64_t t = 0; t < T; ++t) {
     for (int64_t h = 0; h < Hq; ++h) {
       const int32_t s = row_seq[(size_t)t];

@@ -22,7 +22,7 @@ void layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float
   std::vector<float> w = to_f32(weight), b = to_f32(bias);
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
-#pragma omp parallel for if (rows > 16)
+#pragma omp parallel for if (rows * H > (1 << 16))
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = xp + r * H;
     float* yr = yp + r * H;
@@ -47,7 +47,7 @@ void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) {
   std::vector<float> w = to_f32(&weight);
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
-#pragma omp parallel for if (rows > 16)
+#pragma omp parallel for if (rows * H > (1 << 16))
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = xp + r * H;
     float* yr = yp + r * H;

@@ -22,7 +22,7 @@ void rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& cos_sin
   const float* cs = cos_sin.data<float>();
   float* qp = q.data<float>();
   float* kp = k.data<float>();
-#pragma omp parallel for if (T > 8)
+#pragma omp parallel for if (T * (Hq + Hk) * D > (1 << 16))
   for (int64_t t = 0; t < T; ++t) {
     const float* c = cs + (int64_t)pos[t] * rot;
     const float* s = c + half;

@@ -250,9 +250,10 @@ class GlooProcessGroup : public ProcessGroup {
     gloo::broadcast(o);
   }
 
-  // Group ranks whose connection is in an error state (peer closed / reset). A pair that has failed
-  // rethrows its stored exception on any new operation; a healthy one just gets a zero-byte receive
-  // posted on an unused slot (harmless: the group is abandoned after a fault anyway).
+  // Group ranks whose connection closed (peer exited, was killed, or reset it). A failed pair rethrows
+  // its stored exception on any new operation; a healthy one just gets a zero-byte receive posted on
+  // an unused slot (harmless: the group is abandoned after a fault anyway). gloo also poisons every
+  // pair with "Timed out ..." when a wait times out, so only closed/reset errors count as lost peers.
   std::vector<int> broken_peers() {
     std::vector<int> broken;
     char dummy = 0;
@@ -260,17 +261,20 @@ class GlooProcessGroup : public ProcessGroup {
       if (i == rank()) continue;
       try {
         auto& pair = ctx_->getPair(i);
-        if (!pair) {
-          broken.push_back(i);
-          continue;
-        }
+        if (!pair) continue;
         auto buf = ctx_->createUnboundBuffer(&dummy, 0);
         pair->recv(buf.get(), kProbeSlot, 0, 0);
-      } catch (const std::exception&) {
-        broken.push_back(i);
+      } catch (const std::exception& e) {
+        if (connection_lost(e.what())) broken.push_back(i);
       }
     }
     return broken;
+  }
+
+  static bool connection_lost(const std::string& what) {
+    for (const char* sign : {"closed", "reset", "Read error", "writev", "Broken pipe", "Socket closed"})
+      if (what.find(sign) != std::string::npos) return true;
+    return false;
   }
 
   std::shared_ptr<gloo::rendezvous::Context> ctx_;

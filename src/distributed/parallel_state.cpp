@@ -63,21 +63,14 @@ GroupCoordinator coordinator(std::vector<int> ranks, int rank_in_group, std::sha
   return g;
 }
 
-std::shared_ptr<ProcessGroup> make_device_group(Device device, const std::shared_ptr<ProcessGroup>& cpu_group,
-                                                int device_index) {
-  if (device == Device::CPU) return cpu_group;
-  DeviceGroupFactory factory;
-  {
-    std::lock_guard<std::mutex> lock(factory_mutex());
-    auto it = factories().find(device);
-    if (it != factories().end()) factory = it->second;
-  }
-  if (!factory)
+// The factory for a non-CPU device group, looked up before any networking so a missing backend fails fast.
+DeviceGroupFactory device_group_factory(Device device) {
+  std::lock_guard<std::mutex> lock(factory_mutex());
+  auto it = factories().find(device);
+  if (it == factories().end() || !it->second)
     fail("no device process group backend is registered for ", device_name(device),
          " (this build has no NCCL support, or the CUDA backend was not initialised)");
-  auto group = factory(cpu_group, device_index);
-  if (!group) fail("the ", device_name(device), " device group factory returned no group");
-  return group;
+  return it->second;
 }
 
 }  // namespace
@@ -128,6 +121,8 @@ std::shared_ptr<DistributedState> init_distributed(const DistributedOptions& opt
     return state;
   }
 
+  DeviceGroupFactory factory;
+  if (opts.device != Device::CPU) factory = device_group_factory(opts.device);
   ignore_sigpipe();
   Rendezvous rv = rendezvous(env, state->timeout);
   state->store = rv.store;
@@ -139,7 +134,11 @@ std::shared_ptr<DistributedState> init_distributed(const DistributedOptions& opt
   gopts.timeout = state->timeout;
   choose_gloo_endpoint(env, gopts);
   auto cpu_group = create_gloo_group(rv.store, gopts);
-  auto device_group = make_device_group(opts.device, cpu_group, env.local_rank);
+  std::shared_ptr<ProcessGroup> device_group = cpu_group;
+  if (factory) {
+    device_group = factory(cpu_group, env.local_rank);
+    if (!device_group) fail("the ", device_name(opts.device), " device group factory returned no group");
+  }
   state->world = coordinator(ranks, env.rank, cpu_group, device_group);
   // TP spans the whole world (world_size == tensor_parallel_size), so it is the same group.
   state->tp = state->world;

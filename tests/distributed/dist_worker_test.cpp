@@ -188,3 +188,43 @@ TEST(DistWorker, Fault) {
   }
   if (!::testing::Test::HasFailure()) std::cout << "DIST-FAULT-OK rank=" << r << std::endl;
 }
+
+namespace {
+// Stands in for the future NCCL group: records how it was made and delegates to the cpu group.
+class RecordingDeviceGroup : public ProcessGroup {
+ public:
+  RecordingDeviceGroup(std::shared_ptr<ProcessGroup> cpu, int device_index) : cpu_(std::move(cpu)), device_index_(device_index) {}
+  int rank() const override { return cpu_->rank(); }
+  int size() const override { return cpu_->size(); }
+  std::string backend() const override { return "recording"; }
+  void all_reduce(Tensor& t, ReduceOp op) override { cpu_->all_reduce(t, op); }
+  void all_gather(const Tensor& in, Tensor& out) override { cpu_->all_gather(in, out); }
+  void broadcast(Tensor& t, int root) override { cpu_->broadcast(t, root); }
+  void barrier() override { cpu_->barrier(); }
+  void broadcast_bytes(std::string& b, int root) override { cpu_->broadcast_bytes(b, root); }
+  std::vector<std::string> all_gather_bytes(const std::string& m) override { return cpu_->all_gather_bytes(m); }
+  std::shared_ptr<ProcessGroup> cpu_;
+  int device_index_;
+};
+}  // namespace
+
+TEST(DistWorker, DeviceGroupFactory) {
+  SHARDLM_REQUIRE_WORKER();
+  register_device_group_factory(Device::CUDA, [](const std::shared_ptr<ProcessGroup>& cpu, int device_index) {
+    return std::make_shared<RecordingDeviceGroup>(cpu, device_index);
+  });
+  LaunchEnv env = detect_launch_env();
+  DistributedOptions opts;
+  opts.tensor_parallel_size = env.world_size;
+  opts.device = Device::CUDA;
+  auto state = init_distributed(opts, env);
+  auto* dev = dynamic_cast<RecordingDeviceGroup*>(state->tp.device_group.get());
+  ASSERT_NE(dev, nullptr);
+  EXPECT_EQ(dev->cpu_, state->tp.cpu_group);  // built from the cpu group
+  EXPECT_EQ(dev->device_index_, env.local_rank);
+  EXPECT_EQ(state->tp.cpu_group->backend(), "gloo");
+  Tensor t = Tensor::from_f32({2.0f}, {1});
+  state->tp.device_group->all_reduce(t);
+  EXPECT_EQ(t.data<float>()[0], 2.0f * env.world_size);
+  if (!::testing::Test::HasFailure()) std::cout << "DIST-FACTORY-OK rank=" << env.rank << std::endl;
+}

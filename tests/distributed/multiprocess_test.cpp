@@ -203,3 +203,9 @@ TEST(MultiProcess, ShardlmRunPortInUseIsAClearError) {
   EXPECT_NE(c.output().find("127.0.0.1:" + std::to_string(port)), std::string::npos) << c.output();
   EXPECT_NE(c.output().find("already in use"), std::string::npos) << c.output();
 }
+
+TEST(MultiProcess, DeviceGroupComesFromTheRegisteredFactory) {
+  Child c = run_under_shardlm_run(2, "DistWorker.DeviceGroupFactory", {}, 60s);
+  ASSERT_TRUE(c.exited_with(0)) << describe(c);
+  EXPECT_EQ(count_occurrences(c.output(), "DIST-FACTORY-OK"), 2) << c.output();
+}

@@ -1,6 +1,7 @@
 // TcpStore: a key-value rendezvous store client speaking PyTorch's TCPStore protocol
 // (tcp_store_protocol.h), and TcpStoreServer, a compatible server running on a background thread.
-// Ranks meet through it: they publish addresses, wait for each other, and record faults.
+// Ranks meet through it: they publish addresses, wait for each other, and record faults. The protocol
+// facts relied on are listed at the top of tcp_store_protocol.h.
 #pragma once
 #include <chrono>
 #include <cstdint>

@@ -170,7 +170,9 @@ TEST(DistWorker, Fault) {
   try {
     for (int i = 0; i < 1000; i++) {
       g.all_reduce(t);
-      if (i == 0) ASSERT_EQ(t.data<float>()[0], (float)state->env.world_size);
+      if (i == 0) {
+        ASSERT_EQ(t.data<float>()[0], (float)state->env.world_size);
+      }
     }
   } catch (const Error& e) {
     message = e.what();

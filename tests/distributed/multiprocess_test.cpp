@@ -209,3 +209,17 @@ TEST(MultiProcess, DeviceGroupComesFromTheRegisteredFactory) {
   ASSERT_TRUE(c.exited_with(0)) << describe(c);
   EXPECT_EQ(count_occurrences(c.output(), "DIST-FACTORY-OK"), 2) << c.output();
 }
+
+TEST(MultiProcess, ShardlmRunKillsWorkersThatIgnoreSigterm) {
+  // Rank 0 fails at once; rank 1 ignores SIGTERM, so the launcher escalates to SIGKILL after ~5 s.
+  auto start = std::chrono::steady_clock::now();
+  Child c = run_process({launcher_exe(), "--standalone", "--nproc-per-node=2", "sh", "-c",
+                         "if [ \"$RANK\" = 0 ]; then sleep 0.3; exit 4; fi; trap '' TERM; exec sleep 60"},
+                        {}, 30s);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(c.exited_with(1)) << describe(c);
+  EXPECT_NE(c.output().find("shardlm-run: rank 0 (pid "), std::string::npos) << c.output();
+  EXPECT_NE(c.output().find(") failed with exit code 4"), std::string::npos) << c.output();
+  EXPECT_GT(seconds, 4.5);
+  EXPECT_LT(seconds, 12.0);
+}

@@ -5,6 +5,7 @@
 //   bare:                  RANK WORLD_SIZE (+ MASTER_ADDR MASTER_PORT), as torch's env:// does
 #include "distributed/launch_env.h"
 
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -32,7 +33,7 @@ int parse_int(const std::string& name, const std::string& value) {
   errno = 0;
   long v = std::strtol(begin, &end, 10);
   if (value.empty() || end == begin || *end != '\0' || errno == ERANGE || v < INT_MIN || v > INT_MAX ||
-      value[0] == ' ' || value[0] == '+')
+      std::isspace((unsigned char)value[0]) || value[0] == '+')
     fail("environment variable ", name, "='", value, "' is not an integer");
   return (int)v;
 }

@@ -1,6 +1,7 @@
 // Parsing shardlm-run's torchrun-style command line; see launcher_args.h.
 #include "distributed/launcher_args.h"
 
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -14,7 +15,7 @@ int parse_count(const std::string& option, const std::string& value, int min, in
   char* end = nullptr;
   errno = 0;
   long v = std::strtol(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || errno == ERANGE || v < min || v > max || value[0] == ' ' || value[0] == '+')
+  if (value.empty() || *end != '\0' || errno == ERANGE || v < min || v > max || std::isspace((unsigned char)value[0]) || value[0] == '+')
     fail("shardlm-run: ", option, " expects an integer in ", min, "..", max, ", got '", value, "'");
   return (int)v;
 }

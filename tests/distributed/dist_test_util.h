@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -61,6 +62,7 @@ inline const std::vector<std::string>& launcher_variables() {
 struct Child {
   pid_t pid = -1;
   std::string output_path;
+  std::shared_ptr<void> output_file_owner;  // unlinks the output file when the last copy goes
   int status = 0;
   bool finished = false;
   double elapsed_s = 0;
@@ -97,6 +99,7 @@ inline Child start_process(const std::vector<std::string>& argv, const std::map<
   char path[] = "/tmp/shardlm-dist-test-XXXXXX";
   int fd = ::mkstemp(path);
   c.output_path = path;
+  c.output_file_owner = std::shared_ptr<void>(nullptr, [p = c.output_path](void*) { ::unlink(p.c_str()); });
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, fd, 1);

@@ -1,9 +1,10 @@
 // GroupFaultReporter: see group_fault.h.
 //
 // Record (store key <prefix>fault/record), JSON: {"lost": [global ranks], "by": global rank that wrote it,
-// "op": collective, "how": "connection closed" | "did not respond"}.
+// "op": collective, "how": "connection closed" | "did not respond ..." | the failure text when nobody is lost}.
 // Census keys (<prefix>fault/alive/<group rank>): used only when no connection is known to be closed
-// (a timeout): survivors check in, and whoever does not within the grace period is reported.
+// (a timeout): survivors check in, and whoever does not within the grace period is reported. When all
+// check in, the record has no lost ranks and says which rank gave up and why.
 #include "distributed/group_fault.h"
 
 #include <algorithm>
@@ -121,8 +122,11 @@ std::string GroupFaultReporter::diagnose(const std::string& op, const std::strin
         if (!silent.empty()) {
           FaultRecord mine{silent, me, op, str_cat("did not respond within ", seconds(timeout_))};
           record = from_json(store_->compare_set(record_key, "", to_json(mine)));
-        } else if (store_->check({record_key})) {
-          record = from_json(store_->get(record_key));
+        } else {
+          // Everyone is alive: record that this rank gives up (it closes its connections next), so
+          // peers report this failure instead of blaming this rank for leaving.
+          FaultRecord mine{{}, me, op, detail};
+          record = from_json(store_->compare_set(record_key, "", to_json(mine)));
         }
       }
     } catch (const Error&) {
@@ -136,6 +140,10 @@ std::string GroupFaultReporter::diagnose(const std::string& op, const std::strin
     if (record->how == "connection closed") msg += " (the process exited or was killed)";
     if (record->by != me) msg += str_cat("; first noticed by rank ", record->by, " during ", record->op);
     return msg + where + "; gloo: " + detail;
+  }
+  if (record && record->by != me) {
+    return str_cat(op, " failed: rank ", record->by, " abandoned the group after its ", record->op, " failed (",
+                   record->how, ")", where, "; gloo: ", detail);
   }
   if (!broken_group_ranks.empty()) {
     std::vector<int> lost;

@@ -1,0 +1,45 @@
+// GroupFaultReporter: turns a failed collective into one message that names the lost rank(s), and
+// makes all survivors of a group agree on it through a fault record in the rendezvous store.
+//
+// When a peer process dies, every survivor's TCP connection to it closes, but a survivor whose current
+// collective does not talk to the dead rank only notices later, often as "connection closed" from a
+// *different* survivor that already gave up. So the first rank that identifies the lost rank(s) writes a
+// record (compare-and-set: first writer wins) before it tears its connections down, and later ranks
+// report the recorded root cause instead of their neighbour.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "distributed/tcp_store.h"
+
+namespace shardlm {
+
+class GroupFaultReporter {
+ public:
+  // global_ranks[i]: global rank of group rank i. prefix: this group's store prefix (ends with '/').
+  GroupFaultReporter(std::shared_ptr<TcpStore> store, std::string prefix, std::string group_name,
+                     std::vector<int> global_ranks, int group_rank, std::chrono::milliseconds timeout);
+
+  // Called once, right after collective `op` failed with `backend_error`. `broken_group_ranks`: peers
+  // whose connection is known to be closed. Returns the message for the shardlm::Error to throw.
+  // Bounded: store exchanges are capped at min(timeout, 5 s).
+  std::string diagnose(const std::string& op, const std::string& backend_error,
+                       const std::vector<int>& broken_group_ranks);
+
+ private:
+  std::shared_ptr<TcpStore> store_;
+  std::string prefix_;
+  std::string group_name_;
+  std::vector<int> global_ranks_;
+  int group_rank_;
+  std::chrono::milliseconds timeout_;
+};
+
+// "rank 1" / "ranks 1, 3".
+std::string ranks_phrase(const std::vector<int>& ranks);
+// gloo prefixes its messages with "[/path/file.cc:123] "; drop that.
+std::string strip_gloo_location(const std::string& what);
+
+}  // namespace shardlm

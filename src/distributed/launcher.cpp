@@ -1,0 +1,218 @@
+// shardlm-run's agent loop; see launcher.h.
+#include "distributed/launcher.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "distributed/error_file.h"
+#include "distributed/launch_env.h"
+#include "distributed/tcp_store.h"
+
+extern char** environ;
+
+namespace shardlm {
+namespace {
+
+volatile sig_atomic_t g_received_signal = 0;
+void on_signal(int sig) { g_received_signal = sig; }
+
+constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+constexpr auto kGracePeriod = std::chrono::seconds(5);
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : std::to_string(sig);
+}
+
+std::string random_run_id() {
+  std::random_device rd;
+  std::mt19937_64 gen(((uint64_t)rd() << 32) ^ rd() ^ (uint64_t)::getpid());
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)gen());
+  return buf;
+}
+
+struct Worker {
+  int rank = 0;
+  pid_t pid = -1;
+  bool running = false;
+  std::string error_file;
+};
+
+pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> cargv, cenv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  for (auto& e : env_strings) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int s : kForwardedSignals) sigaddset(&defaults, s);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  int rv = posix_spawnp(&pid, cargv[0], nullptr, &attr, cargv.data(), cenv.data());
+  posix_spawnattr_destroy(&attr);
+  if (rv != 0) fail("shardlm-run: cannot start '", argv[0], "': ", strerror(rv));
+  return pid;
+}
+
+// Sends `sig` to every worker still running.
+void signal_all(std::vector<Worker>& workers, int sig) {
+  for (auto& w : workers)
+    if (w.running) ::kill(w.pid, sig);
+}
+
+}  // namespace
+
+std::map<std::string, std::string> worker_environment(const LauncherArgs& args, const WorkerEnvInputs& in,
+                                                      const std::map<std::string, std::string>& base_env) {
+  auto env = base_env;
+  const int world = args.nnodes * args.nproc_per_node;
+  const int rank = args.node_rank * args.nproc_per_node + in.local_rank;
+  env["RANK"] = std::to_string(rank);
+  env["LOCAL_RANK"] = std::to_string(in.local_rank);
+  env["WORLD_SIZE"] = std::to_string(world);
+  env["LOCAL_WORLD_SIZE"] = std::to_string(args.nproc_per_node);
+  env["GROUP_RANK"] = std::to_string(args.node_rank);
+  env["GROUP_WORLD_SIZE"] = std::to_string(args.nnodes);
+  env["ROLE_RANK"] = std::to_string(rank);
+  env["ROLE_WORLD_SIZE"] = std::to_string(world);
+  env["ROLE_NAME"] = "default";
+  env["MASTER_ADDR"] = args.master_addr;
+  env["MASTER_PORT"] = std::to_string(in.master_port);
+  env["TORCHELASTIC_USE_AGENT_STORE"] = "True";
+  env["TORCHELASTIC_RUN_ID"] = in.run_id;
+  env["TORCHELASTIC_RESTART_COUNT"] = "0";
+  env["TORCHELASTIC_MAX_RESTARTS"] = "0";
+  env["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGTERM,SIGINT,SIGHUP,SIGQUIT";
+  env["TORCHELASTIC_ERROR_FILE"] = in.error_file;
+  if (!env.count("TORCH_NCCL_ASYNC_ERROR_HANDLING")) env["TORCH_NCCL_ASYNC_ERROR_HANDLING"] = "1";
+  if (!env.count("OMP_NUM_THREADS")) env["OMP_NUM_THREADS"] = "1";
+  env["SHARDLM_LAUNCHER"] = "shardlm-run";
+  return env;
+}
+
+int run_launcher(const LauncherArgs& args) {
+  const std::string run_id = args.run_id.empty() ? random_run_id() : args.run_id;
+  std::unique_ptr<TcpStoreServer> server;
+  int master_port = args.master_port;
+  if (args.node_rank == 0) {
+    server = std::make_unique<TcpStoreServer>(args.standalone ? 0 : args.master_port, args.master_addr);
+    master_port = server->port();
+  }
+  const auto base_env = current_environment();
+  if (!base_env.count("OMP_NUM_THREADS") && args.nproc_per_node > 1)
+    std::cerr << "shardlm-run: OMP_NUM_THREADS is not set; setting it to 1 for each worker, as torchrun does\n";
+
+  char dir_template[] = "/tmp/shardlm-run-XXXXXX";
+  if (!::mkdtemp(dir_template)) fail("shardlm-run: cannot create a temporary directory: ", strerror(errno));
+  const std::filesystem::path error_dir = dir_template;
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int s : kForwardedSignals) ::sigaction(s, &sa, nullptr);
+
+  std::vector<Worker> workers(args.nproc_per_node);
+  int exit_code = 0;
+  bool stopping = false;
+  auto kill_deadline = std::chrono::steady_clock::time_point::max();
+  auto stop_all = [&](int sig) {
+    if (stopping) return;
+    stopping = true;
+    signal_all(workers, sig);
+    kill_deadline = std::chrono::steady_clock::now() + kGracePeriod;
+  };
+
+  try {
+    for (int local = 0; local < args.nproc_per_node; local++) {
+      Worker& w = workers[local];
+      w.rank = args.node_rank * args.nproc_per_node + local;
+      auto dir = error_dir / "attempt_0" / std::to_string(w.rank);
+      std::filesystem::create_directories(dir);
+      w.error_file = (dir / "error.json").string();
+      WorkerEnvInputs in{local, master_port, run_id, w.error_file};
+      w.pid = spawn(args.program, worker_environment(args, in, base_env));
+      w.running = true;
+    }
+  } catch (const Error&) {
+    stop_all(SIGTERM);
+    exit_code = 1;
+    for (auto& w : workers)
+      if (w.running) ::waitpid(w.pid, nullptr, 0);
+    std::filesystem::remove_all(error_dir);
+    throw;
+  }
+
+  int running = args.nproc_per_node;
+  while (running > 0) {
+    if (int sig = g_received_signal) {
+      g_received_signal = 0;
+      if (!stopping) std::cerr << "shardlm-run: received " << signal_name(sig) << ", forwarding it to the workers\n";
+      if (exit_code == 0) exit_code = 128 + sig;
+      if (stopping) {
+        signal_all(workers, sig);
+      } else {
+        stop_all(sig);
+      }
+    }
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      for (auto& w : workers) {
+        if (w.pid != pid || !w.running) continue;
+        w.running = false;
+        running--;
+        const bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        // Once stopping, exits are the ones we asked for; only the first failure is the root cause.
+        if (failed && !stopping) {
+          if (WIFEXITED(status))
+            std::cerr << "shardlm-run: rank " << w.rank << " (pid " << pid << ") failed with exit code "
+                      << WEXITSTATUS(status) << "\n";
+          else
+            std::cerr << "shardlm-run: rank " << w.rank << " (pid " << pid << ") failed with signal "
+                      << WTERMSIG(status) << " (" << signal_name(WTERMSIG(status)) << ")\n";
+          std::string message = read_torchelastic_error_file(w.error_file);
+          if (!message.empty()) std::cerr << "shardlm-run: rank " << w.rank << " error: " << message << "\n";
+          if (running > 0) std::cerr << "shardlm-run: stopping the other workers\n";
+          if (exit_code == 0) exit_code = 1;
+          stop_all(SIGTERM);
+        }
+      }
+      continue;
+    }
+    if (stopping && std::chrono::steady_clock::now() >= kill_deadline) {
+      signal_all(workers, SIGKILL);
+      kill_deadline = std::chrono::steady_clock::time_point::max();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(error_dir, ignored);
+  return exit_code;
+}
+
+}  // namespace shardlm

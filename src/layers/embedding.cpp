@@ -11,13 +11,18 @@
 namespace shardlm {
 
 namespace {
-int64_t padded_vocab(int64_t v) { return (v + kVocabPaddingMultiple - 1) / kVocabPaddingMultiple * kVocabPaddingMultiple; }
+// Padded so every rank gets the same multiple of 64 rows (vLLM pads to 64 and requires divisibility; padding
+// to 64 * tp_size also serves TP sizes such as 3 that do not divide 64-padded vocabularies).
+int64_t padded_vocab(int64_t v, int tp) {
+  const int64_t m = kVocabPaddingMultiple * tp;
+  return (v + m - 1) / m * m;
+}
 
 // This rank's rows of `name`, zero-padded to vocab_local rows.
 Tensor load_vocab_shard(LoadContext& ctx, const std::string& name, int64_t vocab_size, int64_t dim,
                         int64_t* start_out, int64_t* local_out) {
   ctx.expect_shape(name, {vocab_size, dim});
-  const int64_t local = padded_vocab(vocab_size) / ctx.tp_size();
+  const int64_t local = padded_vocab(vocab_size, ctx.tp_size()) / ctx.tp_size();
   const int64_t start = ctx.tp_rank() * local;
   const int64_t real = std::clamp<int64_t>(vocab_size - start, 0, local);
   *start_out = start;
@@ -33,9 +38,6 @@ Tensor load_vocab_shard(LoadContext& ctx, const std::string& name, int64_t vocab
 VocabParallelEmbedding::VocabParallelEmbedding(LoadContext& ctx, const std::string& name, int64_t vocab_size,
                                                int64_t embedding_dim)
     : act_dtype_(ctx.act_dtype()), group_(ctx.tp_group()) {
-  if (padded_vocab(vocab_size) % ctx.tp_size() != 0)
-    fail("padded vocabulary (", padded_vocab(vocab_size), ") is not divisible by tensor_parallel_size (",
-         ctx.tp_size(), ")");
   weight_ = load_vocab_shard(ctx, name, vocab_size, embedding_dim, &vocab_start_, &vocab_local_);
 }
 

@@ -1,4 +1,4 @@
-// Vocab-parallel embedding and LM head. The vocabulary is padded to a multiple of 64 and split evenly:
+// Vocab-parallel embedding and LM head. The vocabulary is padded to a multiple of 64 * tp_size and split evenly:
 // rank r owns token ids [r * V_local, (r+1) * V_local). Lookups of ids outside a rank's range give zero rows,
 // summed over the group; LM-head logits are computed per shard and all-gathered.
 #pragma once

@@ -197,6 +197,14 @@ void make_random_model(const MakeModelOptions& opts) {
   if (!opts.dtype.empty()) s.dtype = dtype_name(parse_dtype(opts.dtype, "--dtype"));
   if (opts.num_layers > 0) s.layers = opts.num_layers;
   if (opts.max_position_embeddings > 0) s.max_pos = opts.max_position_embeddings;
+  if (opts.hidden_size > 0) s.hidden = opts.hidden_size;
+  if (opts.num_heads > 0) s.heads = s.kv_heads = opts.num_heads;
+  if (opts.num_kv_heads > 0) s.kv_heads = opts.num_kv_heads;
+  if (opts.ffn_dim > 0) s.ffn = opts.ffn_dim;
+  if (opts.vocab_size > 0) s.vocab = opts.vocab_size;
+  if (s.hidden % s.heads != 0) fail("hidden size ", s.hidden, " is not divisible by the head count ", s.heads);
+  if (s.heads % s.kv_heads != 0) fail("head count ", s.heads, " is not divisible by the KV head count ", s.kv_heads);
+  if (s.vocab < 300) fail("vocab size must be at least 300 (specials, 256 bytes, merges)");
   const DType dt = parse_dtype(s.dtype, "dtype");
   namespace fs = std::filesystem;
   fs::path dir(opts.out_dir);

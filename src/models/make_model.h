@@ -15,6 +15,8 @@ struct MakeModelOptions {
   uint64_t seed = 0;
   int num_layers = 0;        // 0 = the preset's
   int max_position_embeddings = 0;
+  // Shape overrides (0 = the preset's).
+  int hidden_size = 0, num_heads = 0, num_kv_heads = 0, ffn_dim = 0, vocab_size = 0;
 };
 
 struct ModelPreset {

@@ -17,6 +17,11 @@ std::function<int()> add_make_model_command(CLI::App& app) {
   sub->add_option("--seed", o->seed, "weights seed")->capture_default_str();
   sub->add_option("--num-layers", o->num_layers, "override the layer count");
   sub->add_option("--max-position-embeddings", o->max_position_embeddings, "override the context length");
+  sub->add_option("--hidden-size", o->hidden_size, "override the hidden size");
+  sub->add_option("--num-heads", o->num_heads, "override the attention head count");
+  sub->add_option("--num-kv-heads", o->num_kv_heads, "override the KV head count (Llama)");
+  sub->add_option("--ffn-dim", o->ffn_dim, "override the MLP width");
+  sub->add_option("--vocab-size", o->vocab_size, "override the vocabulary size");
   return [o] {
     make_random_model(*o);
     std::cout << "wrote " << o->preset << " to " << o->out_dir << "\n";

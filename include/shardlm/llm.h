@@ -74,7 +74,7 @@ class LLMEngine;
 class LLM {
  public:
   explicit LLM(const EngineArgs& args);
-  explicit LLM(const std::string& model) : LLM(EngineArgs{.model = model}) {}
+  explicit LLM(const std::string& model);
   ~LLM();
   LLM(const LLM&) = delete;
   LLM& operator=(const LLM&) = delete;

@@ -11,6 +11,16 @@
 namespace shardlm {
 
 LLM::LLM(const EngineArgs& args) : engine_(std::make_unique<LLMEngine>(args)) {}
+
+namespace {
+EngineArgs args_for(const std::string& model) {
+  EngineArgs a;
+  a.model = model;
+  return a;
+}
+}  // namespace
+
+LLM::LLM(const std::string& model) : LLM(args_for(model)) {}
 LLM::~LLM() = default;
 
 std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, const SamplingParams& params,

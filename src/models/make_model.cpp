@@ -102,7 +102,7 @@ std::vector<std::string> byte_level_alphabet() {
 nlohmann::ordered_json make_tokenizer_json(const Shape& s, const std::vector<std::string>& specials, int bos_id,
                                            bool add_bos) {
   std::vector<std::string> bytes = byte_level_alphabet();
-  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  nlohmann::json vocab = nlohmann::json::object();  // std::map: ordered_json would make this O(n^2)
   std::set<std::string> seen;
   int next = 0;
   for (const auto& sp : specials) {

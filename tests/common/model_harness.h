@@ -1,13 +1,19 @@
-// Loads a model folder at TP=1 on the CPU and runs greedy decoding through the model runner directly (no
-// scheduler), collecting every step's logits: the model-level golden tests use it.
+// Loads a model folder at TP=1 and runs greedy decoding through the model runner directly (no scheduler),
+// collecting every step's logits: the model-level golden tests use it.
+// The device and dtype come from the environment, so the same golden tests run on a GPU:
+//   SHARDLM_TEST_DEVICE=cpu|cuda   (default cpu)
+//   SHARDLM_TEST_DTYPE=float32|float16|bfloat16   (default float32 on the CPU, bfloat16 on CUDA)
+// On the CPU activations and the KV cache stay f32 whatever the parameter dtype; on CUDA they take it.
 #pragma once
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "engine/model_runner.h"
 #include "io/weight_store.h"
 #include "layers/load_context.h"
@@ -15,20 +21,57 @@
 
 namespace shardlm::testing {
 
+struct TestTarget {
+  Device device = Device::CPU;
+  DType dtype = DType::F32;  // parameters (and, on CUDA, activations and KV cache)
+  DType kv_dtype() const { return device == Device::CPU ? DType::F32 : dtype; }
+};
+
+inline TestTarget test_target() {
+  TestTarget t;
+  const char* dev = std::getenv("SHARDLM_TEST_DEVICE");
+  std::string d = dev ? dev : "cpu";
+  if (d == "cuda" || d == "gpu") t.device = Device::CUDA;
+  else if (d != "cpu") fail("SHARDLM_TEST_DEVICE='", d, "': expected cpu or cuda");
+  const char* dt = std::getenv("SHARDLM_TEST_DTYPE");
+  t.dtype = dt ? parse_dtype(dt, "SHARDLM_TEST_DTYPE") : (t.device == Device::CPU ? DType::F32 : DType::BF16);
+  return t;
+}
+
+// How close the logits must be to transformers' fp32 ones: fp32 arithmetic is held to 1e-4; fp16/bf16
+// weights and activations round every layer's output (8 or 11 significant bits), so to 1e-2, and greedy
+// tokens are compared only while the fp32 top-1 margin is clear of that noise.
+struct GoldenTolerance {
+  double logits_rel;   // normalised error of a logits row
+  double logprob_abs;  // chosen token's log-probability
+  double near_tie;     // stop comparing greedy tokens after a top1-top2 margin below this
+};
+
+inline GoldenTolerance golden_tolerance(const TestTarget& t) {
+  if (t.dtype == DType::F32) return {1e-4, 1e-3, 1e-2};
+  return {1e-2, 5e-2, 0.2};
+}
+
 struct LoadedModel {
   std::unique_ptr<WeightStore> weights;
   std::unique_ptr<LoadContext> ctx;
   std::unique_ptr<Model> model;
+  TestTarget target;
 };
 
-inline LoadedModel load_cpu_model(const std::string& dir) {
+inline LoadedModel load_model_on(const std::string& dir, const TestTarget& target) {
   LoadedModel m;
+  m.target = target;
   m.weights = WeightStore::open(dir);
   ModelConfig cfg = load_model_config(dir);
-  m.ctx = std::make_unique<LoadContext>(*m.weights, 0, 1, nullptr, Device::CPU, DType::F32);
+  m.ctx = std::make_unique<LoadContext>(*m.weights, 0, 1, nullptr, target.device, target.dtype);
   m.model = create_model(cfg, *m.ctx);
   return m;
 }
+
+inline LoadedModel load_cpu_model(const std::string& dir) { return load_model_on(dir, TestTarget{}); }
+// On the device and dtype SHARDLM_TEST_DEVICE / SHARDLM_TEST_DTYPE name.
+inline LoadedModel load_test_model(const std::string& dir) { return load_model_on(dir, test_target()); }
 
 // Opens one .safetensors file (golden logits) through a temporary folder that links it as model.safetensors.
 inline std::unique_ptr<WeightStore> open_safetensors_file(const std::string& path) {
@@ -81,8 +124,8 @@ struct GreedyRun {
 // Greedy decoding of `new_tokens` tokens. With per_token_prefill the prompt is fed one token per step
 // (exercising the KV cache at every position); otherwise in one prefill step.
 inline GreedyRun run_greedy(Model& model, const std::vector<int32_t>& prompt, int new_tokens, bool per_token_prefill,
-                            int64_t block_size = 16) {
-  ModelRunner runner(model, KVCacheSpec{64, block_size}, Device::CPU, DType::F32);
+                            int64_t block_size = 16, const TestTarget& target = TestTarget{}) {
+  ModelRunner runner(model, KVCacheSpec{64, block_size}, target.device, target.kv_dtype());
   std::vector<int32_t> blocks;
   for (int i = 0; i < 64; ++i) blocks.push_back(63 - i);  // deliberately non-contiguous
   GreedyRun out;
@@ -109,6 +152,12 @@ inline GreedyRun run_greedy(Model& model, const std::vector<int32_t>& prompt, in
     last = row(runner.execute({st}), 0);
   }
   return out;
+}
+
+// The same, on the model's own device and dtype.
+inline GreedyRun run_greedy(LoadedModel& m, const std::vector<int32_t>& prompt, int new_tokens, bool per_token_prefill,
+                            int64_t block_size = 16) {
+  return run_greedy(*m.model, prompt, new_tokens, per_token_prefill, block_size, m.target);
 }
 
 }  // namespace shardlm::testing

@@ -10,6 +10,12 @@
 #ifdef SHARDLM_HAVE_NCCL
 #include <nccl.h>
 #endif
+// The distributed module's factory registry, once it is in the tree (until then the caller wires
+// make_nccl_group itself).
+#if __has_include("distributed/parallel_state.h")
+#include "distributed/parallel_state.h"
+#define SHARDLM_HAVE_DEVICE_GROUP_REGISTRY 1
+#endif
 
 namespace shardlm {
 
@@ -54,7 +60,10 @@ class NcclGroup final : public ProcessGroup {
  public:
   NcclGroup(std::shared_ptr<ProcessGroup> cpu, int device_index) : cpu_(std::move(cpu)) {
     if (!cpu_) fail("nccl group: a CPU process group is required to exchange the NCCL id");
-    cuda::set_device_index(device_index);
+    int devices = 0;
+    SHARDLM_CUDA_CHECK(cudaGetDeviceCount(&devices));
+    if (device_index < 0) fail("nccl group: negative device index ", device_index);
+    cuda::set_device_index(device_index % devices);  // LOCAL_RANK % visible devices, as the backend picks
     cuda::ensure_device();
     ncclUniqueId id;
     std::memset(&id, 0, sizeof id);
@@ -129,6 +138,16 @@ class NcclGroup final : public ProcessGroup {
 std::shared_ptr<ProcessGroup> make_nccl_group(const std::shared_ptr<ProcessGroup>& cpu_group, int device_index) {
   return std::make_shared<NcclGroup>(cpu_group, device_index);
 }
+
+#ifdef SHARDLM_HAVE_DEVICE_GROUP_REGISTRY
+namespace {
+struct Registrar {
+  Registrar() {
+    if (cuda::gpu_present()) register_device_group_factory(Device::CUDA, make_nccl_group);
+  }
+} g_registrar;
+}  // namespace
+#endif
 
 #else  // no NCCL in this build
 

@@ -8,9 +8,10 @@
 
 namespace shardlm {
 
-// Collective over every rank of cpu_group: each process calls it with its own device index (LOCAL_RANK %
-// devices, normally; it must be the device the CUDA backend uses). Error when NCCL is not in this build,
-// or when the communicator cannot be created.
+// Collective over every rank of cpu_group: each process calls it with its LOCAL_RANK as device_index (taken
+// modulo the visible devices, the same choice the CUDA backend makes). Error when NCCL is not in this
+// build, or when the communicator cannot be created. Registered as the CUDA device-group factory when
+// distributed/parallel_state.h is in the tree.
 std::shared_ptr<ProcessGroup> make_nccl_group(const std::shared_ptr<ProcessGroup>& cpu_group, int device_index);
 
 }  // namespace shardlm

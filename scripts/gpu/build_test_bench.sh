@@ -110,7 +110,7 @@ if wait $OPS_PID; then
   T=$(( $(left) - 60 )); (( T > 240 )) && T=240
   if (( T > 20 )); then
     timeout "$T" "$BUILD_OPS/bin/test_cuda" > "$OUT/test_cuda.log" 2>&1
-    say "test_cuda: rc=$? ($(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/test_cuda.log" | tr '\n' ' '))"
+    say "test_cuda: rc=$? ($(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ tests?' "$OUT/test_cuda.log" | tr '\n' ' '))"
     grep -E '^\[  FAILED  \]' "$OUT/test_cuda.log" | sort -u | head -40 >> "$SUMMARY"
   else
     say "test_cuda: SKIPPED (out of time)"
@@ -133,14 +133,24 @@ if [[ -n $FULL_PID ]]; then
       rc=$?
       say "test_models $cfg: rc=$rc"
     done
-    grep -E '^######## |^\[  (FAILED|PASSED|SKIPPED) |Failure|Expected|Which is|error' "$OUT/test_models.log" | head -60 >> "$SUMMARY"
+    grep -E '^######## |^\[  (FAILED|PASSED|SKIPPED) +\] [0-9]+ tests?|^\[  FAILED  \] [A-Z]|Failure|Expected|Which is|error' \
+      "$OUT/test_models.log" | head -80 >> "$SUMMARY"
   else
     say "full build: FAILED (see build_full.log)"
     grep -E 'error|FAILED' "$OUT/build_full.log" | head -20 >> "$SUMMARY"
   fi
 fi
 
-# --- 4. Benchmarks.
+# --- 4. Kernels under compute-sanitizer (out-of-bounds and misaligned accesses), when time allows.
+if [[ -x $BUILD_OPS/bin/test_cuda ]] && command -v compute-sanitizer > /dev/null && (( $(left) > 150 )); then
+  T=$(( $(left) - 100 )); (( T > 120 )) && T=120
+  echo "######## compute-sanitizer --tool memcheck" >> "$OUT/test_cuda.log"
+  timeout "$T" compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD_OPS/bin/test_cuda" \
+    --gtest_filter='*PagedAttention*/f16:*PagedAttention*/f32:*CudaOps*/bf16' >> "$OUT/test_cuda.log" 2>&1
+  say "compute-sanitizer memcheck (attention f16+f32, other ops bf16): rc=$? ($(grep -E '^========= ERROR SUMMARY' "$OUT/test_cuda.log" | tail -1))"
+fi
+
+# --- 5. Benchmarks.
 if [[ -x $BUILD_OPS/bin/bench_ops ]] && (( $(left) > 40 )); then
   timeout $(( $(left) - 10 )) "$BUILD_OPS/bin/bench_ops" > "$OUT/bench.txt" 2>&1
   say "bench_ops: rc=$?"

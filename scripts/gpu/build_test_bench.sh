@@ -29,6 +29,8 @@ SUMMARY=$OUT/summary.txt
 : > "$SUMMARY"
 say() { echo "== $*" | tee -a "$SUMMARY"; }
 left() { echo $((BUDGET - SECONDS)); }
+# Seconds for the next step: what is left minus a reserve for later steps, at most `cap`, at least 1.
+tlim() { local t=$(( $(left) - $1 )); (( t > $2 )) && t=$2; (( t < 1 )) && t=1; echo $t; }
 
 if [[ -z ${SHARDLM_FIXTURES:-} ]]; then
   if [[ -d $ROOT/_fixtures/models ]]; then SHARDLM_FIXTURES=$ROOT/_fixtures; else SHARDLM_FIXTURES=$ROOT/../shared/fixtures; fi
@@ -99,8 +101,10 @@ OPS_PID=$!
 FULL_PID=""
 if [[ -n $FULL_SRC ]]; then
   (
-    cmake -S "$FULL_SRC" -B "$BUILD_FULL" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 &&
-      ninja -C "$BUILD_FULL" -j "$JOBS"
+    # GCC 13 no longer pulls <cstdint> in through other headers; some modules still rely on that.
+    cmake -S "$FULL_SRC" -B "$BUILD_FULL" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+      -DCMAKE_CXX_FLAGS="-include cstdint" &&
+      ninja -C "$BUILD_FULL" -j "$JOBS" -k 0
   ) > "$OUT/build_full.log" 2>&1 &
   FULL_PID=$!
 fi
@@ -141,21 +145,40 @@ if [[ -n $FULL_PID ]]; then
   fi
 fi
 
-# --- 4. Kernels under compute-sanitizer (out-of-bounds and misaligned accesses), when time allows.
-if [[ -x $BUILD_OPS/bin/test_cuda ]] && command -v compute-sanitizer > /dev/null && (( $(left) > 150 )); then
-  T=$(( $(left) - 100 )); (( T > 120 )) && T=120
-  echo "######## compute-sanitizer --tool memcheck" >> "$OUT/test_cuda.log"
-  timeout "$T" compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD_OPS/bin/test_cuda" \
-    --gtest_filter='*PagedAttention*/f16:*PagedAttention*/f32:*CudaOps*/bf16' >> "$OUT/test_cuda.log" 2>&1
-  say "compute-sanitizer memcheck (attention f16+f32, other ops bf16): rc=$? ($(grep -E '^========= ERROR SUMMARY' "$OUT/test_cuda.log" | tail -1))"
-fi
-
-# --- 5. Benchmarks.
+# --- 4. Op benchmarks.
 if [[ -x $BUILD_OPS/bin/bench_ops ]] && (( $(left) > 40 )); then
-  timeout $(( $(left) - 10 )) "$BUILD_OPS/bin/bench_ops" > "$OUT/bench.txt" 2>&1
+  T=$(( $(left) - 10 )); (( T > 90 )) && T=90
+  timeout "$T" "$BUILD_OPS/bin/bench_ops" > "$OUT/bench.txt" 2>&1
   say "bench_ops: rc=$?"
   cat "$OUT/bench.txt" >> "$SUMMARY"
 else
   say "bench_ops: SKIPPED"
+fi
+# --- 5. Kernels under compute-sanitizer (out-of-bounds and misaligned accesses), when time allows.
+if [[ -x $BUILD_OPS/bin/test_cuda ]] && command -v compute-sanitizer > /dev/null && (( $(left) > 100 )); then
+  T=$(( $(left) - 60 )); (( T > 120 )) && T=120
+  echo "######## compute-sanitizer --tool memcheck" >> "$OUT/test_cuda.log"
+  SHARDLM_CUDA_ASSUME_GPU=1 timeout "$T" compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD_OPS/bin/test_cuda" \
+    --gtest_filter='*PagedAttention*/f16:*PagedAttention*/f32:*CudaOps*/bf16' >> "$OUT/test_cuda.log" 2>&1
+  say "compute-sanitizer memcheck (attention f16+f32, other ops bf16): rc=$? ($(grep -E '^========= ERROR SUMMARY' "$OUT/test_cuda.log" | tail -1))"
+fi
+
+# --- 6. The engine end to end on the GPU (CLI): a fixture model, then a random-weight Llama's throughput.
+CLI=$BUILD_FULL/bin/shardlm
+if [[ -x $CLI ]] && (( $(left) > 40 )); then
+  LOG=$OUT/test_models.log
+  echo "######## shardlm generate --device cuda (tiny-llama fixture)" >> "$LOG"
+  timeout 40 "$CLI" generate --model "$SHARDLM_FIXTURES/models/tiny-llama" --device cuda --dtype bfloat16 \
+    --prompt "Hello, my name is" --max-tokens 16 --temperature 0 --no-progress >> "$LOG" 2>&1
+  say "shardlm generate on cuda: rc=$?"
+  if (( $(left) > 60 )) && timeout 30 "$CLI" make-model --preset llama-125m --out /tmp/llama-125m >> "$LOG" 2>&1; then
+    echo "######## shardlm bench latency/throughput --device cuda (random llama-125m)" >> "$LOG"
+    timeout "$(tlim 30 60)" "$CLI" bench latency --model /tmp/llama-125m --device cuda --batch-size 1 \
+      --input-len 128 --output-len 128 --num-iters 3 --num-iters-warmup 1 >> "$LOG" 2>&1
+    say "shardlm bench latency on cuda: rc=$? ($(grep -E 'Avg latency|Per output token' "$LOG" | tail -2 | tr '\n' ' '))"
+    timeout "$(tlim 5 60)" "$CLI" bench throughput --model /tmp/llama-125m --device cuda --input-len 128 \
+      --output-len 128 --num-prompts 256 >> "$LOG" 2>&1
+    say "shardlm bench throughput on cuda: rc=$? ($(grep -iE 'throughput|tokens/s' "$LOG" | tail -2 | tr '\n' ' '))"
+  fi
 fi
 say "done in ${SECONDS}s"

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <string>
+#include <cstdlib>
 
 #include "cuda/cuda_test_util.h"
 #include "ops/ops.h"
@@ -76,6 +78,7 @@ std::vector<AttnCase> cases() {
   std::vector<AttnCase> v = {
       {"prefill_gqa4", {1, 17, 40}, {1, 17, 40}, 8, 2, 64, 16},
       {"chunked_prefill", {5, 16}, {37, 86}, 4, 4, 128, 16},
+      {"chunked_prefill_long_context", {8}, {1500}, 8, 2, 128, 16},  // few blocks: the context is split
       {"decode_mha_long_contexts", {1, 1, 1}, {1, 300, 2000}, 4, 4, 128, 16},
       {"decode_gqa8", {1, 1, 1, 1, 1, 1}, {5, 64, 129, 700, 33, 1}, 16, 2, 64, 32},
       {"decode_group16", {1, 1}, {50, 600}, 16, 1, 128, 16},
@@ -106,19 +109,33 @@ class CudaPagedAttention : public ::testing::TestWithParam<DType> {
   void SetUp() override { SHARDLM_REQUIRE_GPU(); }
 };
 
+// Prefill of fp16/bf16 with head_dim 32/64/128/256 runs on the tensor-core kernel unless
+// SHARDLM_CUDA_ATTENTION=cuda_cores; both kernels are checked.
+class AttentionVariant {
+ public:
+  explicit AttentionVariant(const char* value) {
+    if (value) setenv("SHARDLM_CUDA_ATTENTION", value, 1);
+    else unsetenv("SHARDLM_CUDA_ATTENTION");
+  }
+  ~AttentionVariant() { unsetenv("SHARDLM_CUDA_ATTENTION"); }
+};
+
 TEST_P(CudaPagedAttention, MatchesCpuReference) {
   const DType dt = GetParam();
-  uint32_t seed = 1000;
-  for (const AttnCase& c : cases()) {
-    SCOPED_TRACE(c.name);
-    Batch b = make_batch(c, dt, seed += 10);
-    const float scale = 1.f / std::sqrt((float)c.D);
-    Tensor want = Tensor::empty(b.q.shape(), DType::F32);
-    ops::paged_attention(b.q, b.k_cache, b.v_cache, metadata(b, Device::CPU), scale, want);
-    Tensor got = Tensor::empty(b.q.shape(), dt, Device::CUDA);
-    ops::paged_attention(to_gpu(b.q, dt), to_gpu(b.k_cache, dt), to_gpu(b.v_cache, dt), metadata(b, Device::CUDA),
-                         scale, got);
-    EXPECT_LT(rel_error(to_cpu_f32(got), want), error_bar_accumulating(dt));
+  for (const char* variant : {static_cast<const char*>(nullptr), "cuda_cores"}) {
+    AttentionVariant scoped(variant);
+    uint32_t seed = 1000;
+    for (const AttnCase& c : cases()) {
+      SCOPED_TRACE(std::string(c.name) + (variant ? " (cuda cores)" : " (default kernels)"));
+      Batch b = make_batch(c, dt, seed += 10);
+      const float scale = 1.f / std::sqrt((float)c.D);
+      Tensor want = Tensor::empty(b.q.shape(), DType::F32);
+      ops::paged_attention(b.q, b.k_cache, b.v_cache, metadata(b, Device::CPU), scale, want);
+      Tensor got = Tensor::empty(b.q.shape(), dt, Device::CUDA);
+      ops::paged_attention(to_gpu(b.q, dt), to_gpu(b.k_cache, dt), to_gpu(b.v_cache, dt),
+                           metadata(b, Device::CUDA), scale, got);
+      EXPECT_LT(rel_error(to_cpu_f32(got), want), error_bar_accumulating(dt));
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <numeric>
 #include <random>
@@ -126,8 +127,12 @@ int main() {
   std::printf("| case (bf16) | time (us) | GB/s | TFLOP/s |\n|---|---:|---:|---:|\n");
   const DType dt = DType::BF16;
   bench_linear(dt);
-  bench_attention(dt, 1, 2048, 2048);   // prefill
+  bench_attention(dt, 1, 2048, 2048);   // prefill (tensor cores)
   bench_attention(dt, 4, 512, 512);     // prefill, several sequences
+  setenv("SHARDLM_CUDA_ATTENTION", "cuda_cores", 1);
+  std::printf("| (prefill on CUDA cores, for comparison) | | | |\n");
+  bench_attention(dt, 1, 2048, 2048);
+  unsetenv("SHARDLM_CUDA_ATTENTION");
   bench_attention(dt, 64, 1024, 1);     // decode batch
   bench_attention(dt, 256, 512, 1);     // big decode batch
   bench_attention(dt, 1, 8192, 1);      // one long decode: the split-context path

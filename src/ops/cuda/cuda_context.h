@@ -12,7 +12,8 @@
 namespace shardlm::cuda {
 
 // True when the CUDA driver is usable and at least one GPU is visible. Never throws: on a machine without
-// a driver or GPU it returns false.
+// a driver or GPU it returns false. SHARDLM_CUDA_ASSUME_GPU=1 answers true without asking CUDA (for running
+// under compute-sanitizer, which must initialise CUDA before the program does).
 bool gpu_present();
 
 // Makes the chosen device current on the calling thread (the device is per host thread in CUDA). The device

@@ -10,33 +10,24 @@
 // When there are too few blocks to fill the GPU (decode, long contexts) the context is also split across
 // blocks (flash-decoding): each split writes an unnormalised partial (o, max, sum) and a second kernel
 // merges them. All math is f32; K/V tiles are staged in shared memory with 16-byte loads when the head
-// size allows. Head sizes up to 256.
+// size allows. Head sizes up to 256. Prefill and mixed batches in fp16/bf16 with head_dim 32/64/128/256 go
+// to the tensor-core kernel of paged_attention_mma.cu instead (same planning, same split merge).
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "ops/cuda/cuda_context.h"
 #include "ops/cuda/cuda_kernels.h"
 #include "ops/cuda/device_math.cuh"
+#include "ops/cuda/paged_attention.cuh"
 
 namespace shardlm::cuda {
 
 namespace {
 
-struct AttnParams {
-  const void* q;        // [T, Hq, D]
-  const void* k_cache;  // [num_blocks, block_size, Hk, D]
-  const void* v_cache;
-  void* out;            // [T, Hq, D]
-  const int32_t* query_start_loc;
-  const int32_t* seq_lens;
-  const int32_t* block_tables;  // [num_seqs, max_blocks_per_seq]
-  float* part_o;                // [splits, T * Hq, D]   (only with splits > 1)
-  float* part_ml;               // [splits, T * Hq, 2]   running max, running sum
-  int64_t num_rows;             // T * Hq
-  int Hq, Hk, group, D, block_size, max_blocks_per_seq;
-  int split_len;  // keys per split, a multiple of BN
-  float scale;
-};
+using attn::AttnParams;
+using attn::emit;
 
 template <typename T, int D_PAD, int R, int WR, int WK>
 struct AttnConfig {
@@ -51,22 +42,6 @@ struct AttnConfig {
   static constexpr size_t merge_bytes = WK > 1 ? sizeof(float) * WK * BM * (D_PAD + 2) : 0;
   static constexpr size_t smem_bytes = q_bytes + (kv_bytes > merge_bytes ? kv_bytes : merge_bytes);
 };
-
-// Writes one finished row: normalised into `out`, or as a partial for the split merge.
-template <typename T>
-__device__ __forceinline__ void emit(const AttnParams& p, int64_t row_global, int d, float o, float m, float l,
-                                     bool write_ml) {
-  if (gridDim.z == 1) {
-    if (d < p.D) static_cast<T*>(p.out)[row_global * p.D + d] = from_f32<T>(l > 0.f ? o / l : 0.f);
-  } else {
-    const int64_t base = (int64_t)blockIdx.z * p.num_rows + row_global;
-    if (d < p.D) p.part_o[base * p.D + d] = o;
-    if (write_ml) {
-      p.part_ml[base * 2] = m;
-      p.part_ml[base * 2 + 1] = l;
-    }
-  }
-}
 
 template <typename T, int D_PAD, int R, int WR, int WK>
 __global__ void __launch_bounds__(32 * WR * WK) paged_attention_kernel(AttnParams p) {
@@ -324,16 +299,11 @@ LaunchShape plan(int num_seqs, int Hk, int max_rows, int max_ctx, int BM, int BN
   return s;
 }
 
-template <typename T, int D_PAD, int R, int WR, int WK>
-void launch(AttnParams p, int num_seqs, int max_rows, int max_ctx, int64_t T_tokens) {
-  using C = AttnConfig<T, D_PAD, R, WR, WK>;
-  auto kernel = paged_attention_kernel<T, D_PAD, R, WR, WK>;
-  static bool smem_set = false;  // per instantiation; the attribute is per function and device
-  if (!smem_set) {
-    SHARDLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::smem_bytes));
-    smem_set = true;
-  }
-  LaunchShape shape = plan(num_seqs, p.Hk, max_rows, max_ctx, C::BM, C::BN);
+// Plans the grid (query-row tiles of BM, context splits in multiples of BN), runs `launch_kernel(p, grid)`,
+// and merges the splits when there are several.
+template <typename T, typename Launch>
+void run_planned(AttnParams p, int num_seqs, int max_rows, int max_ctx, int BM, int BN, Launch&& launch_kernel) {
+  LaunchShape shape = plan(num_seqs, p.Hk, max_rows, max_ctx, BM, BN);
   if (shape.m_tiles > 65535)
     fail("cuda paged_attention: ", max_rows, " query rows per kv head exceed the launch limit; use smaller chunks");
   p.split_len = shape.split_len;
@@ -344,8 +314,7 @@ void launch(AttnParams p, int num_seqs, int max_rows, int max_ctx, int64_t T_tok
     p.part_o = part_o.data<float>();
     p.part_ml = part_ml.data<float>();
   }
-  dim3 grid((unsigned)(num_seqs * p.Hk), (unsigned)shape.m_tiles, (unsigned)shape.splits);
-  kernel<<<grid, C::kThreads, C::smem_bytes, stream()>>>(p);
+  launch_kernel(p, dim3((unsigned)(num_seqs * p.Hk), (unsigned)shape.m_tiles, (unsigned)shape.splits));
   SHARDLM_CUDA_CHECK_LAUNCH();
   if (shape.splits > 1) {
     const int threads = std::min(256, (p.D + 31) / 32 * 32);
@@ -353,19 +322,37 @@ void launch(AttnParams p, int num_seqs, int max_rows, int max_ctx, int64_t T_tok
                                                                                shape.splits, p.num_rows, p.D);
     SHARDLM_CUDA_CHECK_LAUNCH();
   }
-  (void)T_tokens;
+}
+
+template <typename T, int D_PAD, int R, int WR, int WK>
+void launch(const AttnParams& p, int num_seqs, int max_rows, int max_ctx) {
+  using C = AttnConfig<T, D_PAD, R, WR, WK>;
+  auto kernel = paged_attention_kernel<T, D_PAD, R, WR, WK>;
+  static bool smem_set = false;  // per instantiation; the attribute is per function and device
+  if (!smem_set) {
+    SHARDLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::smem_bytes));
+    smem_set = true;
+  }
+  run_planned<T>(p, num_seqs, max_rows, max_ctx, C::BM, C::BN, [&](const AttnParams& pp, dim3 grid) {
+    kernel<<<grid, C::kThreads, C::smem_bytes, stream()>>>(pp);
+  });
 }
 
 template <typename T, int D_PAD>
-void launch_for_dim(const AttnParams& p, int num_seqs, int max_q, int max_ctx, int64_t T_tokens) {
+void launch_for_dim(const AttnParams& p, DType dt, int num_seqs, int max_q, int max_ctx, bool cuda_cores_only) {
   const int max_rows = max_q * p.group;
   // Decode (one query row per sequence): warps split the keys; R covers the GQA group.
   if (max_q == 1 && AttnConfig<T, D_PAD, 8, 1, 4>::smem_bytes <= max_shared_memory_per_block_optin()) {
-    if (p.group == 1) return launch<T, D_PAD, 1, 1, 4>(p, num_seqs, max_rows, max_ctx, T_tokens);
-    if (p.group <= 4) return launch<T, D_PAD, 4, 1, 4>(p, num_seqs, max_rows, max_ctx, T_tokens);
-    return launch<T, D_PAD, 8, 1, 4>(p, num_seqs, max_rows, max_ctx, T_tokens);
+    if (p.group == 1) return launch<T, D_PAD, 1, 1, 4>(p, num_seqs, max_rows, max_ctx);
+    if (p.group <= 4) return launch<T, D_PAD, 4, 1, 4>(p, num_seqs, max_rows, max_ctx);
+    return launch<T, D_PAD, 8, 1, 4>(p, num_seqs, max_rows, max_ctx);
   }
-  launch<T, D_PAD, 4, 4, 1>(p, num_seqs, max_rows, max_ctx, T_tokens);
+  if (!cuda_cores_only && attn::mma_prefill_supports(dt, p.D) && aligned16(p.q) && aligned16(p.k_cache) &&
+      aligned16(p.v_cache) && aligned16(p.out)) {
+    return run_planned<T>(p, num_seqs, max_rows, max_ctx, attn::kMmaRows, attn::kMmaKeys,
+                          [&](const AttnParams& pp, dim3 grid) { attn::launch_mma_prefill(dt, pp, grid); });
+  }
+  launch<T, D_PAD, 4, 4, 1>(p, num_seqs, max_rows, max_ctx);
 }
 
 }  // namespace
@@ -397,12 +384,16 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
   // The host-side maxima bound the launch; without them, fall back to what the shapes allow.
   const int max_q = meta.max_query_len > 0 ? meta.max_query_len : (int)T;
   const int max_ctx = meta.max_seq_len > 0 ? meta.max_seq_len : p.max_blocks_per_seq * p.block_size;
-  dispatch_float(q.dtype(), "paged_attention", [&](auto tag) {
+  // SHARDLM_CUDA_ATTENTION=cuda_cores keeps prefill off the tensor-core kernel (comparisons, debugging).
+  const char* variant = std::getenv("SHARDLM_CUDA_ATTENTION");
+  const bool cuda_cores_only = variant && std::string(variant) == "cuda_cores";
+  const DType dt = q.dtype();
+  dispatch_float(dt, "paged_attention", [&](auto tag) {
     using E = decltype(tag);
-    if (D <= 32) launch_for_dim<E, 32>(p, meta.num_seqs, max_q, max_ctx, T);
-    else if (D <= 64) launch_for_dim<E, 64>(p, meta.num_seqs, max_q, max_ctx, T);
-    else if (D <= 128) launch_for_dim<E, 128>(p, meta.num_seqs, max_q, max_ctx, T);
-    else launch_for_dim<E, 256>(p, meta.num_seqs, max_q, max_ctx, T);
+    if (D <= 32) launch_for_dim<E, 32>(p, dt, meta.num_seqs, max_q, max_ctx, cuda_cores_only);
+    else if (D <= 64) launch_for_dim<E, 64>(p, dt, meta.num_seqs, max_q, max_ctx, cuda_cores_only);
+    else if (D <= 128) launch_for_dim<E, 128>(p, dt, meta.num_seqs, max_q, max_ctx, cuda_cores_only);
+    else launch_for_dim<E, 256>(p, dt, meta.num_seqs, max_q, max_ctx, cuda_cores_only);
   });
 }
 

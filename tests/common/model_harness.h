@@ -38,18 +38,28 @@ inline TestTarget test_target() {
   return t;
 }
 
-// How close the logits must be to transformers' fp32 ones: fp32 arithmetic is held to 1e-4; fp16/bf16
-// weights and activations round every layer's output (8 or 11 significant bits), so to 1e-2, and greedy
-// tokens are compared only while the fp32 top-1 margin is clear of that noise.
+// How close the model must stay to transformers' fp32 outputs. fp32 arithmetic: logits to 1e-4. fp16/bf16
+// weights and activations round every layer's output to 11 / 8 significant bits: fp16 logits to 1e-2, bf16
+// to 2e-2 (measured on the fixtures on an H100: 1.0e-2 to 1.3e-2, all of it the rounding of bf16 storage;
+// fp16, three bits finer, stays under 1e-2). Greedy tokens are compared only where the fp32 top-1 margin
+// is clear of that noise.
 struct GoldenTolerance {
-  double logits_rel;   // normalised error of a logits row
-  double logprob_abs;  // chosen token's log-probability
-  double near_tie;     // stop comparing greedy tokens after a top1-top2 margin below this
+  double logits_rel;     // normalised error of a logits row
+  double logprob_abs;    // chosen token's log-probability
+  double near_tie;       // stop comparing greedy tokens after a top1-top2 margin below this
+  double unresolvable;   // a step whose margin is below this is not compared at all (the dtype cannot tell)
 };
 
 inline GoldenTolerance golden_tolerance(const TestTarget& t) {
-  if (t.dtype == DType::F32) return {1e-4, 1e-3, 1e-2};
-  return {1e-2, 5e-2, 0.2};
+  switch (t.dtype) {
+    case DType::F32: return {1e-4, 1e-3, 1e-2, 0.0};
+    case DType::F16: return {1e-2, 5e-2, 0.2, 0.2};
+    case DType::BF16: return {2e-2, 5e-2, 0.2, 0.2};
+    case DType::I32:
+    case DType::I64:
+    case DType::U8: break;
+  }
+  fail("golden tests: floating dtype expected, got ", dtype_name(t.dtype));
 }
 
 struct LoadedModel {

@@ -109,8 +109,8 @@ class CudaPagedAttention : public ::testing::TestWithParam<DType> {
   void SetUp() override { SHARDLM_REQUIRE_GPU(); }
 };
 
-// Prefill of fp16/bf16 with head_dim 32/64/128/256 runs on the tensor-core kernel unless
-// SHARDLM_CUDA_ATTENTION=cuda_cores; both kernels are checked.
+// By default decode batches run on the decode kernel and fp16/bf16 prefill with head_dim 32/64/128/256 on
+// the tensor-core kernel; SHARDLM_CUDA_ATTENTION=staged runs everything on the staged kernel. Both checked.
 class AttentionVariant {
  public:
   explicit AttentionVariant(const char* value) {
@@ -122,11 +122,11 @@ class AttentionVariant {
 
 TEST_P(CudaPagedAttention, MatchesCpuReference) {
   const DType dt = GetParam();
-  for (const char* variant : {static_cast<const char*>(nullptr), "cuda_cores"}) {
+  for (const char* variant : {static_cast<const char*>(nullptr), "staged"}) {
     AttentionVariant scoped(variant);
     uint32_t seed = 1000;
     for (const AttnCase& c : cases()) {
-      SCOPED_TRACE(std::string(c.name) + (variant ? " (cuda cores)" : " (default kernels)"));
+      SCOPED_TRACE(std::string(c.name) + (variant ? " (staged kernel)" : " (default kernels)"));
       Batch b = make_batch(c, dt, seed += 10);
       const float scale = 1.f / std::sqrt((float)c.D);
       Tensor want = Tensor::empty(b.q.shape(), DType::F32);

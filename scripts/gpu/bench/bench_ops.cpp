@@ -129,10 +129,13 @@ int main() {
   bench_linear(dt);
   bench_attention(dt, 1, 2048, 2048);   // prefill (tensor cores)
   bench_attention(dt, 4, 512, 512);     // prefill, several sequences
-  setenv("SHARDLM_CUDA_ATTENTION", "cuda_cores", 1);
-  std::printf("| (prefill on CUDA cores, for comparison) | | | |\n");
+  setenv("SHARDLM_CUDA_ATTENTION", "staged", 1);
+  std::printf("| (staged CUDA-core kernel, for comparison) | | | |\n");
   bench_attention(dt, 1, 2048, 2048);
+  bench_attention(dt, 64, 1024, 1);
+  bench_attention(dt, 1, 8192, 1);
   unsetenv("SHARDLM_CUDA_ATTENTION");
+  std::printf("| (default kernels) | | | |\n");
   bench_attention(dt, 64, 1024, 1);     // decode batch
   bench_attention(dt, 256, 512, 1);     // big decode batch
   bench_attention(dt, 1, 8192, 1);      // one long decode: the split-context path

@@ -10,8 +10,10 @@
 // When there are too few blocks to fill the GPU (decode, long contexts) the context is also split across
 // blocks (flash-decoding): each split writes an unnormalised partial (o, max, sum) and a second kernel
 // merges them. All math is f32; K/V tiles are staged in shared memory with 16-byte loads when the head
-// size allows. Head sizes up to 256. Prefill and mixed batches in fp16/bf16 with head_dim 32/64/128/256 go
-// to the tensor-core kernel of paged_attention_mma.cu instead (same planning, same split merge).
+// size allows. Head sizes up to 256. By default two other kernels take most batches, with the same
+// planning and split merge: decode batches go to paged_attention_decode.cu (no staging), prefill and
+// mixed batches in fp16/bf16 with head_dim 32/64/128/256 to the tensor-core kernel of
+// paged_attention_mma.cu. SHARDLM_CUDA_ATTENTION=staged keeps everything here.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -339,15 +341,19 @@ void launch(const AttnParams& p, int num_seqs, int max_rows, int max_ctx) {
 }
 
 template <typename T, int D_PAD>
-void launch_for_dim(const AttnParams& p, DType dt, int num_seqs, int max_q, int max_ctx, bool cuda_cores_only) {
+void launch_for_dim(const AttnParams& p, DType dt, int num_seqs, int max_q, int max_ctx, bool staged_only) {
   const int max_rows = max_q * p.group;
+  if (!staged_only && max_q == 1) {
+    return run_planned<T>(p, num_seqs, max_rows, max_ctx, attn::decode_rows_per_block(p.group), attn::kDecodeKeys,
+                          [&](const AttnParams& pp, dim3 grid) { attn::launch_decode(dt, pp, grid); });
+  }
   // Decode (one query row per sequence): warps split the keys; R covers the GQA group.
   if (max_q == 1 && AttnConfig<T, D_PAD, 8, 1, 4>::smem_bytes <= max_shared_memory_per_block_optin()) {
     if (p.group == 1) return launch<T, D_PAD, 1, 1, 4>(p, num_seqs, max_rows, max_ctx);
     if (p.group <= 4) return launch<T, D_PAD, 4, 1, 4>(p, num_seqs, max_rows, max_ctx);
     return launch<T, D_PAD, 8, 1, 4>(p, num_seqs, max_rows, max_ctx);
   }
-  if (!cuda_cores_only && attn::mma_prefill_supports(dt, p.D) && aligned16(p.q) && aligned16(p.k_cache) &&
+  if (!staged_only && attn::mma_prefill_supports(dt, p.D) && aligned16(p.q) && aligned16(p.k_cache) &&
       aligned16(p.v_cache) && aligned16(p.out)) {
     return run_planned<T>(p, num_seqs, max_rows, max_ctx, attn::kMmaRows, attn::kMmaKeys,
                           [&](const AttnParams& pp, dim3 grid) { attn::launch_mma_prefill(dt, pp, grid); });
@@ -384,16 +390,16 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
   // The host-side maxima bound the launch; without them, fall back to what the shapes allow.
   const int max_q = meta.max_query_len > 0 ? meta.max_query_len : (int)T;
   const int max_ctx = meta.max_seq_len > 0 ? meta.max_seq_len : p.max_blocks_per_seq * p.block_size;
-  // SHARDLM_CUDA_ATTENTION=cuda_cores keeps prefill off the tensor-core kernel (comparisons, debugging).
+  // SHARDLM_CUDA_ATTENTION=staged runs everything on the staged CUDA-core kernel (comparisons, debugging).
   const char* variant = std::getenv("SHARDLM_CUDA_ATTENTION");
-  const bool cuda_cores_only = variant && std::string(variant) == "cuda_cores";
+  const bool staged_only = variant && std::string(variant) == "staged";
   const DType dt = q.dtype();
   dispatch_float(dt, "paged_attention", [&](auto tag) {
     using E = decltype(tag);
-    if (D <= 32) launch_for_dim<E, 32>(p, dt, meta.num_seqs, max_q, max_ctx, cuda_cores_only);
-    else if (D <= 64) launch_for_dim<E, 64>(p, dt, meta.num_seqs, max_q, max_ctx, cuda_cores_only);
-    else if (D <= 128) launch_for_dim<E, 128>(p, dt, meta.num_seqs, max_q, max_ctx, cuda_cores_only);
-    else launch_for_dim<E, 256>(p, dt, meta.num_seqs, max_q, max_ctx, cuda_cores_only);
+    if (D <= 32) launch_for_dim<E, 32>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only);
+    else if (D <= 64) launch_for_dim<E, 64>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only);
+    else if (D <= 128) launch_for_dim<E, 128>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only);
+    else launch_for_dim<E, 256>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only);
   });
 }
 

@@ -1,5 +1,6 @@
-// Shared by the paged-attention kernels (paged_attention.cu: CUDA-core kernel, planning, split merge;
-// paged_attention_mma.cu: tensor-core prefill kernel): the launch parameters and the row epilogue.
+// Shared by the paged-attention kernels (paged_attention.cu: the staged CUDA-core kernel, planning, split
+// merge; paged_attention_mma.cu: tensor-core prefill; paged_attention_decode.cu: decode): the launch
+// parameters and the row epilogue.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -47,5 +48,11 @@ __device__ __forceinline__ void emit(const AttnParams& p, int64_t row_global, in
 constexpr int kMmaRows = 64, kMmaKeys = 64;
 bool mma_prefill_supports(DType dt, int head_dim);
 void launch_mma_prefill(DType dt, const AttnParams& p, dim3 grid);
+
+// Decode batches (paged_attention_decode.cu): any floating dtype, head_dim up to 256. Blocks of
+// decode_rows_per_block(group) query rows; each pass over the context covers kDecodeKeys keys.
+constexpr int kDecodeKeys = 128;
+int decode_rows_per_block(int group);
+void launch_decode(DType dt, const AttnParams& p, dim3 grid);
 
 }  // namespace shardlm::cuda::attn

@@ -161,6 +161,12 @@ if [[ -x $BUILD_OPS/bin/test_cuda ]] && command -v compute-sanitizer > /dev/null
   SHARDLM_CUDA_ASSUME_GPU=1 timeout "$T" compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD_OPS/bin/test_cuda" \
     --gtest_filter='*PagedAttention*/f16:*PagedAttention*/f32:*CudaOps*/bf16' >> "$OUT/test_cuda.log" 2>&1
   say "compute-sanitizer memcheck (attention f16+f32, other ops bf16): rc=$? ($(grep -E '^========= ERROR SUMMARY' "$OUT/test_cuda.log" | tail -1))"
+  if (( $(left) > 100 )); then
+    echo "######## compute-sanitizer --tool racecheck" >> "$OUT/test_cuda.log"
+    SHARDLM_CUDA_ASSUME_GPU=1 timeout "$(tlim 70 90)" compute-sanitizer --tool racecheck --error-exitcode 9 \
+      "$BUILD_OPS/bin/test_cuda" --gtest_filter='*PagedAttention*/bf16' >> "$OUT/test_cuda.log" 2>&1
+    say "compute-sanitizer racecheck (attention bf16): rc=$? ($(grep -E '^========= (ERROR|RACECHECK) SUMMARY' "$OUT/test_cuda.log" | tail -1))"
+  fi
 fi
 
 # --- 6. The engine end to end on the GPU (CLI): a fixture model, then a random-weight Llama's throughput.

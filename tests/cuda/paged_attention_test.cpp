@@ -101,6 +101,17 @@ std::vector<AttnCase> cases() {
     many.ctx_lens.push_back(1 + (int32_t)(rng() % 200));
   }
   v.push_back(many);
+  // Enough sequences x kv heads (>= 2 blocks per SM) for the unstaged decode kernel, with GQA.
+  AttnCase wide{"decode_wide_batch_gqa4", {}, {}, 16, 4, 128, 16};
+  AttnCase wide_odd{"decode_wide_batch_head_dim_80", {}, {}, 8, 8, 80, 8};
+  for (int s = 0; s < 96; ++s) {
+    wide.q_lens.push_back(1);
+    wide.ctx_lens.push_back(1 + (int32_t)(rng() % 300));
+    wide_odd.q_lens.push_back(1);
+    wide_odd.ctx_lens.push_back(1 + (int32_t)(rng() % 100));
+  }
+  v.push_back(wide);
+  v.push_back(wide_odd);
   return v;
 }
 
@@ -109,8 +120,9 @@ class CudaPagedAttention : public ::testing::TestWithParam<DType> {
   void SetUp() override { SHARDLM_REQUIRE_GPU(); }
 };
 
-// By default decode batches run on the decode kernel and fp16/bf16 prefill with head_dim 32/64/128/256 on
-// the tensor-core kernel; SHARDLM_CUDA_ATTENTION=staged runs everything on the staged kernel. Both checked.
+// By default decode batches that fill the GPU (>= 2 blocks per SM) run on the decode kernel and fp16/bf16
+// prefill with head_dim 32/64/128/256 on the tensor-core kernel; SHARDLM_CUDA_ATTENTION=staged runs
+// everything on the staged kernel. Both settings are checked.
 class AttentionVariant {
  public:
   explicit AttentionVariant(const char* value) {

@@ -11,9 +11,9 @@
 // blocks (flash-decoding): each split writes an unnormalised partial (o, max, sum) and a second kernel
 // merges them. All math is f32; K/V tiles are staged in shared memory with 16-byte loads when the head
 // size allows. Head sizes up to 256. By default two other kernels take most batches, with the same
-// planning and split merge: decode batches go to paged_attention_decode.cu (no staging), prefill and
-// mixed batches in fp16/bf16 with head_dim 32/64/128/256 to the tensor-core kernel of
-// paged_attention_mma.cu. SHARDLM_CUDA_ATTENTION=staged keeps everything here.
+// planning and split merge: decode batches big enough to fill the GPU go to paged_attention_decode.cu (no
+// staging), prefill and mixed batches in fp16/bf16 with head_dim 32/64/128/256 to the tensor-core kernel
+// of paged_attention_mma.cu. SHARDLM_CUDA_ATTENTION=staged keeps everything here.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -343,8 +343,14 @@ void launch(const AttnParams& p, int num_seqs, int max_rows, int max_ctx) {
 template <typename T, int D_PAD>
 void launch_for_dim(const AttnParams& p, DType dt, int num_seqs, int max_q, int max_ctx, bool staged_only) {
   const int max_rows = max_q * p.group;
-  if (!staged_only && max_q == 1) {
-    return run_planned<T>(p, num_seqs, max_rows, max_ctx, attn::decode_rows_per_block(p.group), attn::kDecodeKeys,
+  // The unstaged decode kernel wins when the batch alone fills the GPU (H100, bf16, 32/8 heads of 128:
+  // 64 x 1024 tokens 204 us vs 259 us staged; 256 x 512 350 vs 400); when the context must be split across
+  // blocks, the staged kernel's bulk tile loads hide latency better (1 x 8192: 40 us vs 47; 8 x 4096: 121
+  // vs 168). See docs/gpu-notes.md.
+  const int decode_rows = attn::decode_rows_per_block(p.group);
+  const int64_t decode_blocks = (int64_t)num_seqs * p.Hk * ((max_rows + decode_rows - 1) / decode_rows);
+  if (!staged_only && max_q == 1 && decode_blocks >= 2LL * num_sms()) {
+    return run_planned<T>(p, num_seqs, max_rows, max_ctx, decode_rows, attn::kDecodeKeys,
                           [&](const AttnParams& pp, dim3 grid) { attn::launch_decode(dt, pp, grid); });
   }
   // Decode (one query row per sequence): warps split the keys; R covers the GQA group.

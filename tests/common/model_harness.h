@@ -2,8 +2,8 @@
 // collecting every step's logits: the model-level golden tests use it.
 // The device and dtype come from the environment, so the same golden tests run on a GPU:
 //   SHARDLM_TEST_DEVICE=cpu|cuda   (default cpu)
-//   SHARDLM_TEST_DTYPE=float32|float16|bfloat16   (default float32 on the CPU, bfloat16 on CUDA)
-// On the CPU activations and the KV cache stay f32 whatever the parameter dtype; on CUDA they take it.
+//   SHARDLM_TEST_DTYPE=float32|float16|bfloat16   (CUDA only; default bfloat16 there, float32 on the CPU)
+// On CUDA parameters, activations and the KV cache all take that dtype.
 #pragma once
 #include <cmath>
 #include <cstdlib>
@@ -35,6 +35,8 @@ inline TestTarget test_target() {
   else if (d != "cpu") fail("SHARDLM_TEST_DEVICE='", d, "': expected cpu or cuda");
   const char* dt = std::getenv("SHARDLM_TEST_DTYPE");
   t.dtype = dt ? parse_dtype(dt, "SHARDLM_TEST_DTYPE") : (t.device == Device::CPU ? DType::F32 : DType::BF16);
+  if (t.device == Device::CPU && t.dtype != DType::F32)
+    fail("SHARDLM_TEST_DTYPE=", dt, " needs SHARDLM_TEST_DEVICE=cuda: the CPU backend computes in float32");
   return t;
 }
 

@@ -1,0 +1,145 @@
+// Times the CUDA ops on shapes of a Llama-3-8B-like layer (hidden 4096, 32 q heads, 8 kv heads, head 128)
+// and prints one markdown row per case: time, and the bandwidth or FLOP rate it implies (the bytes and FLOPs
+// each case must move are stated in its row). Built by scripts/gpu (ops-only build); needs a GPU.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/cuda/cuda_context.h"
+#include "ops/ops.h"
+
+using namespace shardlm;
+
+namespace {
+
+Tensor rand_gpu(std::vector<int64_t> shape, DType dt, uint32_t seed, float scale = 1.f) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  std::vector<float> v((size_t)n);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.f, scale);
+  for (auto& x : v) x = dist(rng);
+  return Tensor::from_f32(v, shape).to_dtype(dt).to(Device::CUDA);
+}
+
+Tensor ints_gpu(const std::vector<int32_t>& v, std::vector<int64_t> shape) {
+  Tensor t = Tensor::empty({(int64_t)v.size()}, DType::I32);
+  std::copy(v.begin(), v.end(), t.data<int32_t>());
+  return t.to(Device::CUDA).reshape(shape);
+}
+
+// Mean milliseconds per call over `iters` after warm-up, timed with events on the backend's stream.
+double time_ms(const std::function<void()>& fn, int iters = 20) {
+  for (int i = 0; i < 3; ++i) fn();
+  cudaStream_t s = cuda::stream();
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  cudaEventRecord(a, s);
+  for (int i = 0; i < iters; ++i) fn();
+  cudaEventRecord(b, s);
+  cudaEventSynchronize(b);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, a, b);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return ms / iters;
+}
+
+void row(const std::string& name, double ms, double bytes, double flops) {
+  std::printf("| %-44s | %9.3f | %8.1f | %8.1f |\n", name.c_str(), ms * 1e3, bytes / (ms * 1e-3) / 1e9,
+              flops / (ms * 1e-3) / 1e12);
+}
+
+void bench_linear(DType dt) {
+  for (auto [M, K, N] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {1, 4096, 4096}, {32, 4096, 6144}, {256, 4096, 28672}, {2048, 4096, 4096}, {4096, 4096, 14336}}) {
+    Tensor x = rand_gpu({M, K}, dt, 1), w = rand_gpu({N, K}, dt, 2, 0.02f);
+    Tensor y = Tensor::empty({M, N}, dt, Device::CUDA);
+    double ms = time_ms([&] { ops::linear(x, w, nullptr, y); });
+    double es = (double)dtype_size(dt);
+    row("linear M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N), ms,
+        es * (M * K + N * K + M * N), 2.0 * M * N * K);
+  }
+}
+
+// seqs sequences of ctx tokens each; q_len new rows per sequence (1: decode).
+void bench_attention(DType dt, int seqs, int ctx, int q_len) {
+  const int64_t Hq = 32, Hk = 8, D = 128, bs = 16;
+  const int64_t blocks_per_seq = (ctx + bs - 1) / bs, num_blocks = seqs * blocks_per_seq;
+  std::vector<int32_t> ids((size_t)num_blocks);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), std::mt19937(3));
+  std::vector<int32_t> qsl, lens;
+  for (int s = 0; s <= seqs; ++s) qsl.push_back(s * q_len);
+  for (int s = 0; s < seqs; ++s) lens.push_back(ctx);
+  AttentionMetadata m;
+  m.query_start_loc = ints_gpu(qsl, {seqs + 1});
+  m.seq_lens = ints_gpu(lens, {seqs});
+  m.block_tables = ints_gpu(ids, {seqs, blocks_per_seq});
+  m.num_seqs = seqs;
+  m.max_query_len = q_len;
+  m.max_seq_len = ctx;
+  const int64_t T = (int64_t)seqs * q_len;
+  Tensor q = rand_gpu({T, Hq, D}, dt, 4);
+  Tensor kc = rand_gpu({num_blocks, bs, Hk, D}, dt, 5), vc = rand_gpu({num_blocks, bs, Hk, D}, dt, 6);
+  Tensor out = Tensor::empty({T, Hq, D}, dt, Device::CUDA);
+  double ms = time_ms([&] { ops::paged_attention(q, kc, vc, m, 0.088f, out); });
+  const double es = (double)dtype_size(dt);
+  const double kv_bytes = 2.0 * seqs * ctx * Hk * D * es;
+  // Causal FLOPs: each query row at position p sees p+1 keys; 4 FLOPs per (row, key, feature) pair.
+  double pairs = 0;
+  for (int j = 0; j < q_len; ++j) pairs += ctx - q_len + j + 1;
+  const double flops = 4.0 * seqs * pairs * Hq * D;
+  row("paged_attention seqs=" + std::to_string(seqs) + " ctx=" + std::to_string(ctx) + " q=" + std::to_string(q_len),
+      ms, kv_bytes + 2.0 * T * Hq * D * es, flops);
+}
+
+void bench_memory_ops(DType dt) {
+  const int64_t T = 4096, H = 4096, I = 14336;
+  const double es = (double)dtype_size(dt);
+  Tensor x = rand_gpu({T, H}, dt, 7), w = rand_gpu({H}, dt, 8), y = Tensor::empty({T, H}, dt, Device::CUDA);
+  row("rms_norm T=4096 H=4096", time_ms([&] { ops::rms_norm(x, w, 1e-5f, y); }), es * (2.0 * T * H + H), 0);
+  row("add_inplace T=4096 H=4096", time_ms([&] { ops::add_inplace(y, x); }), es * 3.0 * T * H, 0);
+  Tensor gu = rand_gpu({T, 2 * I}, dt, 9), o = Tensor::empty({T, I}, dt, Device::CUDA);
+  row("act_and_mul silu T=4096 I=14336", time_ms([&] { ops::act_and_mul(gu, Activation::Silu, o); }),
+      es * 3.0 * T * I, 0);
+}
+
+}  // namespace
+
+int main() {
+  if (!cuda::gpu_present()) {
+    std::printf("no GPU: nothing to time\n");
+    return 0;
+  }
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, cuda::device_index());
+  std::printf("device: %s, %d SMs\n\n", prop.name, prop.multiProcessorCount);
+  std::printf("| case (bf16) | time (us) | GB/s | TFLOP/s |\n|---|---:|---:|---:|\n");
+  const DType dt = DType::BF16;
+  bench_linear(dt);
+  bench_attention(dt, 1, 2048, 2048);   // prefill (tensor cores)
+  bench_attention(dt, 4, 512, 512);     // prefill, several sequences
+  setenv("SHARDLM_CUDA_ATTENTION", "staged", 1);
+  std::printf("| (staged CUDA-core kernel, for comparison) | | | |\n");
+  bench_attention(dt, 1, 2048, 2048);
+  bench_attention(dt, 64, 1024, 1);
+  bench_attention(dt, 1, 8192, 1);
+  unsetenv("SHARDLM_CUDA_ATTENTION");
+  std::printf("| (default kernels) | | | |\n");
+  bench_attention(dt, 64, 1024, 1);     // decode batch
+  bench_attention(dt, 256, 512, 1);     // big decode batch
+  bench_attention(dt, 1, 8192, 1);      // one long decode: the split-context path
+  bench_attention(dt, 8, 4096, 1);
+  bench_memory_ops(dt);
+  return 0;
+}

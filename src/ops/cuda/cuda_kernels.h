@@ -1,0 +1,25 @@
+// CUDA implementations behind the op interface (activations, weights and KV cache in one floating dtype:
+// F16, BF16 or F32; math in f32; int tensors I32). Host entry points; each launches on cuda::stream().
+// Internal to ops/cuda: cuda_backend.cpp checks dtypes, then calls these.
+#pragma once
+#include "ops/backend.h"
+
+namespace shardlm::cuda {
+
+void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y);
+void add_bias_rows(Tensor& y, const Tensor& bias);  // y[M,N] += bias[N]
+void layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps, Tensor& y);
+void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y);
+void add_inplace(Tensor& x, const Tensor& y);
+void activation_inplace(Tensor& x, Activation act);
+void act_and_mul(const Tensor& gate_up, Activation act, Tensor& out);
+void embedding(const Tensor& ids, const Tensor& table, int64_t vocab_start, Tensor& out);
+void rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& cos_sin, bool neox_style);
+void cache_write(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, Tensor& k_cache, Tensor& v_cache);
+void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionMetadata& meta,
+                     float scale, Tensor& out);
+void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
+void slice_cols(const Tensor& x, int64_t col_start, Tensor& out);
+void cast(const Tensor& x, Tensor& out);
+
+}  // namespace shardlm::cuda

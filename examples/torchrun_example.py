@@ -25,7 +25,7 @@ from shardlm.distributed import get_world_group
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--model", default=os.environ.get("SHARDLM_MODEL", "facebook/opt-125m"))
 parser.add_argument("--tensor-parallel-size", type=int, default=2)
-parser.add_argument("--results", default="torchrun_example_results.jsonl", help="where rank 0 saves the outputs")
+parser.add_argument("--results", default="torchrun_example_results.txt", help="where rank 0 saves the outputs (a JSON object a line)")
 args = parser.parse_args()
 
 # Create prompts, the same across all ranks

@@ -52,6 +52,10 @@ def as_str(owner, field, value, *, allow_none=False, allow_path=False):
     if not isinstance(value, str):
         expected = "a str or None" if allow_none else "a str"
         raise TypeError(f"{owner}: {field} must be {expected}, got {_type_name(value)} {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:  # lone surrogates, e.g. from os.fsdecode of undecodable bytes
+        raise ValueError(f"{owner}: {field} is not valid Unicode text ({e.reason} at index {e.start})") from None
     return value
 
 

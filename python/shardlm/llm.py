@@ -169,7 +169,7 @@ def _parse_one_prompt(index, p):
     """-> (native Prompt, given as token ids?)"""
     where = f"prompts[{index}]" if index is not None else "prompts"
     if isinstance(p, str):
-        return native.Prompt(p), False
+        return native.Prompt(_checks.as_str("generate", where, p)), False
     if isinstance(p, dict):
         unknown = sorted(set(p) - {"prompt", "prompt_token_ids"})
         if unknown:

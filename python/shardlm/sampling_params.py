@@ -11,12 +11,9 @@ def _stop(value):
     if value is None:
         return []
     if isinstance(value, str):
-        return [value]
+        return [_checks.as_str(_OWNER, "stop", value)]
     if isinstance(value, (list, tuple)):
-        for i, s in enumerate(value):
-            if not isinstance(s, str):
-                raise TypeError(f"{_OWNER}: stop[{i}] must be a str, got {type(s).__name__} {s!r}")
-        return list(value)
+        return [_checks.as_str(_OWNER, f"stop[{i}]", s) for i, s in enumerate(value)]
     raise TypeError(f"{_OWNER}: stop must be a str, a list of str or None, got {type(value).__name__} {value!r}")
 
 

@@ -1,8 +1,8 @@
 """Paths and shared fixtures for the Python tests.
 
 Run from the repository root: PYTHONPATH=build/python /usr/bin/python3 -m pytest -q python/tests
-The build folder is $SHARDLM_BUILD_DIR (default build/); fixtures are ../shared/fixtures and tests that need
-them skip with a loud message when the folder is absent.
+The build folder is $SHARDLM_BUILD_DIR (default build/); fixtures are $SHARDLM_FIXTURES (default
+../shared/fixtures) and tests that need them skip with a loud message when the folder is absent.
 """
 
 import json
@@ -17,7 +17,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("SHARDLM_BUILD_DIR", REPO / "build"))
 if not BUILD.is_absolute():
     BUILD = REPO / BUILD
-FIXTURES = (REPO / ".." / "shared" / "fixtures").resolve()
+FIXTURES = pathlib.Path(os.environ.get("SHARDLM_FIXTURES", REPO / ".." / "shared" / "fixtures")).resolve()
 TINY_OPT = FIXTURES / "models" / "tiny-opt"
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
@@ -77,3 +77,11 @@ def comparable_prefix(golden_prompt):
         if m < 1e-2:
             return i + 1
     return len(margins)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not TINY_OPT.is_dir():
+        terminalreporter.write_line(
+            f"*** Python tests needing fixtures were SKIPPED: {FIXTURES} is absent (clone ../shared beside the repository) ***",
+            red=True,
+        )

@@ -222,3 +222,39 @@ def test_engine_errors_are_exceptions(tmp_path, tiny_opt):
         LLM(str(broken))
     with pytest.raises(RuntimeError, match="no-such-model"):
         LLM(str(tmp_path / "no-such-model"))
+
+
+def test_text_that_is_not_unicode_is_a_value_error(llm):
+    with pytest.raises(ValueError, match=r"prompts\[0\]"):
+        llm.generate(["a\udc80b"], use_tqdm=False)
+    with pytest.raises(ValueError, match="stop"):
+        SamplingParams(stop="\ud800")
+
+
+def test_an_engine_error_during_generate_is_an_exception_and_the_engine_goes_on(tiny_opt):
+    # Two KV blocks (tiny-opt: 2 layers x K,V x 16 tokens x 64 x 4 bytes each) hold 32 tokens, too few for
+    # 100 new tokens: the engine refuses the request with its own error.
+    small = LLM(str(tiny_opt), kv_cache_memory_bytes=2 * 16384)
+    with pytest.raises(shardlm.EngineError, match="KV"):
+        small.generate(["Hello", "World"], SamplingParams(temperature=0, max_tokens=100, ignore_eos=True), use_tqdm=False)
+    [o] = small.generate("Hello", SamplingParams(temperature=0, max_tokens=3), use_tqdm=False)
+    assert len(o.outputs[0].token_ids) == 3
+
+
+def test_use_tqdm_accepts_a_progress_bar_factory(llm):
+    events = []
+
+    class Bar:
+        def __init__(self, **kwargs):
+            events.append(("init", kwargs["total"], kwargs["desc"]))
+            self.postfix = None
+
+        def update(self, n):
+            events.append(("update", n))
+
+        def close(self):
+            events.append(("close",))
+
+    llm.generate(["a", "b", "c"], [SamplingParams(max_tokens=k) for k in (1, 4, 8)], use_tqdm=Bar)
+    assert events[0] == ("init", 3, "Processed prompts") and events[-1] == ("close",)
+    assert sum(e[1] for e in events if e[0] == "update") == 3

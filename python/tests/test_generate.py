@@ -3,6 +3,7 @@ command line, prompt forms, per-prompt SamplingParams, logprobs, stops, rejected
 
 import json
 import math
+import pickle
 import subprocess
 
 import pytest
@@ -42,6 +43,13 @@ def test_logprobs_of_greedy_tokens_match_the_golden_ones(llm, golden):
         assert entry[chosen].decoded_token == tok.decode([chosen], skip_special_tokens=False)
         assert max(lp.logprob for lp in entry.values()) == entry[chosen].logprob
     assert c.cumulative_logprob == pytest.approx(sum(entry[t].logprob for entry, t in zip(c.logprobs, c.token_ids)), abs=1e-3)
+    # Outputs pickle (e.g. to send them to another rank with broadcast_object), decoded tokens included.
+    again = pickle.loads(pickle.dumps(out))
+    assert again == out and again.outputs[0].logprobs[0][c.token_ids[0]].decoded_token == entry_text(tok, c.token_ids[0])
+
+
+def entry_text(tok, token_id):
+    return tok.decode([token_id], skip_special_tokens=False)
 
 
 def _run_cli(args, tmp_path):

@@ -1,0 +1,38 @@
+"""shardlm: vLLM's offline API (LLM, SamplingParams, RequestOutput) on a native C++ engine with tensor
+parallelism across processes started by an external launcher (torchrun, mpirun, srun, shardlm-run).
+
+    from shardlm import LLM, SamplingParams
+    llm = LLM(model="facebook/opt-125m")
+    for out in llm.generate(["Hello, my name is"], SamplingParams(temperature=0.8, top_p=0.95)):
+        print(out.prompt, out.outputs[0].text)
+
+Each rank can see its shard of the model (llm.model.named_parameters(), llm.model.num_parameters()) and talk
+to the other ranks through shardlm.distributed.get_world_group() / get_tp_group().
+"""
+
+from shardlm import distributed
+from shardlm._native import EngineError
+from shardlm.inputs import PromptType, TextPrompt, TokensPrompt
+from shardlm.llm import LLM
+from shardlm.model import Model, ParameterInfo
+from shardlm.outputs import CompletionOutput, Logprob, RequestOutput
+from shardlm.sampling_params import SamplingParams
+from shardlm.tokenizer import Tokenizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LLM",
+    "SamplingParams",
+    "RequestOutput",
+    "CompletionOutput",
+    "Logprob",
+    "Model",
+    "ParameterInfo",
+    "Tokenizer",
+    "TextPrompt",
+    "TokensPrompt",
+    "PromptType",
+    "EngineError",
+    "distributed",
+]

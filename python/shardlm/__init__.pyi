@@ -1,0 +1,154 @@
+# Type stubs for the shardlm package (vLLM's offline API on shardlm's engine).
+from os import PathLike
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from shardlm import distributed as distributed
+
+__version__: str
+
+class EngineError(RuntimeError): ...
+
+from shardlm.inputs import PromptType as PromptType, TextPrompt as TextPrompt, TokensPrompt as TokensPrompt
+
+class SamplingParams:
+    n: int
+    presence_penalty: float
+    frequency_penalty: float
+    repetition_penalty: float
+    temperature: float
+    top_p: float
+    top_k: int
+    min_p: float
+    seed: Optional[int]
+    stop: List[str]
+    stop_token_ids: List[int]
+    include_stop_str_in_output: bool
+    ignore_eos: bool
+    max_tokens: Optional[int]
+    min_tokens: int
+    logprobs: Optional[int]
+    skip_special_tokens: bool
+    def __init__(
+        self,
+        n: int = 1,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
+        repetition_penalty: float = 1.0,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        min_p: float = 0.0,
+        seed: Optional[int] = None,
+        stop: Optional[Union[str, List[str]]] = None,
+        stop_token_ids: Optional[List[int]] = None,
+        ignore_eos: bool = False,
+        max_tokens: Optional[int] = 16,
+        min_tokens: int = 0,
+        logprobs: Optional[int] = None,
+        skip_special_tokens: bool = True,
+        include_stop_str_in_output: bool = False,
+    ) -> None: ...
+    def clone(self) -> SamplingParams: ...
+
+class Logprob:
+    logprob: float
+    rank: Optional[int]
+    decoded_token: Optional[str]
+    def __init__(self, logprob: float, rank: Optional[int] = None, decoded_token: Optional[str] = None) -> None: ...
+
+class CompletionOutput:
+    index: int
+    text: str
+    token_ids: List[int]
+    cumulative_logprob: Optional[float]
+    logprobs: Optional[List[Dict[int, Logprob]]]
+    finish_reason: Optional[str]
+    stop_reason: Union[int, str, None]
+    def finished(self) -> bool: ...
+
+class RequestOutput:
+    request_id: str
+    prompt: Optional[str]
+    prompt_token_ids: List[int]
+    prompt_logprobs: None
+    outputs: List[CompletionOutput]
+    finished: bool
+
+class ParameterInfo(NamedTuple):
+    shape: Tuple[int, ...]
+    dtype: str
+    numel: int
+
+class Model:
+    @property
+    def architecture(self) -> str: ...
+    @property
+    def vocab_size(self) -> int: ...
+    def named_parameters(self) -> Iterator[Tuple[str, ParameterInfo]]: ...
+    def parameters(self) -> Iterator[ParameterInfo]: ...
+    def num_parameters(self) -> int: ...
+
+class Tokenizer:
+    def encode(self, text: str, add_special_tokens: bool = True) -> List[int]: ...
+    def decode(self, token_ids: Sequence[int], skip_special_tokens: bool = True) -> str: ...
+    def __call__(self, text: Union[str, Sequence[str]], add_special_tokens: bool = True) -> Dict[str, Any]: ...
+    def convert_ids_to_tokens(self, token_ids: Union[int, Sequence[int]]) -> Union[str, List[str]]: ...
+    @property
+    def vocab_size(self) -> int: ...
+    def __len__(self) -> int: ...
+    @property
+    def bos_token_id(self) -> Optional[int]: ...
+    @property
+    def eos_token_id(self) -> Optional[int]: ...
+
+class _ModelRunner:
+    model: Model
+
+class _Worker:
+    model_runner: _ModelRunner
+
+class _DriverWorker:
+    worker: _Worker
+    model_runner: _ModelRunner
+
+class _ModelExecutor:
+    driver_worker: _DriverWorker
+
+class _LLMEngine:
+    model_executor: _ModelExecutor
+    def get_tokenizer(self) -> Tokenizer: ...
+
+class LLM:
+    llm_engine: _LLMEngine
+    def __init__(
+        self,
+        model: Union[str, PathLike[str]],
+        *,
+        tokenizer: Optional[Union[str, PathLike[str]]] = None,
+        tensor_parallel_size: int = 1,
+        dtype: str = "auto",
+        seed: Optional[int] = 0,
+        max_model_len: Optional[int] = None,
+        gpu_memory_utilization: float = 0.9,
+        distributed_executor_backend: Optional[str] = None,
+        enable_prefix_caching: Optional[bool] = True,
+        block_size: int = 16,
+        max_num_batched_tokens: Optional[int] = None,
+        max_num_seqs: int = 256,
+        kv_cache_memory_bytes: Optional[int] = None,
+        device: str = "auto",
+        enable_chunked_prefill: Optional[bool] = None,
+        num_threads: Optional[int] = None,
+        distributed_timeout_s: Optional[float] = None,
+        **kwargs: Any,
+    ) -> None: ...
+    @property
+    def model(self) -> Model: ...
+    def get_tokenizer(self) -> Tokenizer: ...
+    def get_default_sampling_params(self) -> SamplingParams: ...
+    def generate(
+        self,
+        prompts: Union[PromptType, Sequence[PromptType]],
+        sampling_params: Optional[Union[SamplingParams, Sequence[SamplingParams]]] = None,
+        use_tqdm: Union[bool, Callable[..., Any]] = True,
+    ) -> List[RequestOutput]: ...

@@ -1,0 +1,216 @@
+"""LLM: vLLM's offline entry point on shardlm's engine. Under an external launcher (torchrun, mpirun, srun,
+shardlm-run) every process builds the same LLM with tensor_parallel_size = world size; each loads its shard
+and every rank returns the same outputs."""
+
+import types
+
+from shardlm import _checks, distributed
+from shardlm._native import native
+from shardlm._progress import make_progress
+from shardlm.model import Model
+from shardlm.outputs import from_native
+from shardlm.sampling_params import SamplingParams
+from shardlm.tokenizer import Tokenizer
+
+_OWNER = "LLM"
+
+# vLLM keywords that are accepted and change nothing here: shardlm never runs model code from the
+# checkpoint, has no CUDA graphs to disable, and logs no statistics.
+_NO_EFFECT_KWARGS = ("trust_remote_code", "enforce_eager", "disable_log_stats", "disable_custom_all_reduce")
+
+
+def _dtype_name(value):
+    if isinstance(value, str):
+        return value
+    text = str(value)
+    if type(value).__module__ == "torch" and text.startswith("torch."):  # a torch.dtype
+        return text[len("torch.") :]
+    raise TypeError(f"{_OWNER}: dtype must be a str such as 'auto', 'float16' or 'bfloat16', got {value!r}")
+
+
+class LLM:
+    """An engine for offline generation: vllm.LLM's keywords and defaults.
+
+    Unknown keywords raise TypeError naming them; values the engine rejects raise ValueError; a model
+    folder that cannot be loaded raises shardlm.EngineError (a RuntimeError) naming the file and field.
+
+    shardlm extensions: enable_chunked_prefill (vLLM's too), num_threads (CPU threads per rank; default
+    cores / local ranks), distributed_timeout_s (rendezvous and collective timeout, default 60).
+    Accepted with no effect: trust_remote_code, enforce_eager, disable_log_stats, disable_custom_all_reduce;
+    pipeline_parallel_size must be 1.
+    """
+
+    def __init__(
+        self,
+        model,
+        *,
+        tokenizer=None,
+        tensor_parallel_size=1,
+        dtype="auto",
+        seed=0,
+        max_model_len=None,
+        gpu_memory_utilization=0.9,
+        distributed_executor_backend=None,
+        enable_prefix_caching=True,
+        block_size=16,
+        max_num_batched_tokens=None,
+        max_num_seqs=256,
+        kv_cache_memory_bytes=None,
+        device="auto",
+        enable_chunked_prefill=None,
+        num_threads=None,
+        distributed_timeout_s=None,
+        **kwargs,
+    ):
+        for key, value in kwargs.items():
+            if key == "pipeline_parallel_size":
+                if _checks.as_int(_OWNER, key, value) != 1:
+                    raise ValueError(f"{_OWNER}: pipeline_parallel_size must be 1 (shardlm has tensor parallelism only), got {value}")
+            elif key not in _NO_EFFECT_KWARGS:
+                raise TypeError(f"{_OWNER}.__init__() got an unexpected keyword argument {key!r}")
+
+        a = native.EngineArgs()
+        a.model = _checks.as_str(_OWNER, "model", model, allow_path=True)
+        tok = _checks.as_str(_OWNER, "tokenizer", tokenizer, allow_none=True, allow_path=True)
+        a.tokenizer = tok or ""
+        a.tensor_parallel_size = _checks.as_int(_OWNER, "tensor_parallel_size", tensor_parallel_size)
+        a.dtype = _dtype_name(dtype)
+        seed = _checks.as_int(_OWNER, "seed", seed, allow_none=True, bounds=_checks.INT64)
+        a.seed = 0 if seed is None else seed  # ranks must agree on a seed, so None is not random here
+        a.max_model_len = _checks.as_int(_OWNER, "max_model_len", max_model_len, allow_none=True) or 0
+        a.gpu_memory_utilization = _checks.as_float(_OWNER, "gpu_memory_utilization", gpu_memory_utilization)
+        backend = _checks.as_str(_OWNER, "distributed_executor_backend", distributed_executor_backend, allow_none=True)
+        a.distributed_executor_backend = "external_launcher" if backend is None else backend
+        caching = _checks.as_bool(_OWNER, "enable_prefix_caching", enable_prefix_caching, allow_none=True)
+        a.enable_prefix_caching = True if caching is None else caching
+        a.block_size = _checks.as_int(_OWNER, "block_size", block_size)
+        if max_num_batched_tokens is not None:
+            a.max_num_batched_tokens = _checks.as_int(_OWNER, "max_num_batched_tokens", max_num_batched_tokens)
+        a.max_num_seqs = _checks.as_int(_OWNER, "max_num_seqs", max_num_seqs)
+        kv = _checks.as_int(_OWNER, "kv_cache_memory_bytes", kv_cache_memory_bytes, allow_none=True, bounds=_checks.INT64)
+        if kv is not None:
+            if kv <= 0:
+                raise ValueError(f"{_OWNER}: kv_cache_memory_bytes must be positive, got {kv}")
+            a.kv_cache_memory_bytes = kv
+        a.device = _checks.as_str(_OWNER, "device", device)
+        chunked = _checks.as_bool(_OWNER, "enable_chunked_prefill", enable_chunked_prefill, allow_none=True)
+        if chunked is not None:
+            a.enable_chunked_prefill = chunked
+        threads = _checks.as_int(_OWNER, "num_threads", num_threads, allow_none=True)
+        if threads is not None:
+            a.num_threads = threads
+        timeout = _checks.as_float(_OWNER, "distributed_timeout_s", distributed_timeout_s, allow_none=True)
+        if timeout is not None:
+            if not timeout > 0:
+                raise ValueError(f"{_OWNER}: distributed_timeout_s must be positive, got {timeout}")
+            a.distributed_timeout_s = timeout
+
+        self._engine = native.Engine(a)
+        self._tokenizer = Tokenizer(self._engine)
+        self._model = Model(self._engine)
+        distributed._set_groups(
+            distributed.GroupCoordinator(self._engine.world_group()),
+            distributed.GroupCoordinator(self._engine.tp_group()),
+        )
+        # vLLM's path to the model (its torchrun example's tip 3) leads to the same Model.
+        runner = types.SimpleNamespace(model=self._model)
+        worker = types.SimpleNamespace(model_runner=runner)
+        self.llm_engine = types.SimpleNamespace(
+            model_executor=types.SimpleNamespace(driver_worker=types.SimpleNamespace(worker=worker, model_runner=runner)),
+            get_tokenizer=self.get_tokenizer,
+        )
+
+    @property
+    def model(self) -> Model:
+        """This rank's shard of the model: named_parameters(), num_parameters()."""
+        return self._model
+
+    def get_tokenizer(self) -> Tokenizer:
+        return self._tokenizer
+
+    def get_default_sampling_params(self) -> SamplingParams:
+        return SamplingParams()
+
+    def generate(self, prompts, sampling_params=None, use_tqdm=True):
+        """Generates for every prompt and returns one RequestOutput per prompt, in order.
+
+        prompts: a str, a {"prompt": str} or {"prompt_token_ids": [int, ...]} dict, or a list of those.
+        sampling_params: one SamplingParams for all prompts, a list with one per prompt, or None (defaults).
+        use_tqdm: True shows a progress bar (tqdm if installed, else the engine's bar on a terminal), False
+        none, or a callable used in place of tqdm.tqdm.
+
+        The GIL is released while the engine steps. Ctrl-C between steps aborts the unfinished requests and
+        raises KeyboardInterrupt. A prompt that can never run (longer than max_model_len) raises ValueError
+        before anything is generated.
+        """
+        native_prompts, prompt_was_ids = _parse_prompts(prompts)
+        params = _parse_sampling_params(sampling_params, len(native_prompts))
+        native_params = [p._to_native() for p in params]
+        on_step, native_bar, close = make_progress(use_tqdm, len(native_prompts))
+        try:
+            raw = self._engine.generate(native_prompts, native_params, on_step, native_bar)
+        finally:
+            if close is not None:
+                close()
+        decode_one = self._decode_one
+        return [
+            from_native(r, was_ids, p.logprobs, decode_one) for r, was_ids, p in zip(raw, prompt_was_ids, params)
+        ]
+
+    def _decode_one(self, token_id):
+        return self._engine.decode([token_id], False).decode("utf-8", errors="replace")
+
+    def __repr__(self):
+        e = self._engine
+        return f"LLM(architecture={e.architecture!r}, rank={e.rank}, world_size={e.world_size}, max_model_len={e.max_model_len})"
+
+
+def _parse_one_prompt(index, p):
+    """-> (native Prompt, given as token ids?)"""
+    where = f"prompts[{index}]" if index is not None else "prompts"
+    if isinstance(p, str):
+        return native.Prompt(_checks.as_str("generate", where, p)), False
+    if isinstance(p, dict):
+        unknown = sorted(set(p) - {"prompt", "prompt_token_ids"})
+        if unknown:
+            raise ValueError(f"generate: {where} has keys shardlm does not support: {unknown}")
+        if "prompt_token_ids" in p:
+            ids = _checks.as_int_list("generate", f"{where}['prompt_token_ids']", p["prompt_token_ids"])
+            return native.Prompt.from_token_ids(ids), True
+        if "prompt" in p:
+            return native.Prompt(_checks.as_str("generate", f"{where}['prompt']", p["prompt"])), False
+        raise ValueError(f"generate: {where} must have a 'prompt' or a 'prompt_token_ids' key")
+    raise TypeError(
+        f"generate: {where} must be a str or a dict with 'prompt' or 'prompt_token_ids', got {type(p).__name__} {p!r}"
+    )
+
+
+def _parse_prompts(prompts):
+    if isinstance(prompts, (str, dict)):
+        parsed = [_parse_one_prompt(None, prompts)]
+    elif isinstance(prompts, (list, tuple)):
+        parsed = [_parse_one_prompt(i, p) for i, p in enumerate(prompts)]
+    else:
+        raise TypeError(
+            f"generate: prompts must be a str, a dict or a list of those, got {type(prompts).__name__} {prompts!r}"
+        )
+    return [n for n, _ in parsed], [was_ids for _, was_ids in parsed]
+
+
+def _parse_sampling_params(sampling_params, num_prompts):
+    if sampling_params is None:
+        return [SamplingParams()] * num_prompts
+    if isinstance(sampling_params, SamplingParams):
+        return [sampling_params] * num_prompts
+    if isinstance(sampling_params, (list, tuple)):
+        if len(sampling_params) != num_prompts:
+            raise ValueError(
+                f"generate: the lengths of prompts ({num_prompts}) and sampling_params ({len(sampling_params)}) must be the same"
+            )
+        for i, p in enumerate(sampling_params):
+            if not isinstance(p, SamplingParams):
+                raise TypeError(f"generate: sampling_params[{i}] must be a SamplingParams, got {type(p).__name__}")
+        return list(sampling_params)
+    raise TypeError(
+        f"generate: sampling_params must be a SamplingParams, a list of them or None, got {type(sampling_params).__name__}"
+    )

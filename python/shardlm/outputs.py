@@ -1,0 +1,170 @@
+"""What LLM.generate returns, with vLLM's names and reprs: RequestOutput (one per prompt) holding
+CompletionOutput (one per sample), whose logprobs are lists of {token_id: Logprob}."""
+
+_UNSET = object()
+
+
+class Logprob:
+    """The log-probability of one token at one position, as vllm.sequence.Logprob.
+
+    rank is the token's 1-based rank in the vocabulary by probability when it is known (the top-N tokens
+    requested with SamplingParams.logprobs); None for a sampled token outside the top N. decoded_token is
+    that token's text alone, decoded on first access.
+    """
+
+    __slots__ = ("logprob", "rank", "_decoded_token", "_decode")
+
+    def __init__(self, logprob, rank=None, decoded_token=None, *, _decode=None):
+        self.logprob = logprob
+        self.rank = rank
+        self._decoded_token = _UNSET if _decode is not None and decoded_token is None else decoded_token
+        self._decode = _decode
+
+    @property
+    def decoded_token(self):
+        if self._decoded_token is _UNSET:
+            self._decoded_token = self._decode()
+        return self._decoded_token
+
+    @decoded_token.setter
+    def decoded_token(self, value):
+        self._decoded_token = value
+
+    def __eq__(self, other):
+        if not isinstance(other, Logprob):
+            return NotImplemented
+        return (self.logprob, self.rank, self.decoded_token) == (other.logprob, other.rank, other.decoded_token)
+
+    __hash__ = None
+
+    def __reduce__(self):  # pickles with the text resolved (the decoder is not picklable)
+        return (Logprob, (self.logprob, self.rank, self.decoded_token))
+
+    def __repr__(self):
+        return f"Logprob(logprob={self.logprob}, rank={self.rank}, decoded_token={self.decoded_token!r})"
+
+
+class CompletionOutput:
+    """One generated sequence: vllm.outputs.CompletionOutput.
+
+    cumulative_logprob and logprobs are None unless SamplingParams.logprobs was set. finish_reason is
+    "stop" (EOS, a stop string or a stop token), "length" (max_tokens or max_model_len) or "abort";
+    stop_reason is the stop string or stop token id that ended it, None for EOS or length.
+    """
+
+    __slots__ = ("index", "text", "token_ids", "cumulative_logprob", "logprobs", "finish_reason", "stop_reason")
+
+    def __init__(self, index, text, token_ids, cumulative_logprob, logprobs, finish_reason=None, stop_reason=None):
+        self.index = index
+        self.text = text
+        self.token_ids = token_ids
+        self.cumulative_logprob = cumulative_logprob
+        self.logprobs = logprobs
+        self.finish_reason = finish_reason
+        self.stop_reason = stop_reason
+
+    def finished(self):
+        return self.finish_reason is not None
+
+    def __eq__(self, other):
+        if not isinstance(other, CompletionOutput):
+            return NotImplemented
+        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    __hash__ = None
+
+    def __reduce__(self):
+        return (CompletionOutput, tuple(getattr(self, s) for s in self.__slots__))
+
+    def __repr__(self):
+        # vLLM prints finish_reason without quotes.
+        return (
+            f"CompletionOutput(index={self.index}, text={self.text!r}, token_ids={self.token_ids}, "
+            f"cumulative_logprob={self.cumulative_logprob}, logprobs={self.logprobs}, "
+            f"finish_reason={self.finish_reason}, stop_reason={self.stop_reason})"
+        )
+
+
+class RequestOutput:
+    """The result of one prompt: vllm.outputs.RequestOutput.
+
+    prompt is None when the prompt was given as token ids. prompt_logprobs is always None (not computed).
+    """
+
+    __slots__ = ("request_id", "prompt", "prompt_token_ids", "prompt_logprobs", "outputs", "finished")
+
+    def __init__(self, request_id, prompt, prompt_token_ids, prompt_logprobs, outputs, finished):
+        self.request_id = request_id
+        self.prompt = prompt
+        self.prompt_token_ids = prompt_token_ids
+        self.prompt_logprobs = prompt_logprobs
+        self.outputs = outputs
+        self.finished = finished
+
+    def __eq__(self, other):
+        if not isinstance(other, RequestOutput):
+            return NotImplemented
+        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    __hash__ = None
+
+    def __reduce__(self):
+        return (RequestOutput, tuple(getattr(self, s) for s in self.__slots__))
+
+    def __repr__(self):
+        return (
+            f"RequestOutput(request_id={self.request_id}, prompt={self.prompt!r}, "
+            f"prompt_token_ids={self.prompt_token_ids}, prompt_logprobs={self.prompt_logprobs}, "
+            f"outputs={self.outputs}, finished={self.finished})"
+        )
+
+
+def _logprob_maps(raw_maps, num_top, decode_one):
+    """Native [{id: logprob}] -> [{id: Logprob}], ordered by probability, with ranks where they are known."""
+    out = []
+    for step in raw_maps:
+        ordered = sorted(step.items(), key=lambda kv: -kv[1])
+        # The map holds the top `num_top` tokens plus the sampled one when it is not among them; that one
+        # comes last and its rank in the vocabulary is unknown.
+        known = len(ordered) if num_top < 0 or len(ordered) <= num_top else num_top
+        entry = {}
+        for i, (token_id, lp) in enumerate(ordered):
+            entry[token_id] = Logprob(lp, i + 1 if i < known else None, _decode=_bind(decode_one, token_id))
+        out.append(entry)
+    return out
+
+
+def _bind(decode_one, token_id):
+    return lambda: decode_one(token_id)
+
+
+def from_native(raw, prompt_was_ids, logprobs_requested, decode_one):
+    """Converts the engine's RequestOutput. `logprobs_requested` is SamplingParams.logprobs (None: off)."""
+    completions = []
+    for c in raw.outputs:
+        if c.stop_reason_str is not None:
+            stop_reason = c.stop_reason_str
+        else:
+            stop_reason = c.stop_reason_token
+        want = logprobs_requested is not None
+        completions.append(
+            CompletionOutput(
+                index=c.index,
+                text=c.text_bytes.decode("utf-8", errors="replace"),
+                token_ids=list(c.token_ids),
+                cumulative_logprob=c.cumulative_logprob if want else None,
+                logprobs=_logprob_maps(c.logprobs, logprobs_requested, decode_one)
+                if want and c.logprobs is not None
+                else None,
+                finish_reason=c.finish_reason or None,
+                stop_reason=stop_reason,
+            )
+        )
+    return RequestOutput(
+        request_id=raw.request_id,
+        prompt=None if prompt_was_ids else raw.prompt,
+        prompt_token_ids=list(raw.prompt_token_ids),
+        prompt_logprobs=None,
+        outputs=completions,
+        finished=raw.finished,
+    )

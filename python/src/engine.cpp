@@ -1,0 +1,174 @@
+// Engine: shardlm::LLM for Python. generate() drives LLMEngine's add_request/step loop itself so that the GIL
+// is released while the model runs, Ctrl-C is noticed between steps (the unfinished requests are aborted and
+// KeyboardInterrupt re-raised), and the progress bar can be Python's tqdm.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <atomic>
+#include <map>
+#include <optional>
+#include <stdexcept>
+
+#include "api/progress_bar.h"
+#include "bindings.h"
+#include "engine/llm_engine.h"
+#include "shardlm/llm.h"
+
+namespace py = pybind11;
+
+namespace shardlm::python {
+
+namespace {
+
+// One generate() at a time per engine: with the GIL released, a second Python thread could otherwise enter
+// the engine while it steps.
+class BusyGuard {
+ public:
+  explicit BusyGuard(std::atomic<bool>& busy) : busy_(busy) {
+    if (busy_.exchange(true))
+      throw std::runtime_error("LLM.generate() is already running on this LLM in another thread; "
+                               "an LLM runs one generate() at a time");
+  }
+  ~BusyGuard() { busy_ = false; }
+  BusyGuard(const BusyGuard&) = delete;
+  BusyGuard& operator=(const BusyGuard&) = delete;
+
+ private:
+  std::atomic<bool>& busy_;
+};
+
+class Engine {
+ public:
+  explicit Engine(const EngineArgs& args) {
+    // Loading weights and meeting the other ranks can take a while; other Python threads may run meanwhile.
+    py::gil_scoped_release nogil;
+    llm_ = std::make_unique<LLM>(args);
+  }
+
+  // `progress(num_finished, input_tokens, output_tokens)` is called after every step that changed anything;
+  // `native_bar` draws the C++ progress bar on stderr instead (when it is a terminal).
+  std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
+                                      const py::object& progress, bool native_bar) {
+    if (params.size() != prompts.size())
+      throw std::invalid_argument("generate: got " + std::to_string(params.size()) + " SamplingParams for " +
+                                  std::to_string(prompts.size()) + " prompts");
+    for (const auto& p : params) p.validate();
+    BusyGuard guard(busy_);
+    LLMEngine& engine = llm_->engine();
+
+    const size_t n = prompts.size();
+    std::vector<std::string> ids(n);
+    std::map<std::string, size_t> index_of;
+    std::vector<RequestOutput> results(n);
+    std::vector<bool> queued(n, false);
+    auto abort_unfinished = [&] {
+      for (size_t i = 0; i < n; ++i)
+        if (queued[i]) {
+          try {
+            engine.abort_request(ids[i]);
+          } catch (...) {  // the original error is the one to report
+          }
+        }
+    };
+
+    const EngineStats before = engine.stats();
+    std::optional<ProgressBar> bar;
+    if (native_bar) bar.emplace((int64_t)n, true);
+    int64_t num_finished = 0;
+    try {
+      for (size_t i = 0; i < n; ++i) {
+        ids[i] = std::to_string(next_request_id_++);
+        std::optional<RequestOutput> rejected = engine.add_request(ids[i], prompts[i], params[i]);
+        // As vLLM does, a prompt that can never run fails the whole call before anything is generated.
+        if (rejected)
+          throw std::invalid_argument("prompt " + std::to_string(i) + ": " + rejected->error.value_or("rejected"));
+        queued[i] = true;
+        index_of[ids[i]] = i;
+      }
+      while (engine.has_unfinished_requests()) {
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        std::vector<RequestOutput> finished;
+        {
+          py::gil_scoped_release nogil;
+          finished = engine.step();
+        }
+        for (auto& out : finished) {
+          const size_t i = index_of.at(out.request_id);
+          queued[i] = false;
+          results[i] = std::move(out);
+          ++num_finished;
+        }
+        const EngineStats now = engine.stats();
+        const int64_t in_tokens = now.prompt_tokens - before.prompt_tokens;
+        const int64_t out_tokens = now.generated_tokens - before.generated_tokens;
+        if (bar) bar->update(num_finished, in_tokens, out_tokens);
+        if (!progress.is_none()) progress(num_finished, in_tokens, out_tokens);
+      }
+    } catch (...) {
+      abort_unfinished();
+      throw;
+    }
+    if (bar) bar->finish();
+    return results;
+  }
+
+  LLM& llm() { return *llm_; }
+  const Tokenizer& tokenizer() { return llm_->engine().tokenizer(); }
+
+  py::dict stats() const {
+    const EngineStats s = llm_->stats();
+    py::dict d;
+    d["num_preemptions"] = s.num_preemptions;
+    d["prefix_cache_queries_tokens"] = s.prefix_cache_queries_tokens;
+    d["prefix_cache_hits_tokens"] = s.prefix_cache_hits_tokens;
+    d["prefix_cache_hit_rate"] = s.prefix_cache_hit_rate();
+    d["num_kv_blocks"] = s.num_kv_blocks;
+    d["block_size"] = s.block_size;
+    d["num_steps"] = s.num_steps;
+    d["prompt_tokens"] = s.prompt_tokens;
+    d["generated_tokens"] = s.generated_tokens;
+    return d;
+  }
+
+ private:
+  std::unique_ptr<LLM> llm_;
+  std::atomic<bool> busy_{false};
+  int64_t next_request_id_ = 0;  // vLLM numbers requests across generate() calls
+};
+
+}  // namespace
+
+void bind_engine(py::module_& m) {
+  py::class_<Engine>(m, "Engine")
+      .def(py::init<const EngineArgs&>(), py::arg("args"))
+      .def("generate", &Engine::generate, py::arg("prompts"), py::arg("params"), py::arg("progress") = py::none(),
+           py::arg("native_bar") = false)
+      .def("encode",
+           [](Engine& e, const std::string& text, bool add_special_tokens) {
+             return e.tokenizer().encode(text, add_special_tokens);
+           },
+           py::arg("text"), py::arg("add_special_tokens") = true)
+      .def("decode",
+           [](Engine& e, const std::vector<int32_t>& ids, bool skip_special_tokens) {
+             // bytes: a single byte-level token may be half a character; the package decodes with "replace".
+             return py::bytes(e.tokenizer().decode(ids, skip_special_tokens));
+           },
+           py::arg("token_ids"), py::arg("skip_special_tokens") = true)
+      .def("id_to_token", [](Engine& e, int32_t id) { return py::bytes(e.tokenizer().id_to_token(id)); })
+      .def("is_special", [](Engine& e, int32_t id) { return e.tokenizer().is_special(id); })
+      .def_property_readonly("tokenizer_vocab_size", [](Engine& e) { return e.tokenizer().vocab_size(); })
+      .def_property_readonly("bos_token_id", [](Engine& e) { return e.tokenizer().bos_token_id(); })
+      .def_property_readonly("eos_token_id", [](Engine& e) { return e.tokenizer().eos_token_id(); })
+      .def("parameters", [](Engine& e) { return e.llm().parameters(); })
+      .def("num_parameters", [](Engine& e) { return e.llm().num_parameters(); })
+      .def_property_readonly("architecture", [](Engine& e) { return e.llm().architecture(); })
+      .def_property_readonly("vocab_size", [](Engine& e) { return e.llm().vocab_size(); })
+      .def_property_readonly("max_model_len", [](Engine& e) { return e.llm().max_model_len(); })
+      .def_property_readonly("rank", [](Engine& e) { return e.llm().rank(); })
+      .def_property_readonly("world_size", [](Engine& e) { return e.llm().world_size(); })
+      .def("world_group", [](Engine& e) { return e.llm().world_group(); })
+      .def("tp_group", [](Engine& e) { return e.llm().tp_group(); })
+      .def("stats", &Engine::stats);
+}
+
+}  // namespace shardlm::python

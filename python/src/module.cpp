@@ -1,0 +1,19 @@
+// The _shardlm extension module: the engine and its process groups, wrapped by the pure-Python package
+// `shardlm` (python/shardlm/), which gives them vLLM's names, keywords and defaults.
+#include <pybind11/pybind11.h>
+
+#include "bindings.h"
+#include "core/error.h"
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_shardlm, m) {
+  m.doc() = "shardlm's native engine; use the `shardlm` package instead of this module";
+  // shardlm::Error (bad checkpoint, config, collective timeout...) arrives as shardlm.EngineError, a
+  // RuntimeError. pybind11's defaults cover the rest: std::invalid_argument -> ValueError,
+  // other std::exception -> RuntimeError.
+  py::register_exception<shardlm::Error>(m, "EngineError", PyExc_RuntimeError);
+  shardlm::python::bind_types(m);
+  shardlm::python::bind_groups(m);
+  shardlm::python::bind_engine(m);
+}

@@ -17,7 +17,8 @@ fi
 
 if [[ "${SHARDLM_SKIP_SANITIZERS:-0}" != "1" ]]; then
   echo "=== build (ASan + UBSan) ==="
-  SHARDLM_BUILD_DIR=build-asan scripts/build.sh -DSHARDLM_SANITIZE=ON -DSHARDLM_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
+  SHARDLM_BUILD_DIR=build-asan scripts/build.sh -DSHARDLM_SANITIZE=ON -DSHARDLM_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g"
   echo "=== tests under ASan + UBSan ==="
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest --output-on-failure -j "$JOBS" --timeout 900)

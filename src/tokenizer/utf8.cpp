@@ -1,6 +1,8 @@
 // UTF-8 encoding, strict validation and lossy conversion (see utf8.h).
 #include "tokenizer/utf8.h"
 
+#include <cstdint>
+
 #include "core/error.h"
 
 namespace shardlm::utf8 {

@@ -23,6 +23,10 @@ class DeviceAllocator {
   // Copies between host and/or this device (synchronous with respect to the host).
   virtual void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) = 0;
   virtual void memset_zero(void* p, size_t bytes) = 0;
+  // Device memory: free and total bytes as the driver reports them (false where not meaningful, e.g. host).
+  virtual bool memory_info(size_t* free_bytes, size_t* total_bytes) { return false; }
+  // Returns cached but unused blocks to the device.
+  virtual void release_cached() {}
 };
 void register_allocator(Device d, DeviceAllocator* alloc);
 DeviceAllocator* allocator_for(Device d);  // throws when that device has no backend in this build

@@ -108,6 +108,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
   const int64_t block_bytes = kv_block_bytes(*model_, args.block_size, kv_dtype);
   const int64_t blocks_per_seq = (max_model_len_ + args.block_size - 1) / args.block_size;
   int64_t budget = args.kv_cache_memory_bytes;
+  if (budget <= 0 && device_ != Device::CPU) budget = profile_kv_budget(block_bytes, kv_dtype);
   if (budget <= 0) budget = std::min(kDefaultCpuKvBytes, (int64_t)args.max_num_seqs * blocks_per_seq * block_bytes);
   int64_t blocks = budget / block_bytes;
   if (dist_->tp.world_size > 1) {
@@ -135,6 +136,39 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
 }
 
 LLMEngine::~LLMEngine() = default;
+
+int64_t LLMEngine::profile_kv_budget(int64_t block_bytes, DType kv_dtype) {
+  // vLLM's sizing: run the largest step the scheduler may issue (max_num_batched_tokens of one prompt) on a
+  // scratch cache, measure the peak memory it takes beyond the weights, and give the KV cache what is left of
+  // gpu_memory_utilization * total.
+  if (args_.gpu_memory_utilization <= 0 || args_.gpu_memory_utilization > 1)
+    throw std::invalid_argument("gpu_memory_utilization must be in (0, 1], got " +
+                                std::to_string(args_.gpu_memory_utilization));
+  DeviceAllocator* alloc = allocator_for(device_);
+  size_t free0 = 0, total = 0;
+  if (!alloc->memory_info(&free0, &total)) return 0;
+  const int64_t used_before = (int64_t)(total - free0);
+  const int64_t tokens = std::max<int64_t>(1, std::min<int64_t>(args_.max_num_batched_tokens, max_model_len_ - 1));
+  const int64_t blocks = (tokens + args_.block_size - 1) / args_.block_size;
+  int64_t peak = 0;
+  {
+    ModelRunner scratch(*model_, KVCacheSpec{blocks, args_.block_size}, device_, kv_dtype);
+    std::vector<int32_t> ids((size_t)tokens, 0), table((size_t)blocks);
+    for (int64_t b = 0; b < blocks; ++b) table[(size_t)b] = (int32_t)b;
+    scratch.execute({SequenceStep{std::span<const int32_t>(ids), 0, &table, true}});
+    size_t free1 = 0;
+    alloc->memory_info(&free1, &total);
+    peak = (int64_t)(free0 - free1);  // scratch cache + activations held by the caching allocator
+  }
+  alloc->release_cached();
+  const int64_t activations = std::max<int64_t>(0, peak - blocks * block_bytes);
+  const int64_t budget = (int64_t)(args_.gpu_memory_utilization * (double)total) - used_before - activations;
+  if (budget < block_bytes)
+    fail("gpu_memory_utilization ", args_.gpu_memory_utilization, " of ", total >> 20, " MiB leaves no room for the KV cache (",
+         used_before >> 20, " MiB used after loading the weights, ", activations >> 20,
+         " MiB for activations of a ", tokens, "-token step): raise it or lower max_num_batched_tokens");
+  return budget;
+}
 
 std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_id, const Prompt& prompt,
                                                     const SamplingParams& params) {

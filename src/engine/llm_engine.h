@@ -48,6 +48,8 @@ class LLMEngine {
   struct RequestState;  // one user request: its prompt and its n sequences
   void finish_sequence(SequenceState& seq, const std::string& reason);
   RequestOutput make_output(const RequestState& r) const;
+  // GPU: KV-cache bytes left by gpu_memory_utilization after weights and a profiled peak step.
+  int64_t profile_kv_budget(int64_t block_bytes, DType kv_dtype);
 
   EngineArgs args_;
   std::shared_ptr<DistributedState> dist_;

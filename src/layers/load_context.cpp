@@ -55,8 +55,11 @@ void LoadContext::expect_shape(const std::string& name, const std::vector<int64_
 
 Tensor LoadContext::finish(Tensor host, const std::string& name) {
   Tensor t = host.dtype() == param_dtype_ ? host : host.to_dtype(param_dtype_);
-  if (t.raw() == host.raw()) t = host.clone();  // never keep views of the mapped file as parameters
-  if (device_ != Device::CPU) t = t.to(device_);
+  if (device_ != Device::CPU) {
+    t = t.to(device_);  // straight from the mapped file when no conversion was needed
+  } else if (t.raw() == host.raw()) {
+    t = host.clone();  // never keep views of the mapped file as parameters
+  }
   params_.push_back({name, t});
   return t;
 }

@@ -89,6 +89,18 @@ class CachingCudaAllocator final : public DeviceAllocator {
     SHARDLM_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream()));
   }
 
+  bool memory_info(size_t* free_bytes, size_t* total_bytes) override {
+    ensure_device();
+    SHARDLM_CUDA_CHECK(cudaDeviceSynchronize());
+    SHARDLM_CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
+    return true;
+  }
+
+  void release_cached() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    release_cached_locked();
+  }
+
  private:
   void release_cached_locked() {
     // cudaFree synchronises the device, so no queued work still uses these blocks.

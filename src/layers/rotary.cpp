@@ -38,14 +38,25 @@ RopeConfig parse_rope_config(const nlohmann::json& config, int64_t head_dim, int
   rc.factor = num(scaling, "factor", 1.0);
   rc.low_freq_factor = num(scaling, "low_freq_factor", 1.0);
   rc.high_freq_factor = num(scaling, "high_freq_factor", 4.0);
-  rc.original_max_position_embeddings =
-      (int64_t)num(scaling, "original_max_position_embeddings", (double)max_position_embeddings);
-  rc.beta_fast = num(scaling, "beta_fast", 32.0);
-  rc.beta_slow = num(scaling, "beta_slow", 1.0);
+  // transformers lets a top-level original_max_position_embeddings (Phi-3 style) win over the scaling dict's.
+  rc.original_max_position_embeddings = (int64_t)num(
+      config, "original_max_position_embeddings",
+      num(scaling, "original_max_position_embeddings", (double)max_position_embeddings));
+  rc.max_position_embeddings = max_position_embeddings;
+  // transformers reads these as `value or default`, so 0 also means the default.
+  rc.beta_fast = num(scaling, "beta_fast", 0.0);
+  rc.beta_slow = num(scaling, "beta_slow", 0.0);
+  if (rc.beta_fast == 0) rc.beta_fast = 32.0;
+  if (rc.beta_slow == 0) rc.beta_slow = 1.0;
   rc.attention_factor = num(scaling, "attention_factor", -1.0);
   rc.mscale = num(scaling, "mscale", 0.0);
   rc.mscale_all_dim = num(scaling, "mscale_all_dim", 0.0);
   if (scaling.contains("truncate") && scaling["truncate"].is_boolean()) rc.truncate = scaling["truncate"];
+  if ((type == "llama3" || type == "yarn") && rc.original_max_position_embeddings <= 0)
+    fail(where, ": rope scaling '", type, "' needs a positive original_max_position_embeddings");
+  // yarn without a factor: the ratio of the extended to the original context, as transformers derives it.
+  if (type == "yarn" && !(scaling.contains("factor") && scaling["factor"].is_number()))
+    rc.factor = (double)max_position_embeddings / (double)rc.original_max_position_embeddings;
   if (type != "default" && rc.factor <= 0) fail(where, ": rope scaling factor must be positive");
   return rc;
 }
@@ -60,11 +71,12 @@ std::vector<double> inverse_frequencies(const RopeConfig& c, int64_t max_positio
   std::vector<double> inv((size_t)half);
   double base = c.theta;
   *attention_scale = 1.0;
-  if (c.rope_type == "dynamic" && max_position > c.original_max_position_embeddings) {
-    // Dynamic NTK for the longest context this engine runs (transformers recomputes per length; for
-    // lengths within the original window it is the default rope, as here).
+  if (c.rope_type == "dynamic" && max_position > c.max_position_embeddings) {
+    // Dynamic NTK for the longest context this table covers. transformers recomputes per sequence length and
+    // measures it against max_position_embeddings (it ignores any original_max_position_embeddings here), so
+    // within max_position_embeddings dynamic is the default rope; the engine never runs beyond it.
     double seq = (double)max_position;
-    base = c.theta * std::pow(c.factor * seq / c.original_max_position_embeddings - (c.factor - 1),
+    base = c.theta * std::pow(c.factor * seq / (double)c.max_position_embeddings - (c.factor - 1),
                               (double)dim / (double)(dim - 2));
   }
   // transformers computes these in f32: 1 / base ** (2i / dim).

@@ -15,7 +15,8 @@ struct RopeConfig {
   int64_t rotary_dim = 0;  // head_dim * partial_rotary_factor
   double factor = 1.0;
   double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
-  int64_t original_max_position_embeddings = 0;         // llama3, yarn, dynamic
+  int64_t original_max_position_embeddings = 0;         // llama3, yarn
+  int64_t max_position_embeddings = 0;                  // dynamic scales only beyond this length
   double beta_fast = 32.0, beta_slow = 1.0;              // yarn
   double attention_factor = -1.0;                        // yarn: < 0 means derive from factor
   double mscale = 0.0, mscale_all_dim = 0.0;             // yarn (deepseek style)

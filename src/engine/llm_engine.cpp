@@ -2,6 +2,7 @@
 #include "engine/llm_engine.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 
 #include "core/error.h"
@@ -29,6 +30,20 @@ uint64_t mix_seed(uint64_t a, uint64_t b) {
   x *= 0xBF58476D1CE4E5B9ull;
   x ^= x >> 27;
   return x;
+}
+
+// The attention window of Mistral (`sliding_window`) and Qwen2 (`sliding_window` when `use_sliding_window`);
+// 0 when attention is global.
+int64_t sliding_window(const ModelConfig& cfg) {
+  const nlohmann::json& j = cfg.json;
+  if (!j.contains("sliding_window") || !j["sliding_window"].is_number_integer()) return 0;
+  // Qwen configs carry a window that applies only with use_sliding_window (default false).
+  const bool qwen = cfg.model_type.rfind("qwen", 0) == 0;
+  const bool use = j.contains("use_sliding_window") && j["use_sliding_window"].is_boolean()
+                       ? j["use_sliding_window"].get<bool>()
+                       : !qwen;
+  if (!use) return 0;
+  return j["sliding_window"].get<int64_t>();
 }
 
 Device choose_device(const std::string& name) {
@@ -96,6 +111,17 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
   model_ = create_model(cfg, *load_ctx_);
 
   max_model_len_ = args.max_model_len > 0 ? args.max_model_len : (int)model_->config().max_position_embeddings;
+  // Sliding-window attention is not implemented: within the window it equals full attention, so sequences
+  // are limited to the window rather than silently attending past it.
+  if (const int64_t window = sliding_window(cfg); window > 0 && max_model_len_ > window) {
+    if (args.max_model_len > 0)
+      throw std::invalid_argument("max_model_len (" + std::to_string(args.max_model_len) +
+                                  ") exceeds the model's sliding_window (" + std::to_string(window) +
+                                  "); sliding-window attention is not supported, so sequences must fit the window");
+    std::fprintf(stderr, "shardlm: limiting max_model_len to the model's sliding_window (%lld): sliding-window "
+                 "attention is not supported\n", (long long)window);
+    max_model_len_ = (int)window;
+  }
   if (max_model_len_ > model_->config().max_position_embeddings)
     throw std::invalid_argument("max_model_len (" + std::to_string(max_model_len_) +
                                 ") exceeds the model's max_position_embeddings (" +

@@ -224,11 +224,16 @@ std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_i
   if (prompt_len >= max_model_len_)
     return reject("the prompt (" + std::to_string(prompt_len) + " tokens) is longer than the maximum model length of " +
                   std::to_string(max_model_len_) + " (it must leave room for at least one generated token)");
-  const int64_t blocks_needed = (prompt_len + 1 + args_.block_size - 1) / args_.block_size;
+  // The whole sequence must fit the cache on its own, or it would preempt itself forever.
+  const int room = max_model_len_ - prompt_len;
+  const int longest_output = params.max_tokens ? std::min(*params.max_tokens, room) : room;
+  const int64_t seq_tokens = (int64_t)prompt_len + longest_output - 1;
+  const int64_t blocks_needed = (seq_tokens + args_.block_size - 1) / args_.block_size;
   if (blocks_needed > num_kv_blocks_)
-    return reject("the prompt (" + std::to_string(prompt_len) + " tokens) needs " + std::to_string(blocks_needed) +
+    return reject("the request (" + std::to_string(prompt_len) + " prompt tokens + up to " +
+                  std::to_string(longest_output) + " generated) needs " + std::to_string(blocks_needed) +
                   " KV-cache blocks but the cache has only " + std::to_string(num_kv_blocks_) +
-                  ": raise --kv-cache-memory-bytes");
+                  ": raise --kv-cache-memory-bytes (or --gpu-memory-utilization), or lower max_tokens");
 
   for (int i = 0; i < params.n; ++i) {
     SamplingParams sp = params;

@@ -135,3 +135,15 @@ TEST(EngineErrors, MissingModelAndTokenizerAreClear) {
     EXPECT_NE(std::string(e.what()).find("models--some-org--some-model-not-cached"), std::string::npos) << e.what();
   }
 }
+
+TEST(EngineErrors, RequestLargerThanTheKvCacheFailsAloneOthersGoOn) {
+  SHARDLM_REQUIRE_FIXTURES();
+  EngineArgs a = cpu_args("tiny-opt");
+  a.kv_cache_memory_bytes = 4 * 16 * 1024;  // 4 blocks of 16 tokens (tiny-opt: 1 KiB of K+V per token)
+  LLM llm(a);
+  auto outs = llm.generate({Prompt::from_token_ids(std::vector<int32_t>(40, 100)), "Hello"}, greedy(40), false);
+  ASSERT_TRUE(outs[0].error.has_value());
+  EXPECT_NE(outs[0].error->find("KV-cache blocks"), std::string::npos) << *outs[0].error;
+  ASSERT_FALSE(outs[1].error.has_value()) << *outs[1].error;
+  EXPECT_EQ(outs[1].outputs[0].token_ids.size(), 40u);
+}

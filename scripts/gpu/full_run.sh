@@ -4,7 +4,8 @@
 #            text, TP=2/TP=4 under PyTorch's real torchrun --no-python vs TP=1, copy bandwidth, opt-125m decode,
 #            writes the llama-3-8b-shaped checkpoint to /tmp/l8b and times its batch-1 decode at TP=1.
 #   phase 2: llama-3-8b batch-1 decode at TP=2 and TP=4, offline throughput, transformers' generate() baseline.
-# Logs and a summary go to $OUT. Usage: bash scripts/gpu/full_run.sh 1|2
+#   phase 3: offline throughput alone (NPROMPTS, default 200) on a fresh one-GPU machine.
+# Logs and a summary go to $OUT. Usage: bash scripts/gpu/full_run.sh 1|2|3
 set -uo pipefail
 PHASE=${1:-1}
 ROOT=$(pwd)
@@ -108,5 +109,15 @@ for path, new in (("/tmp/opt125", 128), ("/tmp/l8b", 128)):
     print(f"transformers generate() {path} b1 bf16: {1000 * dt / new:.2f} ms per output token")
     del m; torch.cuda.empty_cache()
 PY
+fi
+if [[ $PHASE == 3 ]]; then
+  # Offline throughput alone on a fresh machine: build, write the checkpoint, run NPROMPTS prompts.
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=OFF \
+    > "$OUT/build.log" 2>&1 && ninja -C build-gpu -j "$(nproc)" shardlm >> "$OUT/build.log" 2>&1
+  say "build rc=$? at $SECONDS s"
+  $B/shardlm make-model --preset llama-3-8b --out /tmp/l8b > /dev/null && say "llama-3-8b written at $SECONDS s"
+  timeout 360 $B/shardlm bench throughput --model /tmp/l8b --num-prompts ${NPROMPTS:-200} --input-len 256 \
+    --output-len 256 --max-model-len 1024 --device cuda --output-json "$OUT/throughput.json" > "$OUT/throughput.log" 2>&1
+  say "throughput (${NPROMPTS:-200} prompts) rc=$?"; grep -E "Throughput|Elapsed|steps" "$OUT/throughput.log" | tee -a "$SUMMARY"
 fi
 say "done in $SECONDS s"

@@ -239,11 +239,11 @@ def test_text_that_is_not_unicode_is_a_value_error(llm):
         SamplingParams(stop="\ud800")
 
 
-def test_an_engine_error_during_generate_is_an_exception_and_the_engine_goes_on(tiny_opt):
+def test_a_request_larger_than_the_kv_cache_is_refused_and_the_engine_goes_on(tiny_opt):
     # Two KV blocks (tiny-opt: 2 layers x K,V x 16 tokens x 64 x 4 bytes each) hold 32 tokens, too few for
-    # 100 new tokens: the engine refuses the request with its own error.
+    # 100 new tokens: the engine refuses the request before running anything, naming the KV cache.
     small = LLM(str(tiny_opt), kv_cache_memory_bytes=2 * 16384)
-    with pytest.raises(shardlm.EngineError, match="KV"):
+    with pytest.raises(ValueError, match="KV-cache blocks"):
         small.generate(["Hello", "World"], SamplingParams(temperature=0, max_tokens=100, ignore_eos=True), use_tqdm=False)
     [o] = small.generate("Hello", SamplingParams(temperature=0, max_tokens=3), use_tqdm=False)
     assert len(o.outputs[0].token_ids) == 3

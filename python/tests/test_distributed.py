@@ -137,7 +137,9 @@ def test_seed_script_under_shardlm_run(tiny_opt, tmp_path):
     assert len(counts) == 4 and set(counts.values()) == {2}, proc.stdout
     assert sorted(p for p, _ in counts) == sorted(SEED_PROMPTS)
     for r in (0, 1):
-        line = next(l for l in proc.stdout.splitlines() if l.startswith(f"rank {r}/2:"))
+        found = [l[l.index(f"rank {r}/2:"):] for l in proc.stdout.splitlines() if f"rank {r}/2:" in l]
+        assert found, proc.stdout + proc.stderr
+        line = found[0]
         assert "same outputs on all ranks: True" in line and "sum of (rank+1) = 3" in line
         assert f"control message 'rank 0 saves the results to {results}'" in line
     saved = [json.loads(l) for l in results.read_text().splitlines()]

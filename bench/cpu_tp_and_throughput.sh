@@ -21,10 +21,11 @@ done
 median_of() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['percentiles']['50'])" "$1"; }
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
-latency() {  # label input_len output_len launcher-args... -> appends {label, in, out, seconds}
-  local label=$1 in=$2 out=$3
-  shift 3
-  "$@" bench latency --model "$WORK/llama-125m" --batch-size 1 --input-len "$in" --output-len "$out" \
+latency() {  # label input_len output_len "engine flags" [launcher args...] -> appends {label, in, out, seconds}
+  local label=$1 in=$2 out=$3 flags=$4
+  shift 4
+  # shellcheck disable=SC2086
+  "$@" "$SHARDLM" bench latency $flags --model "$WORK/llama-125m" --batch-size 1 --input-len "$in" --output-len "$out" \
     --num-iters 3 --num-iters-warmup 1 --no-enable-prefix-caching --output-json "$WORK/lat.json" >/dev/null
   echo "{\"kind\": \"latency\", \"label\": \"$label\", \"in\": $in, \"out\": $out, \"s\": $(median_of "$WORK/lat.json"), \"load\": $(cut -d' ' -f1 /proc/loadavg)}" >>"$RESULTS"
 }
@@ -38,8 +39,8 @@ print(json.dumps({'kind': 'throughput', 'label': '$1', 'tok_s': j['tokens_per_se
 for round in $(seq 1 "$ROUNDS"); do
   for io in "128 1" "8 1" "8 128"; do
     set -- $io
-    latency tp1x2 "$1" "$2" "$SHARDLM" --num-threads 2
-    latency tp2x1 "$1" "$2" "$RUN" --nproc-per-node 2 "$SHARDLM" --tensor-parallel-size 2 --num-threads 1
+    latency tp1x2 "$1" "$2" "--num-threads 2"
+    latency tp2x1 "$1" "$2" "--num-threads 1 --tensor-parallel-size 2" "$RUN" --nproc-per-node 2
   done
   throughput after "$SHARDLM"
   [ -n "${BASE_SHARDLM:-}" ] && throughput before "$BASE_SHARDLM"

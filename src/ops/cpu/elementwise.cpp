@@ -29,8 +29,10 @@ void activation_portable(float* x, int64_t n, Activation act) {
 }
 
 void act_and_mul_rows_portable(const float* gate_up, int64_t I, Activation act, float* out, int64_t rows) {
-  for (int64_t m = 0; m < rows; ++m)
-    for (int64_t i = 0; i < I; ++i) out[m * I + i] = activation_scalar(act, gate_up[m * 2 * I + i]) * gate_up[m * 2 * I + I + i];
+  for (int64_t m = 0; m < rows; ++m) {
+    const float* g = gate_up + m * 2 * I;
+    for (int64_t i = 0; i < I; ++i) out[m * I + i] = activation_scalar(act, g[i]) * g[I + i];
+  }
 }
 
 void add_inplace(Tensor& x, const Tensor& y) {

@@ -18,11 +18,15 @@ struct LinearArgs {
   float* y = nullptr;           // [M, N] row-major
 };
 
-// Gemv streams the weights once per call and keeps up to kGemvRowsPerPass activation rows in registers:
-// the memory-bound decode case. Gemm widens weight panels into packed f32 blocks once per call and runs a
-// register-blocked 6x16 kernel: the compute-bound prefill case.
+// Gemv reads each weight from memory once per call, widening it in registers, and takes activation rows 4 at
+// a time against chunks of at most 64 weight rows that stay in L2: the memory-bound decode case, and up to
+// about 64 rows as fast as Gemm. Gemm widens weight panels once per call into packed f32 blocks and runs a
+// register-blocked 6x16 kernel: the compute-bound prefill case (measured on one Zen 4 core, f16 weights of
+// llama-125m's layers: 32 rows 83 vs 64 GFLOP/s, 64 rows 88 vs 84, 128 rows 94 vs 92, 512 rows 95 vs 102).
+// Within Gemv each row gets the same bits whatever the batch size (up to 64 rows): batched decode equals
+// decode alone.
 enum class LinearPath { Gemv, Gemm };
-constexpr int64_t kGemvMaxRows = 8;  // above this many activation rows Gemm is faster
+constexpr int64_t kGemvMaxRows = 64;
 inline LinearPath default_linear_path(int64_t M) { return M <= kGemvMaxRows ? LinearPath::Gemv : LinearPath::Gemm; }
 
 // Runs on the CPU kernel threads. Isa::Portable widens weight panels and calls OpenBLAS (path ignored).

@@ -44,7 +44,10 @@ class ThreadPool {
     if (workers == (int)workers_.size()) return;
     stop_workers();
     stop_.store(false);
-    for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+    // Workers start from the current job id (no job runs while use_mutex_ is held), so the first job
+    // published after this is new to them however late their threads start.
+    const uint32_t current = job_id_.load();
+    for (int i = 0; i < workers; ++i) workers_.emplace_back([this, current] { worker_loop(current); });
   }
 
   void run(int64_t n, ParallelBody body, void* context) {
@@ -99,8 +102,7 @@ class ThreadPool {
     return ran;
   }
 
-  void worker_loop() {
-    uint32_t seen = job_id_.load(std::memory_order_acquire);
+  void worker_loop(uint32_t seen) {
     while (!stop_.load(std::memory_order_acquire)) {
       uint32_t id = wait_for_job(seen);
       if (stop_.load(std::memory_order_acquire)) break;

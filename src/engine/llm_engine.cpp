@@ -9,6 +9,7 @@
 #include "distributed/parallel_state.h"
 #include "io/hf_cache.h"
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/isa.h"
 
 namespace shardlm {
 
@@ -60,15 +61,28 @@ Device choose_device(const std::string& name) {
   throw std::invalid_argument("device must be 'auto', 'cpu' or 'cuda', got '" + name + "'");
 }
 
-DType choose_dtype(const std::string& name, const ModelConfig& cfg, Device dev) {
+struct ParamDtypeChoice {
+  DType dtype;
+  ParamDtypePolicy policy;
+};
+
+// The CPU computes in f32 whatever the weights are. There "auto" keeps weight matrices as stored when the
+// AVX2/F16C kernels can widen them in registers (half the memory traffic of f32 for f16/bf16 checkpoints,
+// the same arithmetic), else widens them at load; "float32" always widens at load; "float16"/"bfloat16"
+// store matrices in that dtype.
+ParamDtypeChoice choose_dtype(const std::string& name, const ModelConfig& cfg, Device dev) {
   if (dev == Device::CPU) {
     if (name != "auto" && name != "float32" && name != "float16" && name != "bfloat16" && name != "half" &&
         name != "float")
       throw std::invalid_argument("dtype must be auto, float32, float16 or bfloat16, got '" + name + "'");
-    return DType::F32;  // the CPU backend computes in float32 (weights widened at load)
+    if (name == "auto") {
+      if (cpu::active_isa() == cpu::Isa::Avx2) return {cfg.dtype, ParamDtypePolicy::KeepStoredMatrices};
+      return {DType::F32, ParamDtypePolicy::ConvertAll};
+    }
+    return {parse_dtype(name, "dtype"), ParamDtypePolicy::ConvertAll};
   }
-  if (name == "auto") return cfg.dtype == DType::F32 ? DType::F16 : cfg.dtype;
-  return parse_dtype(name, "dtype");
+  if (name == "auto") return {cfg.dtype == DType::F32 ? DType::F16 : cfg.dtype, ParamDtypePolicy::ConvertAll};
+  return {parse_dtype(name, "dtype"), ParamDtypePolicy::ConvertAll};
 }
 
 }  // namespace
@@ -89,7 +103,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
 
   const std::string model_dir = resolve_model_path(args.model);
   ModelConfig cfg = load_model_config(model_dir);
-  const DType param_dtype = choose_dtype(args.dtype, cfg, device_);
+  const ParamDtypeChoice param_dtype = choose_dtype(args.dtype, cfg, device_);
 
   DistributedOptions dopts;
   dopts.tensor_parallel_size = args.tensor_parallel_size;
@@ -107,7 +121,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
   weights_ = WeightStore::open(model_dir);
   ProcessGroup* tp_group = dist_->tp.world_size > 1 ? dist_->tp.device_group.get() : nullptr;
   load_ctx_ = std::make_unique<LoadContext>(*weights_, dist_->tp.rank_in_group, dist_->tp.world_size, tp_group, device_,
-                                            param_dtype);
+                                            param_dtype.dtype, param_dtype.policy);
   model_ = create_model(cfg, *load_ctx_);
 
   max_model_len_ = args.max_model_len > 0 ? args.max_model_len : (int)model_->config().max_position_embeddings;

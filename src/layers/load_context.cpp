@@ -9,13 +9,14 @@
 namespace shardlm {
 
 LoadContext::LoadContext(const WeightStore& weights, int tp_rank, int tp_size, ProcessGroup* tp_group,
-                         Device device, DType param_dtype)
+                         Device device, DType param_dtype, ParamDtypePolicy policy)
     : weights_(weights),
       tp_rank_(tp_rank),
       tp_size_(tp_size),
       tp_group_(tp_group),
       device_(device),
-      param_dtype_(param_dtype) {}
+      param_dtype_(param_dtype),
+      policy_(policy) {}
 
 void LoadContext::add_prefix_alias(const std::string& canonical_prefix, const std::string& alias_prefix) {
   aliases_.emplace_back(canonical_prefix, alias_prefix);
@@ -53,8 +54,16 @@ void LoadContext::expect_shape(const std::string& name, const std::vector<int64_
   }
 }
 
+DType LoadContext::target_dtype(const Tensor& host) const {
+  if (device_ != Device::CPU) return param_dtype_;
+  if (host.ndim() < 2) return DType::F32;
+  if (policy_ == ParamDtypePolicy::KeepStoredMatrices) return host.dtype();
+  return param_dtype_;
+}
+
 Tensor LoadContext::finish(Tensor host, const std::string& name) {
-  Tensor t = host.dtype() == param_dtype_ ? host : host.to_dtype(param_dtype_);
+  const DType dt = target_dtype(host);
+  Tensor t = host.dtype() == dt ? host : host.to_dtype(dt);
   if (device_ != Device::CPU) {
     t = t.to(device_);  // straight from the mapped file when no conversion was needed
   } else if (t.raw() == host.raw()) {

@@ -20,16 +20,23 @@ struct NamedParameter {
   Tensor local;      // this rank's shard
 };
 
+// How floating checkpoint tensors become parameters. On the CPU, vectors (norm weights, biases) are always
+// widened to f32, since the element-wise ops take f32 activations; matrices either take param_dtype
+// (ConvertAll) or stay as stored (KeepStoredMatrices: the CPU linear kernels widen f16/bf16 in registers,
+// which is exactly the arithmetic of widening at load, at half the memory traffic).
+enum class ParamDtypePolicy { ConvertAll, KeepStoredMatrices };
+
 class LoadContext {
  public:
   LoadContext(const WeightStore& weights, int tp_rank, int tp_size, ProcessGroup* tp_group, Device device,
-              DType param_dtype);
+              DType param_dtype, ParamDtypePolicy policy = ParamDtypePolicy::ConvertAll);
 
   int tp_rank() const { return tp_rank_; }
   int tp_size() const { return tp_size_; }
   ProcessGroup* tp_group() const { return tp_group_; }  // null when tp_size == 1
   Device device() const { return device_; }
   DType param_dtype() const { return param_dtype_; }
+  ParamDtypePolicy param_dtype_policy() const { return policy_; }
   // Activations: f32 on the CPU, the model dtype on accelerators.
   DType act_dtype() const { return device_ == Device::CPU ? DType::F32 : param_dtype_; }
 
@@ -39,7 +46,7 @@ class LoadContext {
   std::vector<int64_t> shape(const std::string& name) const;  // Error naming the tensor when absent
 
   // Loads a whole tensor / rows [start, start+len) of dim 0 / columns [start, start+len) of dim 1,
-  // converted to the parameter dtype, on the device, registered under `name`.
+  // in the dtype the policy picks (above), on the device, registered under `name`.
   Tensor load(const std::string& name);
   Tensor load_rows(const std::string& name, int64_t start, int64_t len);
   Tensor load_cols(const std::string& name, int64_t start, int64_t len);
@@ -57,12 +64,14 @@ class LoadContext {
  private:
   std::string resolve(const std::string& name) const;
   Tensor finish(Tensor host, const std::string& name);
+  DType target_dtype(const Tensor& host) const;
 
   const WeightStore& weights_;
   int tp_rank_, tp_size_;
   ProcessGroup* tp_group_;
   Device device_;
   DType param_dtype_;
+  ParamDtypePolicy policy_;
   std::vector<std::pair<std::string, std::string>> aliases_;
   std::vector<NamedParameter> params_;
 };

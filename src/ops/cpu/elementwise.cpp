@@ -1,14 +1,17 @@
-// CPU element-wise ops: residual add, activations, gated activations, embedding lookup, row gather, casts.
+// CPU element-wise ops: residual add, activations, gated activations (dispatch and portable kernels; the AVX2
+// ones are in elementwise_avx2.cpp), embedding lookup, row gather, casts.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/error.h"
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/rowwise_kernels.h"
+#include "ops/cpu/thread_pool.h"
 
 namespace shardlm::cpu {
 
-namespace {
-inline float apply(Activation act, float v) {
+float activation_scalar(Activation act, float v) {
   switch (act) {
     case Activation::Relu: return v > 0.f ? v : 0.f;
     case Activation::Gelu: return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f));
@@ -20,36 +23,55 @@ inline float apply(Activation act, float v) {
   }
   return v;
 }
-}  // namespace
+
+void activation_portable(float* x, int64_t n, Activation act) {
+  for (int64_t i = 0; i < n; ++i) x[i] = activation_scalar(act, x[i]);
+}
+
+void act_and_mul_rows_portable(const float* gate_up, int64_t I, Activation act, float* out, int64_t rows) {
+  for (int64_t m = 0; m < rows; ++m) {
+    const float* g = gate_up + m * 2 * I;
+    for (int64_t i = 0; i < I; ++i) out[m * I + i] = activation_scalar(act, g[i]) * g[I + i];
+  }
+}
 
 void add_inplace(Tensor& x, const Tensor& y) {
   float* xp = x.data<float>();
   const float* yp = y.data<float>();
-  const int64_t n = x.numel(), period = y.numel();
-  if (period == n) {
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) xp[i] += yp[i];
-  } else {
-#pragma omp parallel for if (n > 65536)
-    for (int64_t r = 0; r < n / period; ++r)
-      for (int64_t i = 0; i < period; ++i) xp[r * period + i] += yp[i];
-  }
+  const int64_t n = x.numel(), period = y.numel();  // y is all of x, or one row broadcast over x's rows
+  const int64_t rows = n / period, rows_per_chunk = std::max<int64_t>(1, 16384 / period);
+  const int64_t chunks = (rows + rows_per_chunk - 1) / rows_per_chunk;
+  parallel_for_if(n > 65536 && chunks > 1, chunks, [&](int64_t c) {
+    for (int64_t r = c * rows_per_chunk; r < std::min(rows, (c + 1) * rows_per_chunk); ++r) {
+      float* xr = xp + r * period;
+      const float* yr = period == n ? yp + r * period : yp;
+      for (int64_t i = 0; i < period; ++i) xr[i] += yr[i];
+    }
+  });
 }
 
 void activation_inplace(Tensor& x, Activation act) {
   float* xp = x.data<float>();
   const int64_t n = x.numel();
-#pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) xp[i] = apply(act, xp[i]);
+  const bool avx2 = active_isa() == Isa::Avx2;
+  constexpr int64_t kChunk = 16384;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  parallel_for_if(chunks > 4, chunks, [&](int64_t c) {
+    const int64_t len = std::min(kChunk, n - c * kChunk);
+    if (avx2) activation_avx2(xp + c * kChunk, len, act);
+    else activation_portable(xp + c * kChunk, len, act);
+  });
 }
 
 void act_and_mul(const Tensor& gate_up, Activation act, Tensor& out) {
   const int64_t M = out.dim(0), I = out.dim(1);
   const float* g = gate_up.data<float>();
   float* o = out.data<float>();
-#pragma omp parallel for if (M * I > 65536)
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t i = 0; i < I; ++i) o[m * I + i] = apply(act, g[m * 2 * I + i]) * g[m * 2 * I + I + i];
+  const bool avx2 = active_isa() == Isa::Avx2;
+  parallel_for_if(M * I > 65536, M, [&](int64_t m) {
+    if (avx2) act_and_mul_rows_avx2(g + m * 2 * I, I, act, o + m * I, 1);
+    else act_and_mul_rows_portable(g + m * 2 * I, I, act, o + m * I, 1);
+  });
 }
 
 void embedding(const Tensor& ids, const Tensor& table, int64_t vocab_start, Tensor& out) {

@@ -1,5 +1,6 @@
 // CPU rotary position embedding (neox rotate-half or gpt-j interleaved), in place on q and k.
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/thread_pool.h"
 
 namespace shardlm::cpu {
 
@@ -22,13 +23,12 @@ void rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& cos_sin
   const float* cs = cos_sin.data<float>();
   float* qp = q.data<float>();
   float* kp = k.data<float>();
-#pragma omp parallel for if (T * (Hq + Hk) * D > (1 << 16))
-  for (int64_t t = 0; t < T; ++t) {
+  parallel_for_if(T * (Hq + Hk) * D > (1 << 16), T, [&](int64_t t) {
     const float* c = cs + (int64_t)pos[t] * rot;
     const float* s = c + half;
     for (int64_t h = 0; h < Hq; ++h) rotate(qp + (t * Hq + h) * D, c, s, half, neox_style);
     for (int64_t h = 0; h < Hk; ++h) rotate(kp + (t * Hk + h) * D, c, s, half, neox_style);
-  }
+  });
 }
 
 }  // namespace shardlm::cpu

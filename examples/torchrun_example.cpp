@@ -10,29 +10,9 @@
 #include <iostream>
 #include <string>
 
+#include "cli/output_format.h"  // python_repr: prints strings as the original script's {text!r}
 #include "shardlm/llm.h"
 
-namespace {
-// Python's repr() of a str, as the original script prints with {text!r}.
-std::string repr(const std::string& s) {
-  const bool single = s.find('\'') != std::string::npos, dbl = s.find('"') != std::string::npos;
-  const char q = single && !dbl ? '"' : '\'';
-  std::string o(1, q);
-  for (unsigned char c : s) {
-    if (c == '\\') o += "\\\\";
-    else if (c == (unsigned char)q) o += std::string("\\") + (char)q;
-    else if (c == '\n') o += "\\n";
-    else if (c == '\t') o += "\\t";
-    else if (c == '\r') o += "\\r";
-    else if (c < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\x%02x", c);
-      o += b;
-    } else o.push_back((char)c);
-  }
-  return o + q;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   std::string model = "facebook/opt-125m", results = "torchrun_example_results.txt";
@@ -74,7 +54,7 @@ int main(int argc, char** argv) {
     // All ranks will have the same outputs.
     std::cout << std::string(50, '-') << "\n";
     for (const auto& output : outputs) {
-      std::cout << "Prompt: " << repr(output.prompt) << "\nGenerated text: " << repr(output.outputs[0].text) << "\n";
+      std::cout << "Prompt: " << shardlm::python_repr(output.prompt) << "\nGenerated text: " << shardlm::python_repr(output.outputs[0].text) << "\n";
       std::cout << std::string(50, '-') << "\n";
     }
     std::cout.flush();
@@ -86,7 +66,7 @@ int main(int argc, char** argv) {
     world.cpu_group.broadcast_bytes(message, 0);
     if (world.rank == 0) {
       std::ofstream f(results);
-      for (const auto& output : outputs) f << repr(output.prompt) << "\t" << repr(output.outputs[0].text) << "\n";
+      for (const auto& output : outputs) f << shardlm::python_repr(output.prompt) << "\t" << shardlm::python_repr(output.outputs[0].text) << "\n";
     }
     world.cpu_group.barrier();
 

@@ -36,10 +36,11 @@ if [ ! -d "$LCP_SRC" ]; then
 fi
 LLAMA_DIR="$LCP_SRC/vendor/llama.cpp"
 LLAMA_BENCH="$LLAMA_DIR/build/bin/llama-bench"
-if [ ! -x "$LLAMA_BENCH" ]; then
+LLAMA_SIMPLE="$LLAMA_DIR/build/bin/llama-simple"  # greedy generation from a text prompt, for the output check
+if [ ! -x "$LLAMA_BENCH" ] || [ ! -x "$LLAMA_SIMPLE" ]; then
   cmake -S "$LLAMA_DIR" -B "$LLAMA_DIR/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLAMA_BUILD_TESTS=OFF \
-    -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF >/dev/null
-  cmake --build "$LLAMA_DIR/build" --target llama-bench -j "$MAKE_JOBS"
+    -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF >/dev/null
+  cmake --build "$LLAMA_DIR/build" --target llama-bench llama-simple -j "$MAKE_JOBS"
 fi
 
 # --- models: one checkpoint per dtype, and its GGUF ----------------------------------------------------
@@ -51,6 +52,21 @@ for dt in $DTYPES; do
   if [ ! -f "$WORK/llama-125m-$dt.gguf" ]; then
     "$WORK/venv/bin/python" "$ROOT/bench/llama_to_gguf.py" "$WORK/llama-125m-$dt" "$WORK/llama-125m-$dt.gguf" --outtype "$dt"
   fi
+done
+
+# --- the two engines compute the same model: greedy continuations of the seed prompts must agree -------
+# (random weights give nonsense text, but the same nonsense; a near-tie between two logits could flip a
+# token late in a continuation, so a mismatch is reported, not fatal).
+for dt in $DTYPES; do
+  for prompt in "Hello, my name is" "The president of the United States is" "The capital of France is" "The future of AI is"; do
+    ours=$("$SHARDLM" generate --model "$WORK/llama-125m-$dt" --prompt "$prompt" --temperature 0 --max-tokens 24 \
+      --ignore-eos --no-progress --num-threads "$THREADS" --output-jsonl "$WORK/gen.jsonl" >/dev/null &&
+      python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['outputs'][0]['text'])" "$WORK/gen.jsonl")
+    theirs=$("$LLAMA_SIMPLE" -m "$WORK/llama-125m-$dt.gguf" -n 24 "$prompt" 2>/dev/null | head -1)
+    theirs=${theirs#"<s>"}; theirs=${theirs#"$prompt"}
+    if [ "$ours" = "$theirs" ]; then verdict=same; else verdict=DIFFERENT; fi
+    echo "greedy $dt '$prompt': $verdict (shardlm '$ours' | llama.cpp '$theirs')"
+  done
 done
 
 # --- one round of each, alternating ------------------------------------------------------------------

@@ -96,12 +96,15 @@ def main():
         types.append(gguf.TokenType.CONTROL if i in added and added[i].get("special") else gguf.TokenType.NORMAL)
     merges = [m if isinstance(m, str) else " ".join(m) for m in tok["model"].get("merges", [])]
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("default")
+    w.add_tokenizer_pre("gpt-2")  # the GPT-2 split regex, as the ByteLevel pre-tokenizer with use_regex
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_token_merges(merges)
     if cfg.get("bos_token_id") is not None:
         w.add_bos_token_id(cfg["bos_token_id"])
+    tok_cfg = d / "tokenizer_config.json"
+    if tok_cfg.exists() and json.loads(tok_cfg.read_text()).get("add_bos_token"):
+        w.add_add_bos_token(True)  # llama.cpp's gpt2-type vocabularies add no BOS unless told
     if cfg.get("eos_token_id") is not None:
         eos = cfg["eos_token_id"]
         w.add_eos_token_id(eos[0] if isinstance(eos, list) else eos)

@@ -21,6 +21,10 @@ Tensor LayerNorm::forward(const Tensor& x) const {
   return y;
 }
 
+void LayerNorm::add_and_forward(Tensor& x, Tensor& residual) const {
+  ops::add_layer_norm(x, residual, weight_.defined() ? &weight_ : nullptr, bias_.defined() ? &bias_ : nullptr, eps_);
+}
+
 RMSNorm::RMSNorm(LoadContext& ctx, const std::string& name, int64_t dim, float eps) : eps_(eps) {
   ctx.expect_shape(name + ".weight", {dim});
   weight_ = ctx.load(name + ".weight");
@@ -31,5 +35,7 @@ Tensor RMSNorm::forward(const Tensor& x) const {
   ops::rms_norm(x, weight_, eps_, y);
   return y;
 }
+
+void RMSNorm::add_and_forward(Tensor& x, Tensor& residual) const { ops::add_rms_norm(x, residual, weight_, eps_); }
 
 }  // namespace shardlm

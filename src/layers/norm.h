@@ -12,6 +12,8 @@ class LayerNorm {
   LayerNorm() = default;
   LayerNorm(LoadContext& ctx, const std::string& name, int64_t dim, float eps, bool elementwise_affine, bool bias = true);
   Tensor forward(const Tensor& x) const;
+  // The residual add fused with this norm: residual += x; x = norm(residual), both in place.
+  void add_and_forward(Tensor& x, Tensor& residual) const;
 
  private:
   Tensor weight_, bias_;
@@ -23,6 +25,8 @@ class RMSNorm {
   RMSNorm() = default;
   RMSNorm(LoadContext& ctx, const std::string& name, int64_t dim, float eps);
   Tensor forward(const Tensor& x) const;
+  // The residual add fused with this norm: residual += x; x = norm(residual), both in place.
+  void add_and_forward(Tensor& x, Tensor& residual) const;
 
  private:
   Tensor weight_;

@@ -75,9 +75,11 @@ class LlamaModel final : public Model {
   Tensor forward(const ForwardInputs& in, KVCache& cache) override {
     const int64_t T = in.token_ids.numel(), D = config_.head_dim;
     const int64_t q_size = heads_local_ * D, kv_size = kv_heads_local_ * D;
-    Tensor x = embed_tokens_.forward(in.token_ids);
+    Tensor x = embed_tokens_.forward(in.token_ids);  // the residual stream
+    Tensor h;  // the last block's output, added to x by the next norm (add_and_forward: x += h; h = norm(x))
     for (auto& layer : layers_) {
-      Tensor h = layer.input_layernorm.forward(x);
+      if (h.defined()) layer.input_layernorm.add_and_forward(h, x);
+      else h = layer.input_layernorm.forward(x);
       Tensor qkv = layer.qkv.forward(h);
       Tensor q = ops::slice_cols(qkv, 0, q_size).reshape({T, heads_local_, D});
       Tensor k = ops::slice_cols(qkv, q_size, kv_size).reshape({T, kv_heads_local_, D});
@@ -89,15 +91,14 @@ class LlamaModel final : public Model {
       rope_.apply(q, k, in.positions);
       Tensor a = layer.attn.forward(q.reshape({T, q_size}), k.reshape({T, kv_size}), v, in, cache);
       h = layer.o_proj.forward(a);
-      ops::add_inplace(x, h);
+      layer.post_attention_layernorm.add_and_forward(h, x);
 
-      h = layer.post_attention_layernorm.forward(x);
       Tensor gu = layer.gate_up.forward(h);
       Tensor m = Tensor::empty({T, gu.dim(1) / 2}, gu.dtype(), gu.device());
       ops::act_and_mul(gu, act_, m);
       h = layer.down_proj.forward(m);
-      ops::add_inplace(x, h);
     }
+    if (h.defined()) ops::add_inplace(x, h);
     Tensor last = Tensor::empty({in.logits_indices.numel(), config_.hidden_size}, x.dtype(), x.device());
     ops::gather_rows(x, in.logits_indices, last);
     last = norm_.forward(last);

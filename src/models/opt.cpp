@@ -84,9 +84,14 @@ class OptModel final : public Model {
     ops::embedding(in.positions, embed_positions_, -kOptPositionOffset, pos);
     ops::add_inplace(x, pos);
 
+    // Pre-LN: x is the residual stream; h, the last block's output, is added to it by the next norm. Post-LN:
+    // x is the layer's input; each block's output is added to that block's input by the norm after it.
+    // add_and_forward(h, r): r += h; h = norm(r).
+    Tensor h;
     for (auto& layer : layers_) {
-      Tensor residual = x;
-      Tensor h = pre_ln_ ? layer.self_attn_layer_norm.forward(x) : x;
+      if (!pre_ln_) h = x;
+      else if (h.defined()) layer.self_attn_layer_norm.add_and_forward(h, x);
+      else h = layer.self_attn_layer_norm.forward(x);
       Tensor qkv = layer.qkv.forward(h);
       const int64_t kv_size = kv_heads_local_ * config_.head_dim;
       Tensor q = ops::slice_cols(qkv, 0, q_size_);
@@ -94,17 +99,19 @@ class OptModel final : public Model {
       Tensor v = ops::slice_cols(qkv, q_size_ + kv_size, kv_size);
       Tensor a = layer.attn.forward(q, k, v, in, cache);
       h = layer.out_proj.forward(a);
-      ops::add_inplace(h, residual);
-      if (!pre_ln_) h = layer.self_attn_layer_norm.forward(h);
+      (pre_ln_ ? layer.final_layer_norm : layer.self_attn_layer_norm).add_and_forward(h, x);
 
-      residual = h;
-      Tensor f = pre_ln_ ? layer.final_layer_norm.forward(h) : h;
-      f = layer.fc1.forward(f);
+      Tensor f = layer.fc1.forward(h);  // post-LN: h is also the MLP block's input for its residual
       ops::activation_inplace(f, act_);
       f = layer.fc2.forward(f);
-      ops::add_inplace(f, residual);
-      x = pre_ln_ ? f : layer.final_layer_norm.forward(f);
+      if (pre_ln_) {
+        h = f;
+      } else {
+        layer.final_layer_norm.add_and_forward(f, h);
+        x = f;
+      }
     }
+    if (pre_ln_ && h.defined()) ops::add_inplace(x, h);
 
     Tensor last = Tensor::empty({in.logits_indices.numel(), config_.hidden_size}, x.dtype(), x.device());
     ops::gather_rows(x, in.logits_indices, last);

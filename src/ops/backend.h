@@ -33,6 +33,15 @@ class Backend {
   // y = x / rms(x) * weight over the last dim.
   virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) = 0;
   virtual void add_inplace(Tensor& x, const Tensor& y) = 0;  // x += y; y may be one row broadcast over x's rows
+  // The residual add fused with the norm after it (vLLM's fused_add_rms_norm), over the last dim:
+  //   residual += x;  x = RMSNorm(residual) * weight
+  // x [..., H] arrives as a sublayer's output and leaves as the next sublayer's (normalised) input; residual
+  // [..., H], the same shape and dtype, is the residual stream and keeps the sum. The sum is accumulated in f32
+  // and rounded to the activation dtype before the norm reads it, so the result is that of add_inplace(residual,
+  // x) followed by rms_norm(residual, weight, eps, x), but in one kernel that fetches each row once.
+  virtual void add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float eps) = 0;
+  // The same with LayerNorm: residual += x; x = LayerNorm(residual) (weight/bias may be null, as in layer_norm).
+  virtual void add_layer_norm(Tensor& x, Tensor& residual, const Tensor* weight, const Tensor* bias, float eps) = 0;
   virtual void activation_inplace(Tensor& x, Activation act) = 0;
   // out[M,I] = act(gate_up[M, :I]) * gate_up[M, I:]
   virtual void act_and_mul(const Tensor& gate_up, Activation act, Tensor& out) = 0;

@@ -56,6 +56,37 @@ void add_inplace(Tensor& x, const Tensor& y) {
   backend_for(x.device()).add_inplace(x, y);
 }
 
+namespace {
+// The checks both fused add-and-norm ops share: x and residual alike, parameters one row wide.
+void check_add_norm(const Tensor& x, const Tensor& residual, const Tensor* weight, const Tensor* bias,
+                    const char* op) {
+  SHARDLM_CHECK(x.ndim() >= 1 && x.shape() == residual.shape(), op, ": x ", x.shape_str(), " vs residual ",
+                residual.shape_str());
+  SHARDLM_CHECK(is_float(x.dtype()) && x.dtype() == residual.dtype(), op, ": x is ", dtype_name(x.dtype()),
+                ", residual ", dtype_name(residual.dtype()), " (one floating dtype expected)");
+  const char *xb = static_cast<const char*>(x.raw()), *rb = static_cast<const char*>(residual.raw());
+  SHARDLM_CHECK(x.numel() == 0 || xb + x.nbytes() <= rb || rb + residual.nbytes() <= xb, op,
+                ": x and residual overlap (two buffers expected)");
+  same_device(x, residual, op);
+  for (const Tensor* p : {weight, bias}) {
+    if (!p) continue;
+    SHARDLM_CHECK(p->numel() == x.dim(-1) && is_float(p->dtype()), op, ": parameter ", p->shape_str(), " ",
+                  dtype_name(p->dtype()), " for rows of ", x.dim(-1));
+    same_device(x, *p, op);
+  }
+}
+}  // namespace
+
+void add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float eps) {
+  check_add_norm(x, residual, &weight, nullptr, "add_rms_norm");
+  backend_for(x.device()).add_rms_norm(x, residual, weight, eps);
+}
+
+void add_layer_norm(Tensor& x, Tensor& residual, const Tensor* weight, const Tensor* bias, float eps) {
+  check_add_norm(x, residual, weight, bias, "add_layer_norm");
+  backend_for(x.device()).add_layer_norm(x, residual, weight, bias, eps);
+}
+
 void activation_inplace(Tensor& x, Activation act) { backend_for(x.device()).activation_inplace(x, act); }
 
 void act_and_mul(const Tensor& gate_up, Activation act, Tensor& out) {

@@ -70,6 +70,85 @@ TEST_P(CudaOps, RmsNormMatchesCpu) {
   }
 }
 
+// The fused residual add + norm: the residual must hold the sum rounded to the dtype (exactly what the CPU's
+// f32 sum rounds to), x the norm of it; and the result must be that of the unfused GPU sequence (add_inplace,
+// then the norm), bit for bit, as both reduce the same stored values in the same order. Widths cover the
+// 16-byte path (multiples of 8 elements) and the scalar one (odd, and 2050: even but not a multiple of 8).
+struct AddNormCase {
+  Tensor x, residual;    // CPU f32, values exact in dt
+  Tensor want_residual;  // their sum, rounded to dt
+  AddNormCase(DType dt, int64_t rows, int64_t H, uint32_t seed) {
+    x = random_f32({rows, H}, dt, seed, 2.f);
+    residual = random_f32({rows, H}, dt, seed + 1, 3.f);
+    want_residual = residual.clone();
+    ops::add_inplace(want_residual, x);
+    if (dt != DType::F32) want_residual = want_residual.to_dtype(dt).to_dtype(DType::F32);
+  }
+};
+
+const int64_t kAddNormWidths[] = {1, 8, 37, 256, 2050, 4096};
+
+TEST_P(CudaOps, AddRmsNormMatchesCpuAndTheUnfusedSequence) {
+  uint32_t seed = 210;
+  for (int64_t H : kAddNormWidths) {
+    for (int64_t rows : {1, 7}) {
+      SCOPED_TRACE(::testing::Message() << "rows=" << rows << " H=" << H);
+      AddNormCase c(dt(), rows, H, seed);
+      seed += 3;
+      Tensor w = random_f32({H}, dt(), seed++);
+      Tensor want = Tensor::empty({rows, H}, DType::F32);
+      ops::rms_norm(c.want_residual, w, 1e-6f, want);
+
+      Tensor wg = to_gpu(w, dt());
+      Tensor xg = to_gpu(c.x, dt()), rg = to_gpu(c.residual, dt());
+      ops::add_rms_norm(xg, rg, wg, 1e-6f);
+      EXPECT_EQ(rel_error(to_cpu_f32(rg), c.want_residual), 0.0);
+      EXPECT_LT(rel_error(to_cpu_f32(xg), want), error_bar(dt()));
+
+      Tensor ur = to_gpu(c.residual, dt()), ux = Tensor::empty({rows, H}, dt(), Device::CUDA);
+      ops::add_inplace(ur, to_gpu(c.x, dt()));
+      ops::rms_norm(ur, wg, 1e-6f, ux);
+      EXPECT_EQ(rel_error(to_cpu_f32(xg), to_cpu_f32(ux)), 0.0);
+    }
+  }
+}
+
+TEST_P(CudaOps, AddLayerNormMatchesCpuAndTheUnfusedSequence) {
+  uint32_t seed = 260;
+  for (int64_t H : kAddNormWidths) {
+    for (int affine = 0; affine < 3; ++affine) {  // none, weight only, weight + bias
+      SCOPED_TRACE(::testing::Message() << "H=" << H << " affine=" << affine);
+      const int64_t rows = 5;
+      AddNormCase c(dt(), rows, H, seed);
+      seed += 3;
+      Tensor w = random_f32({H}, dt(), seed++), b = random_f32({H}, dt(), seed++);
+      Tensor want = Tensor::empty({rows, H}, DType::F32);
+      ops::layer_norm(c.want_residual, affine ? &w : nullptr, affine == 2 ? &b : nullptr, 1e-5f, want);
+
+      Tensor wg = to_gpu(w, dt()), bg = to_gpu(b, dt());
+      const Tensor* wp = affine ? &wg : nullptr;
+      const Tensor* bp = affine == 2 ? &bg : nullptr;
+      Tensor xg = to_gpu(c.x, dt()), rg = to_gpu(c.residual, dt());
+      ops::add_layer_norm(xg, rg, wp, bp, 1e-5f);
+      EXPECT_EQ(rel_error(to_cpu_f32(rg), c.want_residual), 0.0);
+      // H = 1 normalises to zero (plus the bias): rel_error is then absolute, and zero.
+      EXPECT_LT(rel_error(to_cpu_f32(xg), want), error_bar(dt()));
+
+      Tensor ur = to_gpu(c.residual, dt()), ux = Tensor::empty({rows, H}, dt(), Device::CUDA);
+      ops::add_inplace(ur, to_gpu(c.x, dt()));
+      ops::layer_norm(ur, wp, bp, 1e-5f, ux);
+      EXPECT_EQ(rel_error(to_cpu_f32(xg), to_cpu_f32(ux)), 0.0);
+    }
+  }
+}
+
+TEST_P(CudaOps, AddNormOfNoRowsIsANoOp) {
+  Tensor x = Tensor::empty({0, 64}, dt(), Device::CUDA), r = Tensor::empty({0, 64}, dt(), Device::CUDA);
+  Tensor w = to_gpu(random_f32({64}, dt(), 300), dt());
+  EXPECT_NO_THROW(ops::add_rms_norm(x, r, w, 1e-6f));
+  EXPECT_NO_THROW(ops::add_layer_norm(x, r, &w, &w, 1e-5f));
+}
+
 TEST_P(CudaOps, AddInplaceSameShapeAndBroadcastRow) {
   uint32_t seed = 50;
   for (int64_t H : {37, 64}) {
@@ -223,6 +302,17 @@ TEST(CudaOpsErrors, MixedDtypesAreRejected) {
   Tensor w = Tensor::zeros({3, 8}, DType::BF16, Device::CUDA);
   Tensor y = Tensor::empty({2, 3}, DType::F16, Device::CUDA);
   EXPECT_THROW(ops::linear(x, w, nullptr, y), Error);
+}
+
+TEST(CudaOpsErrors, AddNormRefusesMixedDtypesAndHostTensors) {
+  SHARDLM_REQUIRE_GPU();
+  Tensor x = Tensor::zeros({2, 8}, DType::F16, Device::CUDA), r = Tensor::zeros({2, 8}, DType::F16, Device::CUDA);
+  Tensor w_bf16 = Tensor::zeros({8}, DType::BF16, Device::CUDA), w_host = Tensor::zeros({8}, DType::F16);
+  EXPECT_THROW(ops::add_rms_norm(x, r, w_bf16, 1e-6f), Error);
+  EXPECT_THROW(ops::add_layer_norm(x, r, &w_bf16, nullptr, 1e-5f), Error);
+  EXPECT_THROW(ops::add_rms_norm(x, r, w_host, 1e-6f), Error);
+  Tensor r_host = Tensor::zeros({2, 8}, DType::F16);
+  EXPECT_THROW(ops::add_rms_norm(x, r_host, w_host, 1e-6f), Error);
 }
 
 }  // namespace

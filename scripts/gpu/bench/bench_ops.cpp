@@ -109,6 +109,21 @@ void bench_memory_ops(DType dt) {
   Tensor x = rand_gpu({T, H}, dt, 7), w = rand_gpu({H}, dt, 8), y = Tensor::empty({T, H}, dt, Device::CUDA);
   row("rms_norm T=4096 H=4096", time_ms([&] { ops::rms_norm(x, w, 1e-5f, y); }), es * (2.0 * T * H + H), 0);
   row("add_inplace T=4096 H=4096", time_ms([&] { ops::add_inplace(y, x); }), es * 3.0 * T * H, 0);
+  // The residual add + norm of every layer boundary, unfused (two kernels: 5 T*H elements moved) and fused
+  // (one kernel: read x and residual, write both: 4 T*H), at a decode batch and at a prefill chunk.
+  for (int64_t rows : {int64_t{32}, T}) {
+    const std::string shape = " T=" + std::to_string(rows) + " H=4096";
+    Tensor h = rand_gpu({rows, H}, dt, 10), r = rand_gpu({rows, H}, dt, 11, 4.f), o = y.slice_rows(0, rows);
+    row("add_inplace + rms_norm (unfused)" + shape, time_ms([&] {
+          ops::add_inplace(r, h);
+          ops::rms_norm(r, w, 1e-5f, o);
+        }),
+        es * (5.0 * rows * H + H), 0);
+    row("add_rms_norm (fused)" + shape, time_ms([&] { ops::add_rms_norm(h, r, w, 1e-5f); }), es * (4.0 * rows * H + H),
+        0);
+    row("add_layer_norm (fused, weight + bias)" + shape, time_ms([&] { ops::add_layer_norm(h, r, &w, &w, 1e-5f); }),
+        es * (4.0 * rows * H + 2.0 * H), 0);
+  }
   Tensor gu = rand_gpu({T, 2 * I}, dt, 9), o = Tensor::empty({T, I}, dt, Device::CUDA);
   row("act_and_mul silu T=4096 I=14336", time_ms([&] { ops::act_and_mul(gu, Activation::Silu, o); }),
       es * 3.0 * T * I, 0);

@@ -12,6 +12,10 @@ class CpuBackend final : public Backend {
   }
   void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) override { cpu::rms_norm(x, w, eps, y); }
   void add_inplace(Tensor& x, const Tensor& y) override { cpu::add_inplace(x, y); }
+  void add_rms_norm(Tensor& x, Tensor& res, const Tensor& w, float eps) override { cpu::add_rms_norm(x, res, w, eps); }
+  void add_layer_norm(Tensor& x, Tensor& res, const Tensor* w, const Tensor* b, float eps) override {
+    cpu::add_layer_norm(x, res, w, b, eps);
+  }
   void activation_inplace(Tensor& x, Activation act) override { cpu::activation_inplace(x, act); }
   void act_and_mul(const Tensor& gu, Activation act, Tensor& out) override { cpu::act_and_mul(gu, act, out); }
   void embedding(const Tensor& ids, const Tensor& table, int64_t start, Tensor& out) override {

@@ -1,4 +1,5 @@
-// Row-wise kernels behind cpu::rms_norm, layer_norm, activation_inplace and act_and_mul, by variant.
+// Row-wise kernels behind cpu::rms_norm, layer_norm, add_rms_norm, add_layer_norm, activation_inplace and
+// act_and_mul, by variant.
 // Internal to ops/cpu; tests call the variants directly. Weights and biases here are already f32.
 #pragma once
 #include <cstdint>
@@ -16,6 +17,15 @@ void layer_norm_rows_portable(const float* x, const float* w, const float* b, in
                               int64_t rows);
 void layer_norm_rows_avx2(const float* x, const float* w, const float* b, int64_t H, float eps, float* y,
                           int64_t rows);
+// The residual add fused with the norm after it, for rows [0, rows): residual[r, :] += x[r, :], then
+// x[r, :] = norm(residual[r, :]). Bit for bit the unfused pair (the add, then the same variant's norm of
+// residual into x): the sum is stored and reduced in the order the plain kernel reduces.
+void add_rms_norm_rows_portable(float* x, float* residual, const float* w, int64_t H, float eps, int64_t rows);
+void add_rms_norm_rows_avx2(float* x, float* residual, const float* w, int64_t H, float eps, int64_t rows);
+void add_layer_norm_rows_portable(float* x, float* residual, const float* w, const float* b, int64_t H, float eps,
+                                  int64_t rows);
+void add_layer_norm_rows_avx2(float* x, float* residual, const float* w, const float* b, int64_t H, float eps,
+                              int64_t rows);
 // x[i] = act(x[i]) for i < n.
 void activation_portable(float* x, int64_t n, Activation act);
 void activation_avx2(float* x, int64_t n, Activation act);

@@ -53,6 +53,21 @@ class CudaBackend final : public Backend {
     cuda::ensure_device();
     cuda::add_inplace(x, y);
   }
+  void add_rms_norm(Tensor& x, Tensor& res, const Tensor& w, float eps) override {
+    on_gpu(x, "add_rms_norm", "x");
+    same_dtype(x, res, "add_rms_norm", "residual");
+    same_dtype(x, w, "add_rms_norm", "weight");
+    cuda::ensure_device();
+    cuda::add_rms_norm(x, res, w, eps);
+  }
+  void add_layer_norm(Tensor& x, Tensor& res, const Tensor* w, const Tensor* b, float eps) override {
+    on_gpu(x, "add_layer_norm", "x");
+    same_dtype(x, res, "add_layer_norm", "residual");
+    if (w) same_dtype(x, *w, "add_layer_norm", "weight");
+    if (b) same_dtype(x, *b, "add_layer_norm", "bias");
+    cuda::ensure_device();
+    cuda::add_layer_norm(x, res, w, b, eps);
+  }
   void activation_inplace(Tensor& x, Activation act) override {
     on_gpu(x, "activation", "x");
     cuda::ensure_device();

@@ -11,6 +11,8 @@ void add_bias_rows(Tensor& y, const Tensor& bias);  // y[M,N] += bias[N]
 void layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps, Tensor& y);
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y);
 void add_inplace(Tensor& x, const Tensor& y);
+void add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float eps);
+void add_layer_norm(Tensor& x, Tensor& residual, const Tensor* weight, const Tensor* bias, float eps);
 void activation_inplace(Tensor& x, Activation act);
 void act_and_mul(const Tensor& gate_up, Activation act, Tensor& out);
 void embedding(const Tensor& ids, const Tensor& table, int64_t vocab_start, Tensor& out);

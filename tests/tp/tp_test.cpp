@@ -99,7 +99,9 @@ void check_tp_logits(const std::string& model, int tp, const std::string& launch
       EXPECT_EQ(argmax(g), argmax(std::vector<float>(want.data() + row * vocab, want.data() + (row + 1) * vocab)))
           << "rank " << rank << " row " << row;
     }
-    if (rank > 0) EXPECT_EQ(bytes, read_file(dir + "/logits.0.bin")) << "ranks must hold bitwise identical logits";
+    if (rank > 0) {
+      EXPECT_EQ(bytes, read_file(dir + "/logits.0.bin")) << "ranks must hold bitwise identical logits";
+    }
   }
   fs::remove_all(dir);
 }

@@ -7,8 +7,11 @@
 //   total    sum of fixed-point weights  W = floor(w * 2^40),  w = exp((l - l_max) / T), 0 when dropped
 //   top_p    radix select on the weights' bits with integer mass histograms: the cut weight, then (ties) the
 //            j-th tied token in id order
-//   draw     target = floor(u * kept_total); ordered block scan over token ids; first id whose running
-//            weight exceeds target
+//   draw     target = floor(u * kept_total); the first id whose running kept weight exceeds target: each
+//            warp sums its contiguous range of ids, a scan of the 32 sums picks the range, one warp walks it
+//
+// Histogram updates are aggregated per warp (__match_any_sync): one shared atomic per distinct digit, as
+// logits crowd into a few exponent bins.
 //
 // Processed logits are never stored: each pass recomputes them from the raw row. Tokens with penalties or
 // suppression have a bit in a shared-memory bitmap and their SampleEntry is found by binary search.
@@ -43,13 +46,16 @@ struct Shared {
   u64 red_u64[kWarps];
   float red_f32[kWarps];
   int red_i32[kWarps];
-  int sel_digit;  // select_bin_desc's answer
+  u64 staging[kThreads];  // warp_add_mass: one slot per thread
+  int sel_digit;          // select_bin_desc's answer
   u64 sel_above;
+  int sel_warp;           // first_exceeding's answers
+  u64 sel_carry;
   int found;
 };
 
 // ---- Block-wide primitives (blockDim.x == kThreads). Each starts with __syncthreads() so its scratch may
-// be reused right after the previous call; every thread gets the result.
+// be reused right after the previous call; every thread gets the result. Then the warp-wide ones.
 
 template <typename T, typename Op>
 __device__ T block_reduce(T v, Op op, T* scratch) {
@@ -102,29 +108,40 @@ __device__ void block_argmax(float& value, int& index, Shared& sh) {
   index = sh.red_i32[0];
 }
 
-// Inclusive prefix sum of v in thread order; *total gets the block's sum.
-__device__ u64 block_inclusive_scan(u64 v, u64* total, Shared& sh) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+// Inclusive prefix sum over the warp's lanes.
+__device__ __forceinline__ u64 warp_inclusive_scan(u64 v) {
+  const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int o = 1; o < 32; o <<= 1) {
     const u64 t = __shfl_up_sync(kFullMask, v, o);
     if (lane >= o) v += t;
   }
-  __syncthreads();
-  if (lane == 31) sh.red_u64[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    u64 s = sh.red_u64[lane];
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const u64 t = __shfl_up_sync(kFullMask, s, o);
-      if (lane >= o) s += t;
-    }
-    sh.red_u64[lane] = s;  // inclusive over warps
+  return v;
+}
+
+// hist[digit] += 1 for every lane of the warp, one atomic per distinct digit; digit >= kBins adds nothing.
+// Every lane of the warp calls it.
+__device__ __forceinline__ void warp_add_count(unsigned* hist, unsigned digit) {
+  const unsigned peers = __match_any_sync(kFullMask, digit);
+  if (digit < kBins && (int)(threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&hist[digit], (unsigned)__popc(peers));
+}
+
+// mass_hist[digit] += mass (and count_hist[digit] += 1 when count_hist is set) for every lane of the warp,
+// one atomic per distinct digit; digit >= kBins adds nothing. Every lane of the warp calls it.
+__device__ __forceinline__ void warp_add_mass(u64* mass_hist, unsigned* count_hist, unsigned digit, u64 mass,
+                                              Shared& sh) {
+  const int lane = threadIdx.x & 31;
+  u64* staging = sh.staging + (threadIdx.x & ~31u);
+  const unsigned peers = __match_any_sync(kFullMask, digit);
+  staging[lane] = mass;
+  __syncwarp();
+  if (digit < kBins && lane == __ffs(peers) - 1) {
+    u64 sum = 0;
+    for (unsigned m = peers; m != 0; m &= m - 1) sum += staging[__ffs(m) - 1];
+    atomicAdd(&mass_hist[digit], sum);
+    if (count_hist) atomicAdd(&count_hist[digit], (unsigned)__popc(peers));
   }
-  __syncthreads();
-  *total = sh.red_u64[kWarps - 1];
-  return v + (warp > 0 ? sh.red_u64[warp - 1] : 0);
+  __syncwarp();  // the staging slots are rewritten by the next call
 }
 
 // Walking the bins from the highest digit down, finds the first where the running sum reaches `need`
@@ -235,11 +252,15 @@ __device__ float top_k_logit(const RowView& row, int vocab, int k, Shared& sh) {
   for (int shift = 24; shift >= 0; shift -= 8) {
     if (threadIdx.x < kBins) sh.hist_count[threadIdx.x] = 0;
     __syncthreads();
-    for (int i = threadIdx.x; i < vocab; i += kThreads) {
-      const float l = row.processed(i, row.raw[i]);
-      if (l == -INFINITY) continue;
-      const uint32_t key = order_key(l);
-      if ((key & mask) == prefix) atomicAdd(&sh.hist_count[(key >> shift) & 0xffu], 1u);
+    for (int base = 0; base < vocab; base += kThreads) {  // whole warps: warp_add_count
+      const int i = base + (int)threadIdx.x;
+      unsigned digit = kBins;
+      if (i < vocab) {
+        const float l = row.processed(i, row.raw[i]);
+        const uint32_t key = order_key(l);
+        if (l != -INFINITY && (key & mask) == prefix) digit = (key >> shift) & 0xffu;
+      }
+      warp_add_count(sh.hist_count, digit);
     }
     __syncthreads();
     select_bin_desc(sh.hist_count, need, sh);
@@ -272,27 +293,45 @@ struct TopPCut {
   }
 };
 
-// The id of the j-th token (1-based, ascending ids) whose weight bits equal `key`.
-__device__ int jth_tie(const RowView& row, int vocab, const Weights& weights, uint32_t key, u64 j, Shared& sh) {
-  if (threadIdx.x == 0) sh.found = INT_MAX;
-  u64 carry = 0;
-  for (int base = 0; base < vocab; base += kThreads) {
-    const int i = base + (int)threadIdx.x;
-    bool tie = false;
-    if (i < vocab) {
-      const float w = weights(row, i);
-      tie = w > 0.f && __float_as_uint(w) == key;
-    }
-    u64 chunk = 0;
-    const u64 incl = block_inclusive_scan(tie ? 1 : 0, &chunk, sh);
-    if (tie && carry + incl == j) sh.found = i;
-    carry += chunk;
-    if (carry >= j) break;
+// The lowest id whose running sum of value(i) (ids ascending) exceeds `target`, or -1 when the whole sum
+// does not. Warp w sums its contiguous range of ids; warp 0 scans the 32 sums and picks the range that
+// crosses `target`; that warp walks its range 32 ids at a time. `value` must give the same answer each time.
+template <typename Value>
+__device__ int first_exceeding(int vocab, const Value& value, u64 target, Shared& sh) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int span = (vocab + kThreads - 1) / kThreads * 32;  // ids per warp, a multiple of 32
+  const int begin = warp * span;
+  const int end = min(begin + span, vocab);
+  u64 sum = 0;
+  for (int i = begin + lane; i < end; i += 32) sum += value(i);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_down_sync(kFullMask, sum, o);
+  __syncthreads();  // red_u64 and the answers may still be read from a previous call
+  if (lane == 0) sh.red_u64[warp] = sum;
+  if (threadIdx.x == 0) sh.found = -1;
+  __syncthreads();
+  if (warp == 0) {
+    const u64 own = sh.red_u64[lane];
+    const u64 incl = warp_inclusive_scan(own);
+    const u64 excl = incl - own;
+    if (lane == 0) sh.sel_warp = -1;
+    __syncwarp();
+    if (excl <= target && target < incl) sh.sel_warp = lane, sh.sel_carry = excl;  // at most one lane
   }
   __syncthreads();
-  const int id = sh.found;
-  __syncthreads();  // before sh.found is reused
-  return id;
+  if (warp == sh.sel_warp) {
+    u64 carry = sh.sel_carry;
+    for (int base = begin; base < end; base += 32) {  // warp-uniform bounds and exit
+      const int i = base + lane;
+      const u64 v = i < end ? value(i) : 0;
+      const u64 incl = warp_inclusive_scan(v);
+      if (v > 0 && carry + (incl - v) <= target && target < carry + incl) sh.found = i;  // exactly one lane
+      carry += __shfl_sync(kFullMask, incl, 31);
+      if (carry > target) break;
+    }
+  }
+  __syncthreads();
+  return sh.found;
 }
 
 // Smallest most-probable set whose mass reaches top_p * total (ties by lower id), in fixed point.
@@ -309,14 +348,16 @@ __device__ TopPCut top_p_cut(const RowView& row, int vocab, const Weights& weigh
   for (int shift = 24; shift >= 0; shift -= 8) {
     if (threadIdx.x < kBins) sh.hist_mass[threadIdx.x] = 0, sh.hist_count[threadIdx.x] = 0;
     __syncthreads();
-    for (int i = threadIdx.x; i < vocab; i += kThreads) {
-      const float w = weights(row, i);
-      if (!(w > 0.f)) continue;
-      const uint32_t key = __float_as_uint(w);
-      if ((key & mask) != prefix) continue;
-      const uint32_t d = (key >> shift) & 0xffu;
-      atomicAdd(&sh.hist_mass[d], fixed_weight(w));
-      if (shift == 0) atomicAdd(&sh.hist_count[d], 1u);
+    for (int base = 0; base < vocab; base += kThreads) {  // whole warps: warp_add_mass
+      const int i = base + (int)threadIdx.x;
+      unsigned d = kBins;
+      u64 mass = 0;
+      if (i < vocab) {
+        const float w = weights(row, i);
+        const uint32_t key = __float_as_uint(w);
+        if (w > 0.f && (key & mask) == prefix) d = (key >> shift) & 0xffu, mass = fixed_weight(w);
+      }
+      warp_add_mass(sh.hist_mass, shift == 0 ? sh.hist_count : nullptr, d, mass, sh);
     }
     __syncthreads();
     select_bin_desc(sh.hist_mass, need, sh);
@@ -335,32 +376,16 @@ __device__ TopPCut top_p_cut(const RowView& row, int vocab, const Weights& weigh
   const u64 j = (need + w_cut - 1) / w_cut;  // ties needed, 1 <= j <= ties
   cut.cut_key = prefix;
   cut.kept_total = above + j * w_cut;
-  cut.cut_id = j >= ties ? INT_MAX : jth_tie(row, vocab, weights, prefix, j, sh);
-  return cut;
-}
-
-// First id (ascending) whose running kept weight exceeds `target` (< kept total); -1 if none (a bug).
-__device__ int draw(const RowView& row, int vocab, const Weights& weights, const TopPCut& cut, u64 target,
-                    Shared& sh) {
-  if (threadIdx.x == 0) sh.found = -1;
-  u64 carry = 0;
-  for (int base = 0; base < vocab; base += kThreads) {
-    const int i = base + (int)threadIdx.x;
-    u64 w_fixed = 0;
-    if (i < vocab) {
+  if (j >= ties) {
+    cut.cut_id = INT_MAX;
+  } else {  // the j-th tie in id order: the first id where the running tie count exceeds j - 1
+    const auto tie = [&](int i) -> u64 {
       const float w = weights(row, i);
-      if (cut.keeps(w, i)) w_fixed = fixed_weight(w);
-    }
-    u64 chunk = 0;
-    const u64 incl = block_inclusive_scan(w_fixed, &chunk, sh);
-    if (w_fixed > 0 && carry + (incl - w_fixed) <= target && target < carry + incl) sh.found = i;
-    carry += chunk;
-    if (carry > target) break;
+      return w > 0.f && __float_as_uint(w) == prefix ? 1 : 0;
+    };
+    cut.cut_id = first_exceeding(vocab, tie, j - 1, sh);
   }
-  __syncthreads();
-  const int id = sh.found;
-  __syncthreads();  // before sh.found is reused
-  return id;
+  return cut;
 }
 
 __global__ void __launch_bounds__(kThreads)
@@ -420,10 +445,14 @@ __global__ void __launch_bounds__(kThreads)
     for (int i = threadIdx.x; i < vocab; i += kThreads) total += fixed_weight(weights(row, i));
     total = block_reduce(total, [](u64 a, u64 b) { return a + b; }, sh.red_u64);
     const TopPCut cut = top_p_cut(row, vocab, weights, p.top_p, total, sh);
-    // total >= 2^40: the maximum's weight is 1 and no filter drops it.
+    // kept_total >= 2^40: the maximum's weight is 1 and no filter drops it.
     u64 target = (u64)(p.uniform * (double)cut.kept_total);
     if (target >= cut.kept_total) target = cut.kept_total - 1;
-    token = draw(row, vocab, weights, cut, target, sh);
+    const auto kept = [&](int i) -> u64 {
+      const float w = weights(row, i);
+      return cut.keeps(w, i) ? fixed_weight(w) : 0;
+    };
+    token = first_exceeding(vocab, kept, target, sh);
     if (token < 0) return write_result(out, -1, 0.f, kSampleInternal, -1, 0.f);
   }
   write_result(out, token, (float)((double)row.raw[token] - log_sum_exp), kSampleOk, -1, 0.f);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "distributed/parallel_state.h"
+#include "engine/device_sampler.h"
 #include "io/hf_cache.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/isa.h"
@@ -331,18 +332,17 @@ std::vector<RequestOutput> LLMEngine::step() {
   }
   Tensor logits = runner_->execute(steps);
 
-  const int32_t vocab = (int32_t)logits.dim(1);
-  std::map<std::string, int32_t> sampled;
-  std::vector<SampleResult> results;
-  for (size_t k = 0; k < sampled_reqs.size(); ++k) {
-    Request* r = sampled_reqs[k];
+  // Sampled where the logits are (the GPU or the host); row k belongs to sampled_reqs[k].
+  std::vector<SampleRow> rows;
+  rows.reserve(sampled_reqs.size());
+  for (Request* r : sampled_reqs) {
     SequenceState& seq = *sequences_.at(r->request_id);
-    SampleResult res = sample_token(logits.data<float>() + (int64_t)k * vocab, vocab, seq.params, r->prompt_token_ids,
-                                    r->output_token_ids, suppressed_tokens(seq, eos_token_ids_), seq.rng,
-                                    sampler_scratch_);
-    sampled[r->request_id] = res.token;
-    results.push_back(std::move(res));
+    rows.push_back(SampleRow{&seq.params, &r->prompt_token_ids, &r->output_token_ids,
+                             suppressed_tokens(seq, eos_token_ids_), &seq.rng});
   }
+  const std::vector<SampleResult> results = sample_batch(logits, rows, sampler_scratch_);
+  std::map<std::string, int32_t> sampled;
+  for (size_t k = 0; k < sampled_reqs.size(); ++k) sampled[sampled_reqs[k]->request_id] = results[k].token;
   // Record the total lengths before the scheduler appends the sampled tokens.
   std::vector<std::pair<std::string, int>> lengths;
   for (Request* r : sampled_reqs) lengths.emplace_back(r->request_id, r->num_tokens() + 1);

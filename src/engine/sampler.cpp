@@ -17,7 +17,6 @@ namespace shardlm {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-constexpr float kMinTemperature = 1e-2f;  // vLLM's _MAX_TEMP: smaller positive temperatures are raised to it
 
 // A token and its logit (top_k) or weight (top_p), compared by value, then id.
 struct Candidate {
@@ -35,17 +34,16 @@ std::vector<Candidate>& candidate_buffer() {
 }
 
 // log(sum(exp(logits))) of the raw logits; rejects NaN and +inf, which only a broken model produces.
-double raw_log_sum_exp(const float* logits, int32_t vocab_size) {
+double raw_log_sum_exp(const float* logits, int32_t vocab_size, const SamplingParams& params) {
   float max_logit = kNegInf;
   for (int32_t i = 0; i < vocab_size; ++i) {
     float l = logits[i];
-    if (std::isnan(l))
-      fail("the model produced NaN logits (token id ", i, " of vocab_size ", vocab_size, ")");
+    if (std::isnan(l)) fail_sampling(SampleFailure::NanLogit, i, l, vocab_size, params);
     if (l == std::numeric_limits<float>::infinity())
-      fail("the model produced an infinite logit (token id ", i, " of vocab_size ", vocab_size, ")");
+      fail_sampling(SampleFailure::InfiniteLogit, i, l, vocab_size, params);
     max_logit = std::max(max_logit, l);
   }
-  if (max_logit == kNegInf) fail("every logit is -inf (vocab_size ", vocab_size, "): nothing can be sampled");
+  if (max_logit == kNegInf) fail_sampling(SampleFailure::AllLogitsNegInf, -1, max_logit, vocab_size, params);
   double sum = 0.0;
   for (int32_t i = 0; i < vocab_size; ++i) sum += std::exp(logits[i] - max_logit);
   return (double)max_logit + std::log(sum);
@@ -192,13 +190,30 @@ std::vector<TokenLogprob> top_raw_logprobs(const float* logits, int32_t vocab_si
 
 }  // namespace
 
+void fail_sampling(SampleFailure why, int32_t token, float value, int32_t vocab_size, const SamplingParams& params) {
+  switch (why) {
+    case SampleFailure::NanLogit:
+      fail("the model produced NaN logits (token id ", token, " of vocab_size ", vocab_size, ")");
+    case SampleFailure::InfiniteLogit:
+      fail("the model produced an infinite logit (token id ", token, " of vocab_size ", vocab_size, ")");
+    case SampleFailure::AllLogitsNegInf:
+      fail("every logit is -inf (vocab_size ", vocab_size, "): nothing can be sampled");
+    case SampleFailure::AllSuppressed:
+      fail("every token is suppressed (vocab_size ", vocab_size, "): nothing can be sampled");
+    case SampleFailure::PenalisedNotFinite:
+      fail("penalised logit of token ", token, " is ", value, ": repetition_penalty ", params.repetition_penalty,
+           " is too small for these logits");
+  }
+  fail("unknown sampling failure ", (int)why);
+}
+
 SampleResult sample_token(const float* logits, int32_t vocab_size, const SamplingParams& params,
                           const std::vector<int32_t>& prompt_ids, const std::vector<int32_t>& output_ids,
                           const std::vector<int32_t>& suppressed_ids, Rng& rng, std::vector<float>& scratch) {
   if (logits == nullptr || vocab_size <= 0) fail("sample_token: no logits (vocab_size ", vocab_size, ")");
   check_ids(prompt_ids, vocab_size, "prompt");
   check_ids(output_ids, vocab_size, "output");
-  const double log_sum_exp = raw_log_sum_exp(logits, vocab_size);
+  const double log_sum_exp = raw_log_sum_exp(logits, vocab_size, params);
 
   scratch.assign(logits, logits + vocab_size);
   apply_penalties(scratch, params, prompt_ids, output_ids);
@@ -207,15 +222,13 @@ SampleResult sample_token(const float* logits, int32_t vocab_size, const Samplin
 
   const int32_t best = argmax_lowest_id(scratch);
   const float max_logit = scratch[best];
-  if (max_logit == kNegInf)
-    fail("every token is suppressed (vocab_size ", vocab_size, "): nothing can be sampled");
+  if (max_logit == kNegInf) fail_sampling(SampleFailure::AllSuppressed, -1, max_logit, vocab_size, params);
   if (!std::isfinite(max_logit))
-    fail("penalised logit of token ", best, " is ", max_logit, ": repetition_penalty ",
-         params.repetition_penalty, " is too small for these logits");
+    fail_sampling(SampleFailure::PenalisedNotFinite, best, max_logit, vocab_size, params);
 
   int32_t token = best;
   if (!params.greedy()) {
-    const float temperature = std::max(params.temperature, kMinTemperature);
+    const float temperature = std::max(params.temperature, kMinSamplingTemperature);
     const float top_k_logit = top_k_threshold(scratch, params.top_k);
     double total = to_weights(scratch, max_logit, temperature, params.min_p, top_k_logit);
     total = apply_top_p(scratch, total, params.top_p);

@@ -21,6 +21,9 @@ struct SampleResult {
                                   // id first; empty when logprobs is unset or 0
 };
 
+// Positive temperatures below this act as it (vLLM's _MAX_TEMP), as sample_token applies them.
+constexpr float kMinSamplingTemperature = 1e-2f;
+
 // Samples one token for one sequence. `logits` are the raw model logits [vocab_size]; they are not
 // modified (the work happens in `scratch`, resized as needed). Order as vLLM: penalties (repetition over
 // prompt+output, frequency and presence over output), `suppressed_ids` set to -inf (EOS/stop ids while
@@ -33,5 +36,17 @@ struct SampleResult {
 SampleResult sample_token(const float* logits, int32_t vocab_size, const SamplingParams& params,
                           const std::vector<int32_t>& prompt_ids, const std::vector<int32_t>& output_ids,
                           const std::vector<int32_t>& suppressed_ids, Rng& rng, std::vector<float>& scratch);
+
+// Why a row's logits cannot be sampled (the errors sample_token throws after its id checks). Every sampler
+// (this one, the GPU one) reports them through fail_sampling, so the messages are the same everywhere.
+enum class SampleFailure : int32_t {
+  NanLogit,            // a raw logit is NaN: `token` is the lowest such id
+  InfiniteLogit,       // a raw logit is +inf: `token` is the lowest such id (lowest NaN-or-+inf id overall)
+  AllLogitsNegInf,     // every raw logit is -inf
+  AllSuppressed,       // every penalised, suppressed logit is -inf
+  PenalisedNotFinite,  // the largest penalised logit (`token`, `value`) is +inf
+};
+[[noreturn]] void fail_sampling(SampleFailure why, int32_t token, float value, int32_t vocab_size,
+                                const SamplingParams& params);
 
 }  // namespace shardlm

@@ -34,6 +34,7 @@ struct EngineArgs {
   double gpu_memory_utilization = 0.9;
   int num_threads = 0;               // CPU threads per rank; 0: cores / ranks on this host
   double distributed_timeout_s = 60; // rendezvous and collective timeout
+  bool enforce_eager = false;        // no CUDA graphs (vLLM's flag); otherwise CUDA replays decode steps from graphs
 };
 
 // A prompt: text, or token ids (vLLM's {"prompt_token_ids": [...]}).

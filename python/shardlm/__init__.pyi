@@ -140,6 +140,7 @@ class LLM:
         enable_chunked_prefill: Optional[bool] = None,
         num_threads: Optional[int] = None,
         distributed_timeout_s: Optional[float] = None,
+        enforce_eager: bool = False,
         **kwargs: Any,
     ) -> None: ...
     @property

@@ -15,8 +15,8 @@ from shardlm.tokenizer import Tokenizer
 _OWNER = "LLM"
 
 # vLLM keywords that are accepted and change nothing here: shardlm never runs model code from the
-# checkpoint, has no CUDA graphs to disable, and logs no statistics.
-_NO_EFFECT_KWARGS = ("trust_remote_code", "enforce_eager", "disable_log_stats", "disable_custom_all_reduce")
+# checkpoint, logs no statistics, and has no custom all-reduce.
+_NO_EFFECT_KWARGS = ("trust_remote_code", "disable_log_stats", "disable_custom_all_reduce")
 
 
 def _dtype_name(value):
@@ -34,9 +34,10 @@ class LLM:
     Unknown keywords raise TypeError naming them; values the engine rejects raise ValueError; a model
     folder that cannot be loaded raises shardlm.EngineError (a RuntimeError) naming the file and field.
 
+    enforce_eager=True runs every step eagerly; by default decode steps on CUDA replay CUDA graphs.
     shardlm extensions: enable_chunked_prefill (vLLM's too), num_threads (CPU threads per rank; default
     cores / local ranks), distributed_timeout_s (rendezvous and collective timeout, default 60).
-    Accepted with no effect: trust_remote_code, enforce_eager, disable_log_stats, disable_custom_all_reduce;
+    Accepted with no effect: trust_remote_code, disable_log_stats, disable_custom_all_reduce;
     pipeline_parallel_size must be 1.
     """
 
@@ -60,6 +61,7 @@ class LLM:
         enable_chunked_prefill=None,
         num_threads=None,
         distributed_timeout_s=None,
+        enforce_eager=False,
         **kwargs,
     ):
         for key, value in kwargs.items():
@@ -104,6 +106,8 @@ class LLM:
             if not timeout > 0:
                 raise ValueError(f"{_OWNER}: distributed_timeout_s must be positive, got {timeout}")
             a.distributed_timeout_s = timeout
+
+        a.enforce_eager = _checks.as_bool(_OWNER, "enforce_eager", enforce_eager)
 
         self._engine = native.Engine(a)
         self._tokenizer = Tokenizer(self._engine)

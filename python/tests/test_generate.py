@@ -203,6 +203,7 @@ def test_values_assigned_after_construction_are_validated_at_generate(llm):
         ({"kv_cache_memory_bytes": 0}, ValueError, "kv_cache_memory_bytes"),
         ({"max_model_len": 10**6}, ValueError, "max_model_len"),
         ({"enable_prefix_caching": "yes"}, TypeError, "enable_prefix_caching"),
+        ({"enforce_eager": 1}, TypeError, "enforce_eager"),
     ],
 )
 def test_bad_llm_arguments(tiny_opt, kwargs, error, match):
@@ -211,7 +212,19 @@ def test_bad_llm_arguments(tiny_opt, kwargs, error, match):
 
 
 def test_vllm_keywords_without_effect_are_accepted(tiny_opt):
-    LLM(str(tiny_opt), trust_remote_code=False, enforce_eager=True, pipeline_parallel_size=1, max_model_len=64)
+    LLM(str(tiny_opt), trust_remote_code=False, pipeline_parallel_size=1, max_model_len=64)
+
+
+def test_enforce_eager_gives_the_same_tokens(tiny_opt):
+    # On the CPU there are no CUDA graphs, so the flag must change nothing; on a GPU it turns graphs off
+    # (float32 there, so graphs and eager steps agree far below any top-2 margin).
+    prompts = [{"prompt_token_ids": [2, 100 + i, 7]} for i in range(3)]
+    params = SamplingParams(temperature=0.0, max_tokens=6, ignore_eos=True)
+    outs = [
+        LLM(str(tiny_opt), max_model_len=64, dtype="float32", enforce_eager=eager).generate(prompts, params, use_tqdm=False)
+        for eager in (False, True)
+    ]
+    assert [o.outputs[0].token_ids for o in outs[0]] == [o.outputs[0].token_ids for o in outs[1]]
 
 
 def test_engine_errors_are_exceptions(tmp_path, tiny_opt):

@@ -30,7 +30,9 @@ if [[ $PHASE == 1 ]]; then
     > "$OUT/build.log" 2>&1 && ninja -C build-gpu -j "$(nproc)" shardlm shardlm-run test_cuda test_models >> "$OUT/build.log" 2>&1
   say "build rc=$? in $((SECONDS - T0)) s"; tail -3 "$OUT/build.log" | tee -a "$SUMMARY"
 
-  timeout 200 $B/test_cuda > "$OUT/tests.log" 2>&1
+  # test_cuda includes the CUDA-graph tests (decode_graphs_test: runner logits and engine generations against
+  # enforce_eager; TP=2 through shardlm-run when two GPUs are visible).
+  timeout 300 $B/test_cuda > "$OUT/tests.log" 2>&1
   say "test_cuda rc=$? $(grep -E '^\[  (PASSED|FAILED) ' "$OUT/tests.log" | tr '\n' ' ')"
   for dt in bfloat16 float16 float32; do
     SHARDLM_TEST_DEVICE=cuda SHARDLM_TEST_DTYPE=$dt timeout 120 $B/test_models >> "$OUT/tests.log" 2>&1
@@ -76,26 +78,38 @@ ts.sort(); t = ts[len(ts) // 2]
 print(f"copy bandwidth (2 GiB D2D, read+write): {2 * x.numel() / t / 1e12:.3f} TB/s")
 PY
 
+  # Decode latency with CUDA graphs (the default) and with --enforce-eager, back to back on the same GPU.
   $B/shardlm make-model --preset opt-125m --out /tmp/opt125 > /dev/null
-  $B/shardlm bench latency --model /tmp/opt125 --batch-size 1 --input-len 32 --output-len 128 --num-iters 5 \
-    --device cuda 2>&1 | grep -E "Avg|50%|Per output" | sed 's/^/opt-125m b1 TP=1: /' | tee -a "$SUMMARY"
+  for MODE in graphs eager; do
+    FLAG=$([[ $MODE == eager ]] && echo --enforce-eager)
+    $B/shardlm bench latency --model /tmp/opt125 --batch-size 1 --input-len 32 --output-len 128 --num-iters 5 \
+      --device cuda $FLAG 2>&1 | grep -E "Avg|50%|Per output|CUDA graphs|error" | sed "s/^/opt-125m b1 TP=1 $MODE: /" | tee -a "$SUMMARY"
+  done
   T0=$SECONDS
   $B/shardlm make-model --preset llama-3-8b --out /tmp/l8b > /dev/null && say "llama-3-8b written in $((SECONDS - T0)) s"
-  $B/shardlm bench latency --model /tmp/l8b --batch-size 1 --input-len 32 --output-len 128 --num-iters 3 \
-    --max-model-len 4096 --device cuda 2>&1 | grep -E "Avg|50%|Per output|error" | sed 's/^/llama-3-8b b1 TP=1: /' | tee -a "$SUMMARY"
+  for MODE in graphs eager; do
+    FLAG=$([[ $MODE == eager ]] && echo --enforce-eager)
+    $B/shardlm bench latency --model /tmp/l8b --batch-size 1 --input-len 32 --output-len 128 --num-iters 3 \
+      --max-model-len 4096 --device cuda $FLAG 2>&1 | grep -E "Avg|50%|Per output|CUDA graphs|error" |
+      sed "s/^/llama-3-8b b1 TP=1 $MODE: /" | tee -a "$SUMMARY"
+  done
 fi
 
 if [[ $PHASE == 2 ]]; then
   for N in 2 4; do
     (( N > NGPU )) && continue
-    timeout 200 torchrun --standalone --nproc-per-node=$N --no-python $B/shardlm bench latency --model /tmp/l8b \
-      --batch-size 1 --input-len 32 --output-len 128 --num-iters 3 --max-model-len 4096 --device cuda \
-      --tensor-parallel-size $N > "$OUT/lat_tp$N.log" 2>&1
-    grep -E "Avg|50%|Per output|error" "$OUT/lat_tp$N.log" | sed "s/^/llama-3-8b b1 TP=$N: /" | tee -a "$SUMMARY"
+    for MODE in graphs eager; do
+      FLAG=$([[ $MODE == eager ]] && echo --enforce-eager)
+      timeout 200 torchrun --standalone --nproc-per-node=$N --no-python $B/shardlm bench latency --model /tmp/l8b \
+        --batch-size 1 --input-len 32 --output-len 128 --num-iters 3 --max-model-len 4096 --device cuda \
+        --tensor-parallel-size $N $FLAG > "$OUT/lat_tp$N.$MODE.log" 2>&1
+      grep -E "Avg|50%|Per output|CUDA graphs|error" "$OUT/lat_tp$N.$MODE.log" | sed "s/^/llama-3-8b b1 TP=$N $MODE: /" |
+        tee -a "$SUMMARY"
+    done
   done
   timeout 300 $B/shardlm bench throughput --model /tmp/l8b --num-prompts ${NPROMPTS:-1000} --input-len 256 \
     --output-len 256 --max-model-len 1024 --device cuda --output-json "$OUT/throughput.json" > "$OUT/throughput.log" 2>&1
-  say "throughput rc=$?"; grep -E "Throughput|Elapsed|preempt" "$OUT/throughput.log" | tee -a "$SUMMARY"
+  say "throughput rc=$?"; grep -E "Throughput|Elapsed|preempt|CUDA graphs" "$OUT/throughput.log" | tee -a "$SUMMARY"
   timeout 200 python3 - <<'PY' 2>&1 | tail -4 | tee -a "$SUMMARY"
 import time, torch
 from transformers import AutoModelForCausalLM

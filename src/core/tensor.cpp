@@ -48,6 +48,9 @@ int64_t product(const std::vector<int64_t>& shape) {
 
 void register_allocator(Device d, DeviceAllocator* alloc) { g_allocators[(int)d] = alloc; }
 
+void* DeviceAllocator::allocate_host(size_t bytes) { return g_cpu_allocator.allocate(bytes); }
+void DeviceAllocator::deallocate_host(void* p) { g_cpu_allocator.deallocate(p); }
+
 DeviceAllocator* allocator_for(Device d) {
   DeviceAllocator* a = g_allocators[(int)d];
   if (!a) fail("device '", device_name(d), "' is not available in this build or on this machine");

@@ -27,6 +27,18 @@ class DeviceAllocator {
   virtual bool memory_info(size_t* free_bytes, size_t* total_bytes) { return false; }
   // Returns cached but unused blocks to the device.
   virtual void release_cached() {}
+
+  // Host memory this device copies from without staging (page-locked on CUDA; plain host memory on the CPU),
+  // for copy_async. Freed with deallocate_host.
+  virtual void* allocate_host(size_t bytes);
+  virtual void deallocate_host(void* p);
+  // Queues a copy on the device's stream and returns without waiting (where the device has a stream): host
+  // memory on either side must be allocate_host() memory, left untouched until wait_async_copies().
+  virtual void copy_async(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
+    copy(dst, dst_dev, src, src_dev, bytes);
+  }
+  // Returns once every copy_async issued so far has completed.
+  virtual void wait_async_copies() {}
 };
 void register_allocator(Device d, DeviceAllocator* alloc);
 DeviceAllocator* allocator_for(Device d);  // throws when that device has no backend in this build

@@ -162,7 +162,11 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
     fail("KV cache budget of ", budget, " bytes holds no block of ", block_bytes,
          " bytes: raise --kv-cache-memory-bytes");
   num_kv_blocks_ = blocks;
-  runner_ = std::make_unique<ModelRunner>(*model_, KVCacheSpec{blocks, args.block_size}, device_, kv_dtype);
+  RunnerOptions ro;
+  ro.cuda_graphs = !args.enforce_eager;  // the runner uses them only on CUDA
+  ro.max_num_seqs = args.max_num_seqs;
+  ro.max_model_len = max_model_len_;
+  runner_ = std::make_unique<ModelRunner>(*model_, KVCacheSpec{blocks, args.block_size}, device_, kv_dtype, ro);
 
   SchedulerConfig sc;
   sc.block_size = args.block_size;

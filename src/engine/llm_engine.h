@@ -43,6 +43,7 @@ class LLMEngine {
   int max_model_len() const { return max_model_len_; }
   EngineStats stats() const;
   DistributedState& distributed() const { return *dist_; }
+  const ModelRunner& runner() const { return *runner_; }
 
  private:
   struct RequestState;  // one user request: its prompt and its n sequences

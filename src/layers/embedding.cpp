@@ -2,7 +2,6 @@
 #include "layers/embedding.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "core/error.h"
 #include "distributed/process_group.h"
@@ -60,31 +59,30 @@ ParallelLMHead::ParallelLMHead(LoadContext& ctx, const std::string& name, int64_
   }
 }
 
+// Everything stays on the hidden states' device (no host copy, no synchronisation), so the head can run inside
+// a CUDA graph: local logits, f32, all-gather on the device group, then each rank's block of columns moved
+// into place.
 Tensor ParallelLMHead::forward(const Tensor& hidden) const {
   const int64_t S = hidden.dim(0);
-  Tensor local = Tensor::empty({S, vocab_local_}, hidden.dtype(), hidden.device());
+  const Device dev = hidden.device();
+  Tensor local = Tensor::empty({S, vocab_local_}, hidden.dtype(), dev);
   ops::linear(hidden, weight_, nullptr, local);
   Tensor local_f32 = local;
   if (local.dtype() != DType::F32) {
-    local_f32 = Tensor::empty(local.shape(), DType::F32, local.device());
+    local_f32 = Tensor::empty(local.shape(), DType::F32, dev);
     ops::cast(local, local_f32);
   }
-  Tensor host = local_f32.device() == Device::CPU ? local_f32 : local_f32.to(Device::CPU);
   const int tp = group_ ? group_->size() : 1;
-  Tensor gathered = host;
-  if (group_) {
-    gathered = Tensor::empty({tp * S, vocab_local_}, DType::F32);
-    group_->all_gather(host, gathered);
-  }
-  // gathered is [tp, S, V_local]; the logits are [S, vocab] in token-id order.
-  Tensor logits = Tensor::empty({S, vocab_size_}, DType::F32);
-  const float* g = gathered.data<float>();
-  float* o = logits.data<float>();
+  if (tp == 1) return vocab_local_ == vocab_size_ ? local_f32 : ops::slice_cols(local_f32, 0, vocab_size_);
+  Tensor gathered = Tensor::empty({tp * S, vocab_local_}, DType::F32, dev);
+  group_->all_gather(local_f32, gathered);
+  // gathered is [tp, S, V_local]: rank r's rows hold columns [r * V_local, (r+1) * V_local) of the logits
+  // [S, vocab] (the last rank's past the vocabulary are padding, dropped).
+  Tensor logits = Tensor::empty({S, vocab_size_}, DType::F32, dev);
   for (int r = 0; r < tp; ++r) {
     const int64_t start = r * vocab_local_;
     const int64_t n = std::clamp<int64_t>(vocab_size_ - start, 0, vocab_local_);
-    for (int64_t s = 0; s < S; ++s)
-      std::memcpy(o + s * vocab_size_ + start, g + ((int64_t)r * S + s) * vocab_local_, (size_t)n * sizeof(float));
+    ops::copy_cols(gathered.slice_rows((int64_t)r * S, S), 0, logits, start, n);
   }
   return logits;
 }

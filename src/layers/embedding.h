@@ -1,6 +1,6 @@
 // Vocab-parallel embedding and LM head. The vocabulary is padded to a multiple of 64 * tp_size and split evenly:
 // rank r owns token ids [r * V_local, (r+1) * V_local). Lookups of ids outside a rank's range give zero rows,
-// summed over the group; LM-head logits are computed per shard and all-gathered.
+// summed over the group; LM-head logits are computed per shard and all-gathered on the device group.
 #pragma once
 #include <string>
 
@@ -33,7 +33,8 @@ class ParallelLMHead {
   // Own weight `name` ([vocab, dim]), or tied to the embedding's shard when `tied` is given.
   ParallelLMHead(LoadContext& ctx, const std::string& name, int64_t vocab_size, int64_t dim,
                  const VocabParallelEmbedding* tied);
-  Tensor forward(const Tensor& hidden) const;  // [S, dim] -> [S, vocab_size] f32 logits, identical on all ranks
+  // [S, dim] -> [S, vocab_size] f32 logits on hidden's device, identical on all ranks.
+  Tensor forward(const Tensor& hidden) const;
 
  private:
   Tensor weight_;  // [vocab_local, dim]

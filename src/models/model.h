@@ -40,7 +40,9 @@ ModelConfig load_model_config(const std::string& model_dir);
 class Model {
  public:
   virtual ~Model() = default;
-  // Runs one step over the batch; returns f32 logits [S, vocab_size] on the CPU, bitwise identical on all ranks.
+  // Runs one step over the batch; returns f32 logits [S, vocab_size] on the model's device, bitwise identical on
+  // all ranks. Queues device work only: nothing in it synchronises with the host or reads host memory, so a
+  // step can be captured into a CUDA graph (engine/decode_graphs.h).
   virtual Tensor forward(const ForwardInputs& in, KVCache& cache) = 0;
 
   const ModelConfig& config() const { return config_; }

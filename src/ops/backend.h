@@ -50,7 +50,8 @@ class Backend {
   // Rotates the first rot_dim features of each head of q [T, Hq, D] and k [T, Hk, D] in place, neox style
   // (rotate-half) or interleaved (gpt-j style). cos_sin [max_pos, rot_dim] holds cos in the first half.
   virtual void rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& cos_sin, bool neox_style) = 0;
-  // Writes k/v [T, Hk, D] into caches [num_blocks, block_size, Hk, D] at slot_mapping.
+  // Writes k/v [T, Hk, D] into caches [num_blocks, block_size, Hk, D] at slot_mapping. A negative slot
+  // writes nothing: the row is padding (CUDA-graph batches are padded to a captured size with slot -1).
   virtual void cache_write(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, Tensor& k_cache,
                            Tensor& v_cache) = 0;
   // Causal attention of q [T, Hq, D] over each sequence's cached context; out [T, Hq, D].
@@ -58,8 +59,9 @@ class Backend {
                                const AttentionMetadata& meta, float scale, Tensor& out) = 0;
   // out[i, :] = x[rows[i], :]
   virtual void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) = 0;
-  // out[M, n] = x[M, col_start : col_start + n] (splitting fused projections).
-  virtual void slice_cols(const Tensor& x, int64_t col_start, Tensor& out) = 0;
+  // out[:, out_col : out_col + n] = x[:, x_col : x_col + n] for every row; same row count and dtype
+  // (splitting fused projections, assembling the LM head's gathered vocab shards).
+  virtual void copy_cols(const Tensor& x, int64_t x_col, Tensor& out, int64_t out_col, int64_t num_cols) = 0;
   // out = x converted to out's dtype (same shape).
   virtual void cast(const Tensor& x, Tensor& out) = 0;
 };

@@ -132,10 +132,18 @@ void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) {
 }
 
 void slice_cols(const Tensor& x, int64_t col_start, Tensor& out) {
-  SHARDLM_CHECK(x.ndim() == 2 && out.ndim() == 2 && out.dim(0) == x.dim(0) && col_start >= 0 &&
-                    col_start + out.dim(1) <= x.dim(1) && x.dtype() == out.dtype(),
-                "slice_cols: shapes");
-  backend_for(x.device()).slice_cols(x, col_start, out);
+  SHARDLM_CHECK(out.ndim() == 2, "slice_cols: 2-d output expected");
+  copy_cols(x, col_start, out, 0, out.dim(1));
+}
+
+void copy_cols(const Tensor& x, int64_t x_col, Tensor& out, int64_t out_col, int64_t num_cols) {
+  SHARDLM_CHECK(x.ndim() == 2 && out.ndim() == 2 && out.dim(0) == x.dim(0) && x.dtype() == out.dtype(),
+                "copy_cols: x ", x.shape_str(), " out ", out.shape_str());
+  SHARDLM_CHECK(num_cols >= 0 && x_col >= 0 && out_col >= 0 && x_col + num_cols <= x.dim(1) &&
+                    out_col + num_cols <= out.dim(1),
+                "copy_cols: columns out of range");
+  same_device(x, out, "copy_cols");
+  backend_for(x.device()).copy_cols(x, x_col, out, out_col, num_cols);
 }
 
 Tensor slice_cols(const Tensor& x, int64_t col_start, int64_t num_cols) {

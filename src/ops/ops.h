@@ -19,8 +19,9 @@ void cache_write(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, T
 void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionMetadata& meta,
                      float scale, Tensor& out);
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
-void slice_cols(const Tensor& x, int64_t col_start, Tensor& out);
+void slice_cols(const Tensor& x, int64_t col_start, Tensor& out);  // out = x[:, col_start : col_start + out cols]
 Tensor slice_cols(const Tensor& x, int64_t col_start, int64_t num_cols);
+void copy_cols(const Tensor& x, int64_t x_col, Tensor& out, int64_t out_col, int64_t num_cols);
 void cast(const Tensor& x, Tensor& out);
 
 Activation parse_activation(const std::string& name);  // HF names: relu, gelu, gelu_new, silu, swish

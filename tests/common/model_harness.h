@@ -97,9 +97,10 @@ inline std::unique_ptr<WeightStore> open_safetensors_file(const std::string& pat
   return WeightStore::open(dir.string());
 }
 
+// Row r of a logits tensor on any device.
 inline std::vector<float> row(const Tensor& logits, int64_t r) {
-  const float* p = logits.data<float>() + r * logits.dim(1);
-  return std::vector<float>(p, p + logits.dim(1));
+  const Tensor one = logits.slice_rows(r, 1).to(Device::CPU);  // a host copy, wherever the logits are
+  return std::vector<float>(one.data<float>(), one.data<float>() + one.numel());
 }
 
 inline double rel_error(const std::vector<float>& a, const float* ref, size_t n) {

@@ -2,6 +2,7 @@
 // scalar kernel paths), for f32, f16 and bf16.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -270,6 +271,24 @@ TEST_P(CudaOps, GatherRowsAndSliceColsAreExactCopies) {
       EXPECT_EQ(rel_error(to_cpu_f32(s_got), s_want), 0.0) << "start=" << start;
     }
   }
+}
+
+TEST_P(CudaOps, CopyColsIntoWiderRowsIsExact) {
+  // The LM head's assembly of gathered vocab shards: blocks of columns into place, the last one short.
+  uint32_t seed = 180;
+  const int64_t M = 5, local = 37, tp = 3, vocab = 100;
+  Tensor gathered = random_f32({tp * M, local}, dt(), seed++);
+  Tensor want = Tensor::zeros({M, vocab}, DType::F32);
+  Tensor got = Tensor::zeros({M, vocab}, dt(), Device::CUDA);
+  Tensor gathered_g = to_gpu(gathered, dt());
+  for (int64_t r = 0; r < tp; ++r) {
+    const int64_t n = std::min(local, vocab - r * local);
+    ops::copy_cols(gathered.slice_rows(r * M, M), 0, want, r * local, n);
+    ops::copy_cols(gathered_g.slice_rows(r * M, M), 0, got, r * local, n);
+  }
+  EXPECT_EQ(rel_error(to_cpu_f32(got), want), 0.0);
+  for (int64_t m = 0; m < M; ++m)  // spot check against the source
+    EXPECT_EQ(want.data<float>()[m * vocab + local + 2], gathered.data<float>()[(M + m) * local + 2]);
 }
 
 TEST_P(CudaOps, CastRoundsLikeTheCpuConversions) {

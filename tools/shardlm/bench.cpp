@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "engine/llm_engine.h"
 #include "engine_options.h"
 
 namespace shardlm::cli {
@@ -42,6 +43,16 @@ SamplingParams fixed_length(int output_len) {
   return sp;
 }
 
+// Whether decode steps replayed CUDA graphs, and which batch sizes were captured.
+std::string graph_summary(LLM& llm) {
+  const DecodeGraphs* g = llm.engine().runner().decode_graphs();
+  if (!g) return "CUDA graphs: off";
+  std::string sizes;
+  for (int32_t s : g->captured_sizes()) sizes += (sizes.empty() ? "" : " ") + std::to_string(s);
+  return str_cat("CUDA graphs: ", g->replays(), " decode steps replayed; batch sizes captured: ",
+                 sizes.empty() ? "none" : sizes);
+}
+
 void write_json(const std::string& path, const nlohmann::json& j, int rank) {
   if (path.empty() || rank != 0) return;
   std::ofstream f(path);
@@ -69,6 +80,7 @@ int run_throughput(BenchFlags& b) {
                 (long long)out_tok, secs);
     std::printf("Engine steps: %lld, preemptions: %lld, prefix-cache hit rate: %.1f%%\n", (long long)st.num_steps,
                 (long long)st.num_preemptions, 100 * st.prefix_cache_hit_rate());
+    std::printf("%s\n", graph_summary(llm).c_str());
   }
   write_json(b.output_json,
              {{"elapsed_time", secs}, {"num_requests", outs.size()}, {"total_num_tokens", in_tok + out_tok},
@@ -107,6 +119,7 @@ int run_latency(BenchFlags& b) {
     std::printf("Avg latency: %.6f seconds\n", avg);
     for (int p : {10, 25, 50, 75, 90, 99}) std::printf("%d%% percentile latency: %.6f seconds\n", p, percentile(lat, p));
     std::printf("Per output token (median): %.3f ms\n", 1000 * percentile(lat, 50) / b.output_len);
+    std::printf("%s\n", graph_summary(llm).c_str());
   }
   for (int p : {10, 25, 50, 75, 90, 99}) pj[std::to_string(p)] = percentile(lat, p);
   write_json(b.output_json, {{"avg_latency", avg}, {"latencies", lat}, {"percentiles", pj}}, llm.rank());

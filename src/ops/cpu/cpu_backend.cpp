@@ -32,7 +32,9 @@ class CpuBackend final : public Backend {
     cpu::paged_attention(q, kc, vc, m, scale, out);
   }
   void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) override { cpu::gather_rows(x, rows, out); }
-  void slice_cols(const Tensor& x, int64_t start, Tensor& out) override { cpu::slice_cols(x, start, out); }
+  void copy_cols(const Tensor& x, int64_t x_col, Tensor& out, int64_t out_col, int64_t n) override {
+    cpu::copy_cols(x, x_col, out, out_col, n);
+  }
   void cast(const Tensor& x, Tensor& out) override { cpu::cast(x, out); }
 };
 

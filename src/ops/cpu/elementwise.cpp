@@ -101,12 +101,13 @@ void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) {
   }
 }
 
-void slice_cols(const Tensor& x, int64_t col_start, Tensor& out) {
-  const int64_t M = x.dim(0), N = x.dim(1), n = out.dim(1);
+void copy_cols(const Tensor& x, int64_t x_col, Tensor& out, int64_t out_col, int64_t num_cols) {
+  const int64_t M = x.dim(0), Nx = x.dim(1), No = out.dim(1);
   const size_t es = dtype_size(x.dtype());
+  if (num_cols == 0) return;
   for (int64_t m = 0; m < M; ++m)
-    std::memcpy(static_cast<char*>(out.raw()) + (size_t)(m * n) * es,
-                static_cast<const char*>(x.raw()) + (size_t)(m * N + col_start) * es, (size_t)n * es);
+    std::memcpy(static_cast<char*>(out.raw()) + (size_t)(m * No + out_col) * es,
+                static_cast<const char*>(x.raw()) + (size_t)(m * Nx + x_col) * es, (size_t)num_cols * es);
 }
 
 void cast(const Tensor& x, Tensor& out) {

@@ -123,11 +123,11 @@ class CudaBackend final : public Backend {
     cuda::ensure_device();
     cuda::gather_rows(x, rows, out);
   }
-  void slice_cols(const Tensor& x, int64_t start, Tensor& out) override {
-    on_gpu(x, "slice_cols", "x");
-    same_dtype(x, out, "slice_cols", "out");
+  void copy_cols(const Tensor& x, int64_t x_col, Tensor& out, int64_t out_col, int64_t n) override {
+    on_gpu(x, "copy_cols", "x");
+    same_dtype(x, out, "copy_cols", "out");
     cuda::ensure_device();
-    cuda::slice_cols(x, start, out);
+    cuda::copy_cols(x, x_col, out, out_col, n);
   }
   void cast(const Tensor& x, Tensor& out) override {
     on_gpu(x, "cast", "x");

@@ -83,6 +83,8 @@ void ensure_device() {
 }
 
 namespace {
+constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
+
 // Created once, on the chosen device, and never destroyed: ops may run during static destruction.
 void create_resources() {
   ensure_device();
@@ -91,6 +93,12 @@ void create_resources() {
   SHARDLM_CUDA_CHECK(cudaStreamCreateWithFlags(&g_stream, cudaStreamDefault));
   SHARDLM_CUBLAS_CHECK(cublasCreate(&g_cublas));
   SHARDLM_CUBLAS_CHECK(cublasSetStream(g_cublas, g_stream));
+  // A workspace of our own, fixed for the process: cuBLAS then never allocates while a CUDA graph is being
+  // captured, and captured GEMMs keep a valid workspace address. After cublasSetStream, which resets it.
+  // 32 MiB is what Hopper's cuBLAS kernels ask for at most (PyTorch's default there).
+  void* workspace = nullptr;
+  SHARDLM_CUDA_CHECK(cudaMalloc(&workspace, kCublasWorkspaceBytes));
+  SHARDLM_CUBLAS_CHECK(cublasSetWorkspace(g_cublas, workspace, kCublasWorkspaceBytes));
   g_resources = true;
 }
 }  // namespace

@@ -1,4 +1,4 @@
-// CUDA row movement: embedding lookup, row gather, KV-cache scatter (cache_write), column slices.
+// CUDA row movement: embedding lookup, row gather, KV-cache scatter (cache_write), column copies.
 // Rows are copied in the widest unit (16/4/2/1 bytes) their size and alignment allow; no arithmetic.
 #include "ops/cuda/cuda_context.h"
 #include "ops/cuda/cuda_kernels.h"
@@ -105,13 +105,13 @@ void cache_write(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, T
   });
 }
 
-void slice_cols(const Tensor& x, int64_t col_start, Tensor& out) {
-  const int64_t M = x.dim(0), N = x.dim(1), n = out.dim(1);
+void copy_cols(const Tensor& x, int64_t x_col, Tensor& out, int64_t out_col, int64_t num_cols) {
+  const int64_t M = x.dim(0), Nx = x.dim(1), No = out.dim(1);
   const size_t es = dtype_size(x.dtype());
-  if (M == 0 || n == 0) return;
-  SHARDLM_CUDA_CHECK(cudaMemcpy2DAsync(out.raw(), (size_t)n * es, static_cast<const char*>(x.raw()) + col_start * es,
-                                       (size_t)N * es, (size_t)n * es, (size_t)M, cudaMemcpyDeviceToDevice,
-                                       stream()));
+  if (M == 0 || num_cols == 0) return;
+  SHARDLM_CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(out.raw()) + out_col * es, (size_t)No * es,
+                                       static_cast<const char*>(x.raw()) + x_col * es, (size_t)Nx * es,
+                                       (size_t)num_cols * es, (size_t)M, cudaMemcpyDeviceToDevice, stream()));
 }
 
 }  // namespace shardlm::cuda

@@ -1,5 +1,7 @@
 // Models against Hugging Face transformers' golden outputs (../shared/fixtures): logits of every prompt
 // position, last-position logits, greedy continuations up to the first near-tie, and their log-probabilities.
+#include <algorithm>
+#include <functional>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -87,5 +89,24 @@ TEST(GoldenLlama, Stories260KGreedyFromBos) {
   auto golden = nlohmann::json::parse(f);
   std::vector<int32_t> want = golden["ids"].get<std::vector<int32_t>>();
   GreedyRun run = run_greedy(m, {1}, (int)want.size(), false);
-  EXPECT_EQ(run.tokens, want);
+  // fp32 must reproduce all 200 tokens. In fp16/bf16 a step whose two best logits lie within the dtype's
+  // noise may go either way (a bf16 run met an exact tie, 14.0625 twice, at step 114), so the comparison
+  // stops at the first step whose own top-2 margin is below the near-tie bar; it must still cover 20 steps.
+  size_t n = want.size();  // steps compared
+  const GoldenTolerance tol = golden_tolerance(m.target);
+  if (tol.unresolvable > 0) {
+    for (size_t t = 0; t < run.step_logits.size() && t < n; ++t) {
+      std::vector<float> row = run.step_logits[t];
+      std::partial_sort(row.begin(), row.begin() + 2, row.end(), std::greater<float>());
+      if (row[0] - row[1] < tol.near_tie) {
+        n = t;  // step t may go either way
+        break;
+      }
+    }
+    ASSERT_GE(n, 20u) << "a near-tie within the first 20 steps: this dtype cannot check the golden";
+  }
+  ASSERT_GE(run.tokens.size(), n);
+  std::vector<int32_t> got(run.tokens.begin(), run.tokens.begin() + (long)n);
+  want.resize(n);
+  EXPECT_EQ(got, want);
 }

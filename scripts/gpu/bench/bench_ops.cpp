@@ -1,6 +1,7 @@
 // Times the CUDA ops on shapes of a Llama-3-8B-like layer (hidden 4096, 32 q heads, 8 kv heads, head 128)
 // and prints one markdown row per case: time, and the bandwidth or FLOP rate it implies (the bytes and FLOPs
-// each case must move are stated in its row). Built by scripts/gpu (ops-only build); needs a GPU.
+// each case must move are stated in its row). First, decode-sized linears: the GEMV kernel against cuBLAS
+// in TB/s of weight bytes. Built by scripts/gpu (ops-only build); needs a GPU.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -8,12 +9,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <numeric>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "ops/cuda/cuda_context.h"
+#include "ops/cuda/cuda_kernels.h"
 #include "ops/ops.h"
 
 using namespace shardlm;
@@ -69,6 +72,124 @@ void bench_linear(DType dt) {
     row("linear M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N), ms,
         es * (M * K + N * K + M * N), 2.0 * M * N * K);
   }
+}
+
+// A GPU tensor of any size filled with copies of one 1 Mi-element random block (made once per dtype; values
+// only need to be finite).
+Tensor big_gpu(std::vector<int64_t> shape, DType dt) {
+  static std::map<DType, Tensor> sources;
+  Tensor& src = sources[dt];
+  if (!src.defined()) src = rand_gpu({int64_t{1} << 20}, dt, 12, 0.02f);
+  Tensor t = Tensor::empty(shape, dt, Device::CUDA);
+  const int64_t n = t.numel(), block = src.numel();
+  const size_t es = dtype_size(dt);
+  for (int64_t i = 0; i < n; i += block)
+    cudaMemcpyAsync(static_cast<char*>(t.raw()) + i * es, src.raw(), (size_t)std::min(block, n - i) * es,
+                    cudaMemcpyDeviceToDevice, cuda::stream());
+  return t;
+}
+
+// Device-to-device copy bandwidth (bytes read + written), the ceiling for a weight stream.
+double copy_tb_s() {
+  const int64_t bytes = int64_t{1} << 30;
+  Tensor a = Tensor::empty({bytes}, DType::U8, Device::CUDA), b = Tensor::empty({bytes}, DType::U8, Device::CUDA);
+  auto copy = [&] { cudaMemcpyAsync(b.raw(), a.raw(), (size_t)bytes, cudaMemcpyDeviceToDevice, cuda::stream()); };
+  return 2.0 * (double)bytes / (time_ms(copy, 10) * 1e-3) / 1e12;
+}
+
+struct LinearShape {
+  const char* name;
+  int64_t N, K;
+};
+using LinearFn = std::function<void(const Tensor& x, const Tensor& w, Tensor& y)>;
+
+// Microseconds per y[M,N] = x[M,K] w[N,K]^T, cycling through several weight copies (>= 256 MB in all) so
+// that no call finds its weights in L2 (50 MB), as in a decode step where each layer has its own.
+double time_linear_us(const LinearShape& s, int64_t M, DType dt, const LinearFn& fn) {
+  const double w_bytes = (double)s.N * s.K * dtype_size(dt);
+  const int copies = (int)std::max(1.0, std::ceil(256e6 / w_bytes));
+  std::vector<Tensor> ws;
+  for (int i = 0; i < copies; ++i) ws.push_back(big_gpu({s.N, s.K}, dt));
+  Tensor x = rand_gpu({M, s.K}, dt, 11), y = Tensor::empty({M, s.N}, dt, Device::CUDA);
+  int next = 0;
+  return 1e3 * time_ms([&] { fn(x, ws[next++ % copies], y); }, std::max(20, 2 * copies));
+}
+
+// One row: cuBLAS (ops::linear with SHARDLM_CUDA_GEMV=0) against the two GEMV kernels (cuda::gemv with its
+// own split choice), in TB/s of weight bytes; "GEMV auto" is the kernel cuda::gemv picks for this M (what
+// linear() runs when M <= SHARDLM_CUDA_GEMV). Adds `layers` times each time to the sums.
+void decode_linear_row(const LinearShape& s, int64_t M, DType dt, double copy_bw, double* cublas_sum = nullptr,
+                       double* gemv_sum = nullptr, int layers = 1) {
+  int splits = 0;
+  auto gemv_with = [&](cuda::GemvKernel kernel) {
+    return time_linear_us(s, M, dt, [&](const Tensor& x, const Tensor& w, Tensor& y) {
+      splits = cuda::gemv(x, w, nullptr, y, 0, kernel);
+    });
+  };
+  const double fma = gemv_with(cuda::GemvKernel::CudaCores), mma = gemv_with(cuda::GemvKernel::TensorCores);
+  const double g = gemv_with(cuda::GemvKernel::Auto);
+  setenv("SHARDLM_CUDA_GEMV", "0", 1);
+  const double c = time_linear_us(s, M, dt, [](const Tensor& x, const Tensor& w, Tensor& y) {
+    ops::linear(x, w, nullptr, y);
+  });
+  unsetenv("SHARDLM_CUDA_GEMV");
+  const double w_bytes = (double)s.N * s.K * dtype_size(dt);
+  auto tb = [&](double us) { return w_bytes / (us * 1e-6) / 1e12; };
+  std::printf("| %-22s | %4s | %2lld | %6lld | %5lld | %7.1f | %7.2f | %5.2f | %3.0f%% | %7.2f | %5.2f | %7.2f | %5.2f "
+              "| %7.2f | %5.2f | %3.0f%% | %5.2fx | %2d |\n",
+              s.name, dt == DType::F32 ? "f32" : "bf16", (long long)M, (long long)s.N, (long long)s.K, w_bytes / 1e6,
+              c, tb(c), 100 * tb(c) / copy_bw, fma, tb(fma), mma, tb(mma), g, tb(g), 100 * tb(g) / copy_bw, c / g,
+              splits);
+  if (cublas_sum) *cublas_sum += layers * c;
+  if (gemv_sum) *gemv_sum += layers * g;
+}
+
+void bench_decode_linear(DType dt) {
+  const double copy_bw = copy_tb_s();
+  std::printf("copy bandwidth (device to device, read + write): %.3f TB/s\n\n", copy_bw);
+  std::printf("| decode linear | dtype | M | N | K | weights MB | cuBLAS us | TB/s | of copy | CUDA-core GEMV us "
+              "| TB/s | tensor-core GEMV us | TB/s | GEMV auto us | TB/s | of copy | vs cuBLAS | splits |\n"
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  const LinearShape qkv{"llama3-8b qkv", 6144, 4096}, o_proj{"llama3-8b o_proj", 4096, 4096},
+      gate_up{"llama3-8b gate_up", 28672, 4096}, down{"llama3-8b down", 4096, 14336},
+      head{"llama3-8b lm_head", 128256, 4096};
+  for (int64_t M : {1, 8}) {
+    double c = 0, g = 0;
+    for (const LinearShape& s : {qkv, o_proj, gate_up, down}) decode_linear_row(s, M, dt, copy_bw, &c, &g, 32);
+    decode_linear_row(head, M, dt, copy_bw, &c, &g, 1);
+    std::printf("| **every linear of one llama3-8b token, M=%lld** (floor %.2f ms) | | | | | | %.2f ms | | | | | | "
+                "| %.2f ms | | | %.2fx | |\n",
+                (long long)M, 16.06e9 / (copy_bw * 1e12) * 1e3, c * 1e-3, g * 1e-3, c / g);
+  }
+  for (int64_t M : {2, 4, 16})
+    for (const LinearShape& s : {o_proj, gate_up}) decode_linear_row(s, M, dt, copy_bw);
+  for (int64_t M : {1, 8}) decode_linear_row(o_proj, M, DType::F32, copy_bw);
+  const LinearShape tp4_qkv{"llama3-8b TP4 qkv", 1536, 4096}, tp4_o{"llama3-8b TP4 o_proj", 4096, 1024},
+      tp4_down{"llama3-8b TP4 down", 4096, 3584};
+  const std::vector<LinearShape> at_m1 = {
+      {"llama3-8b TP2 qkv", 3072, 4096},  {"llama3-8b TP2 o_proj", 4096, 2048}, {"llama3-8b TP2 gate_up", 14336, 4096},
+      {"llama3-8b TP2 down", 4096, 7168}, tp4_qkv, tp4_o, {"llama3-8b TP4 gate_up", 7168, 4096}, tp4_down,
+      {"llama3-8b TP4 lm_head", 32064, 4096}, {"opt-125m qkv", 2304, 768}, {"opt-125m out_proj", 768, 768},
+      {"opt-125m fc1", 3072, 768}, {"opt-125m fc2", 768, 3072}, {"opt-125m lm_head", 50272, 768}};
+  for (const LinearShape& s : at_m1) decode_linear_row(s, 1, dt, copy_bw);
+
+  // The split-K policy: the same shapes with the split count forced (microseconds, splits used).
+  std::printf("\n| GEMV (auto kernel), splits forced (bf16) | M | N | K | 1 | 2 | 4 | 8 | auto |\n"
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  const std::vector<std::pair<LinearShape, int64_t>> cases = {{qkv, 1},     {o_proj, 1},  {down, 1},   {o_proj, 8},
+                                                              {gate_up, 8}, {tp4_qkv, 1}, {tp4_o, 1}, {tp4_down, 1}};
+  for (const auto& [s, M] : cases) {
+    std::printf("| %-22s | %2lld | %6lld | %5lld |", s.name, (long long)M, (long long)s.N, (long long)s.K);
+    for (int forced : {1, 2, 4, 8, 0}) {
+      int used = 0;
+      const double us = time_linear_us(s, M, dt, [&](const Tensor& x, const Tensor& w, Tensor& y) {
+        used = cuda::gemv(x, w, nullptr, y, forced);
+      });
+      std::printf(" %.2f (%d) |", us, used);
+    }
+    std::printf("\n");
+  }
+  std::printf("\n");
 }
 
 // seqs sequences of ctx tokens each; q_len new rows per sequence (1: decode).
@@ -139,8 +260,9 @@ int main() {
   cudaDeviceProp prop{};
   cudaGetDeviceProperties(&prop, cuda::device_index());
   std::printf("device: %s, %d SMs\n\n", prop.name, prop.multiProcessorCount);
-  std::printf("| case (bf16) | time (us) | GB/s | TFLOP/s |\n|---|---:|---:|---:|\n");
   const DType dt = DType::BF16;
+  bench_decode_linear(dt);
+  std::printf("| case (bf16) | time (us) | GB/s | TFLOP/s |\n|---|---:|---:|---:|\n");
   bench_linear(dt);
   bench_attention(dt, 1, 2048, 2048);   // prefill (tensor cores)
   bench_attention(dt, 4, 512, 512);     // prefill, several sequences

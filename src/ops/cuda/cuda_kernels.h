@@ -7,6 +7,15 @@
 namespace shardlm::cuda {
 
 void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y);
+// The bandwidth-bound skinny GEMM behind linear() for small M (gemv.cu): y[M,N] = x[M,K] @ w[N,K]^T (+ bias),
+// 1 <= M <= kGemvMaxRows, K >= 1. `splits` > 0 asks for that many K splits (clamped to what shared memory
+// and K allow), 0 lets gemv choose; `kernel` picks the CUDA-core or tensor-core kernel (the latter only
+// for f16/bf16 with 16-byte-aligned rows on compute capability >= 8.0; elsewhere the CUDA-core kernel
+// runs). Both knobs exist for tests and benchmarks. Returns the number of splits used.
+constexpr int64_t kGemvMaxRows = 16;
+enum class GemvKernel { Auto, CudaCores, TensorCores };
+int gemv(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, int splits = 0,
+         GemvKernel kernel = GemvKernel::Auto);
 void add_bias_rows(Tensor& y, const Tensor& bias);  // y[M,N] += bias[N]
 void layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps, Tensor& y);
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y);

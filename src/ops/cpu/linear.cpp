@@ -13,10 +13,14 @@ namespace {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// Columns are handed out in chunks, several per thread, so a thread delayed by other load on the machine
-// does not hold everyone up. Which chunk a column lands in never changes its arithmetic.
+// Each thread gets one contiguous range of output columns (weight rows): decode is a stream of weight bytes,
+// and a stream that jumps between ranges restarts the hardware prefetcher and wastes the software prefetch
+// issued past the end of each range into another core's L2 (one range per thread: 105 -> 128 tok/s median
+// on llama-125m F16 with 2 threads; 4 ranges: 123). The pool still hands the ranges out dynamically, so a
+// worker that starts late leaves its range to a thread that is free. Which range a column lands in never
+// changes its arithmetic.
 void run_gemv(const LinearArgs& a, int threads) {
-  const int64_t chunk = std::clamp<int64_t>(round_up((a.N + threads * 8 - 1) / (threads * 8), 4), 4, 64);
+  const int64_t chunk = std::max<int64_t>(round_up((a.N + threads - 1) / threads, 4), 4);
   const int64_t chunks = (a.N + chunk - 1) / chunk;
   const bool parallel = threads > 1 && chunks > 1 && a.M * a.N * a.K >= (1 << 15);
   parallel_for_if(parallel, chunks,

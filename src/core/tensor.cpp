@@ -1,11 +1,10 @@
 // Tensor storage, views, copies, and the per-device allocator registry.
 #include "core/tensor.h"
 
-#include <sys/mman.h>
-
 #include <cstdlib>
 #include <cstring>
 
+#include "core/cpu_allocator.h"
 #include "core/error.h"
 
 namespace shardlm {
@@ -20,35 +19,7 @@ std::string device_name(Device d) {
 
 namespace {
 
-class CpuAllocator final : public DeviceAllocator {
-  static constexpr size_t kHugePage = size_t(2) << 20;
-  static constexpr size_t kHugeThreshold = size_t(4) << 20;
-
- public:
-  void* allocate(size_t bytes) override {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    // Large blocks (weights, the KV cache) are 2 MiB-aligned and asked to be backed by transparent huge
-    // pages: decode streams every weight once per token, and with 4 KiB pages that is a TLB miss per 4 KiB.
-    const bool huge = rounded >= kHugeThreshold;
-    if (huge) rounded = (rounded + kHugePage - 1) / kHugePage * kHugePage;
-    void* p = std::aligned_alloc(huge ? kHugePage : 64, rounded == 0 ? 64 : rounded);
-    if (!p) fail("out of host memory allocating ", bytes, " bytes");
-#ifdef MADV_HUGEPAGE
-    if (huge) (void)::madvise(p, rounded, MADV_HUGEPAGE);  // advice only: ignored where THP is off
-#endif
-    return p;
-  }
-  void deallocate(void* p) override { std::free(p); }
-  void copy(void* dst, Device, const void* src, Device, size_t bytes) override {
-    if (bytes) std::memcpy(dst, src, bytes);
-  }
-  void memset_zero(void* p, size_t bytes) override {
-    if (bytes) std::memset(p, 0, bytes);
-  }
-};
-
-CpuAllocator g_cpu_allocator;
-DeviceAllocator* g_allocators[2] = {&g_cpu_allocator, nullptr};
+DeviceAllocator* g_allocators[2] = {nullptr, nullptr};  // CPU: cpu_allocator() unless one is registered
 
 int64_t product(const std::vector<int64_t>& shape) {
   int64_t n = 1;
@@ -60,11 +31,12 @@ int64_t product(const std::vector<int64_t>& shape) {
 
 void register_allocator(Device d, DeviceAllocator* alloc) { g_allocators[(int)d] = alloc; }
 
-void* DeviceAllocator::allocate_host(size_t bytes) { return g_cpu_allocator.allocate(bytes); }
-void DeviceAllocator::deallocate_host(void* p) { g_cpu_allocator.deallocate(p); }
+void* DeviceAllocator::allocate_host(size_t bytes) { return cpu_allocator()->allocate(bytes); }
+void DeviceAllocator::deallocate_host(void* p) { cpu_allocator()->deallocate(p); }
 
 DeviceAllocator* allocator_for(Device d) {
   DeviceAllocator* a = g_allocators[(int)d];
+  if (!a && d == Device::CPU) a = cpu_allocator();
   if (!a) fail("device '", device_name(d), "' is not available in this build or on this machine");
   return a;
 }

@@ -1,6 +1,8 @@
 // Paged-attention variants against a double-precision causal softmax attention, with shuffled block tables,
 // grouped-query heads, head dims that are and are not multiples of 8, and steps mixing prefill chunks
-// (several query rows, some continuing a cached prefix) with single-row decodes.
+// (several query rows, some continuing a cached prefix) with single-row decodes. Prefill rows are attended in
+// groups of cpu::kAttentionGroupRows by the AVX2 kernel, so query lengths around multiples of it get cases
+// of their own.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -117,6 +119,24 @@ TEST(AttentionKernels, PrefillDecodeAndMixedSteps) {
       {4, 4, 64, 16, {{200, 200}}},                          // long prefill, many row blocks
   };
   uint64_t seed = 100;
+  for (const auto& c : cases) check_case(c, seed += 10);
+}
+
+TEST(AttentionKernels, RowGroupsWithRaggedTails) {
+  // Query lengths 1 .. kAttentionGroupRows + 1, alone and after a cached prefix, and items (16 rows) whose
+  // last group is partial; groups whose rows straddle a block boundary; one context over several value tiles.
+  static_assert(cpu::kAttentionGroupRows == 4, "query lengths below are chosen around groups of 4");
+  const std::vector<Case> cases = {
+      {4, 2, 64, 16, {{1, 1}, {2, 2}, {3, 3}, {4, 4}, {5, 5}}},           // from the first position, GQA
+      {4, 2, 64, 16, {{2, 17}, {3, 17}, {4, 18}, {5, 33}, {6, 15}}},      // over a prefix, across blocks
+      {3, 3, 24, 3, {{18, 18}, {19, 23}, {21, 21}, {17, 40}}},            // 16 + 8 features, block size 3
+      {2, 1, 8, 4, {{5, 9}, {7, 7}, {1, 6}}},                             // head dim 8: one feature chunk
+      {2, 2, 64, 1, {{5, 5}, {6, 11}}},                                   // one position per block
+      {6, 3, 12, 8, {{5, 13}, {4, 4}}},                                   // head dim not a multiple of 8
+      {1, 1, 64, 16, {{23, 301}}},                                        // several 32-key value tiles
+      {2, 1, 128, 16, {{9, 70}}},                                         // head dim over 64
+  };
+  uint64_t seed = 700;
   for (const auto& c : cases) check_case(c, seed += 10);
 }
 

@@ -1,8 +1,8 @@
 // CPU paged attention: causal attention of each query row over its sequence's KV cache, read through the
 // block table. Work is split into (sequence, head, block of query rows) items over the threads. Each row
 // takes two passes: all its scores into a per-thread buffer, then softmax and the weighted sum of values;
-// the score matrix is never materialised beyond one row. This file holds the dispatcher, the cache write
-// and the portable row kernel; attention_avx2.cpp holds the AVX2 one.
+// the score matrix is never materialised beyond a few rows (the AVX2 kernel's group of rows). This file
+// holds the dispatcher, the cache write and the portable row kernel; attention_avx2.cpp holds the AVX2 one.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -108,7 +108,7 @@ void paged_attention_with(Isa isa, const Tensor& q, const Tensor& k_cache, const
       for (int32_t h = 0; h < (int32_t)a.Hq; ++h) items.push_back({s, qsl[s] + r0, qsl[s] + r1, first_pos + r0, h});
     }
   }
-  const int64_t scores_len = (max_ctx + 7) / 8 * 8;
+  const int64_t scores_len = kAttentionGroupRows * ((max_ctx + 7) / 8 * 8);
   const int64_t n_items = (int64_t)items.size();
   const WorkItem* it = items.data();
   // Parallel only when there is enough work to pay for waking threads.

@@ -20,9 +20,12 @@ struct AttentionArgs {
   float* out = nullptr;  // [T, Hq, D]
 };
 
+// Consecutive query rows of one (sequence, head) that the AVX2 kernel attends together.
+constexpr int64_t kAttentionGroupRows = 4;
+
 // Query rows [t_begin, t_end) of sequence `seq` for head `head`; row t sits at position
 // pos_begin + (t - t_begin) and attends to positions [0, its position]. `scores` holds at least
-// (last position + 1) floats, rounded up to a multiple of 8.
+// kAttentionGroupRows * (last position + 1, rounded up to a multiple of 8) floats.
 void attend_rows_portable(const AttentionArgs& a, int32_t seq, int64_t head, int64_t t_begin, int64_t t_end,
                           int32_t pos_begin, float* scores);
 void attend_rows_avx2(const AttentionArgs& a, int32_t seq, int64_t head, int64_t t_begin, int64_t t_end,

@@ -3,33 +3,14 @@
 # prefill, as the CPU benchmark measures it: (latency(32 in, 128 out) - latency(32 in, 1 out)) / 127, for
 # opt-125m and llama-3-8b, CUDA graphs on, plus the copy bandwidth for the floor. Summary in $OUT/summary.txt.
 set -uo pipefail
-ROOT=$(pwd)
-OUT=${OUT:-$ROOT/gpu-logs}
-mkdir -p "$OUT"
-SUMMARY=$OUT/summary.txt
-: > "$SUMMARY"
-say() { echo "== $*" | tee -a "$SUMMARY"; }
-DEBS=$ROOT/.debs
-PREFIX=/tmp/shardlm-deps
-source scripts/gpu/deps.sh
-B=$ROOT/build-gpu/bin
+source scripts/gpu/common.sh
 say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=OFF \
   > "$OUT/build.log" 2>&1 && ninja -C build-gpu -j "$(nproc)" shardlm >> "$OUT/build.log" 2>&1
 say "build rc=$? at $SECONDS s"
 ( $B/shardlm make-model --preset llama-3-8b --out /tmp/l8b > /dev/null 2>&1 ) &
 MAKE=$!
-python3 - <<'PY' | tee -a "$SUMMARY"
-import torch
-x = torch.empty(2 << 30, dtype=torch.uint8, device="cuda"); y = torch.empty_like(x)
-for _ in range(3): y.copy_(x)
-torch.cuda.synchronize(); s = torch.cuda.Event(enable_timing=True); e = torch.cuda.Event(enable_timing=True)
-ts = []
-for _ in range(10):
-    s.record(); y.copy_(x); e.record(); torch.cuda.synchronize(); ts.append(s.elapsed_time(e) / 1e3)
-ts.sort(); t = ts[len(ts) // 2]
-print(f"copy bandwidth (2 GiB D2D, read+write): {2 * x.numel() / t / 1e12:.3f} TB/s")
-PY
+copy_bandwidth
 $B/shardlm make-model --preset opt-125m --out /tmp/opt125 > /dev/null
 decode_step() {  # label model extra-args...
   local label=$1 model=$2; shift 2

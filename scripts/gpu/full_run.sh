@@ -8,21 +8,12 @@
 # Logs and a summary go to $OUT. Usage: bash scripts/gpu/full_run.sh 1|2|3
 set -uo pipefail
 PHASE=${1:-1}
-ROOT=$(pwd)
-OUT=${OUT:-$ROOT/gpu-logs}
-mkdir -p "$OUT"
-SUMMARY=$OUT/summary$PHASE.txt
-: > "$SUMMARY"
-say() { echo "== $*" | tee -a "$SUMMARY"; }
-DEBS=$ROOT/.debs
-PREFIX=/tmp/shardlm-deps
-source scripts/gpu/deps.sh
+SUMMARY_NAME=summary$PHASE.txt
+source scripts/gpu/common.sh
 export SHARDLM_FIXTURES=$ROOT/.fixtures
 F=$SHARDLM_FIXTURES/models
-B=$ROOT/build-gpu/bin
 NGPU=$(nvidia-smi -L | wc -l)
 say "phase $PHASE on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) x$NGPU, $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
-export NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0}
 
 if [[ $PHASE == 1 ]]; then
   T0=$SECONDS
@@ -66,17 +57,7 @@ PY
     say "torchrun TP=$N rc=$rc"
   done
 
-  python3 - <<'PY' | tee -a "$SUMMARY"
-import torch
-x = torch.empty(2 << 30, dtype=torch.uint8, device="cuda"); y = torch.empty_like(x)
-for _ in range(3): y.copy_(x)
-torch.cuda.synchronize(); s = torch.cuda.Event(enable_timing=True); e = torch.cuda.Event(enable_timing=True)
-ts = []
-for _ in range(10):
-    s.record(); y.copy_(x); e.record(); torch.cuda.synchronize(); ts.append(s.elapsed_time(e) / 1e3)
-ts.sort(); t = ts[len(ts) // 2]
-print(f"copy bandwidth (2 GiB D2D, read+write): {2 * x.numel() / t / 1e12:.3f} TB/s")
-PY
+  copy_bandwidth
 
   # Decode latency with CUDA graphs (the default) and with --enforce-eager, back to back on the same GPU.
   $B/shardlm make-model --preset opt-125m --out /tmp/opt125 > /dev/null

@@ -6,19 +6,9 @@
 #   throughput (NPROMPTS, default 1000). Logs and summary.txt go to $OUT. SKIP_TESTS=1 runs the benchmarks only.
 # usage: OUT=$OUT bash scripts/gpu/run_all.sh
 set -uo pipefail
-ROOT=$(pwd)
-OUT=${OUT:-$ROOT/gpu-logs}
-mkdir -p "$OUT"
-SUMMARY=$OUT/summary.txt
-: > "$SUMMARY"
-say() { echo "== $*" | tee -a "$SUMMARY"; }
-DEBS=$ROOT/.debs
-PREFIX=/tmp/shardlm-deps
-source scripts/gpu/deps.sh
+source scripts/gpu/common.sh
 export SHARDLM_FIXTURES=$ROOT/.fixtures
-export NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0}
 F=$SHARDLM_FIXTURES/models
-B=$ROOT/build-gpu/bin
 NGPU=$(nvidia-smi -L | wc -l)
 say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) x$NGPU, $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
 
@@ -60,17 +50,7 @@ PY
 done
 
 fi
-python3 - <<'PY' | tee -a "$SUMMARY"
-import torch
-x = torch.empty(2 << 30, dtype=torch.uint8, device="cuda"); y = torch.empty_like(x)
-for _ in range(3): y.copy_(x)
-torch.cuda.synchronize(); s = torch.cuda.Event(enable_timing=True); e = torch.cuda.Event(enable_timing=True)
-ts = []
-for _ in range(10):
-    s.record(); y.copy_(x); e.record(); torch.cuda.synchronize(); ts.append(s.elapsed_time(e) / 1e3)
-ts.sort(); t = ts[len(ts) // 2]
-print(f"copy bandwidth (2 GiB D2D, read+write): {2 * x.numel() / t / 1e12:.3f} TB/s")
-PY
+copy_bandwidth
 
 lat() {  # label, extra args...
   local label=$1; shift

@@ -5,6 +5,7 @@
 //   SHARDLM_TEST_DTYPE=float32|float16|bfloat16   (CUDA only; default bfloat16 there, float32 on the CPU)
 // On CUDA parameters, activations and the KV cache all take that dtype.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -101,6 +102,13 @@ inline std::unique_ptr<WeightStore> open_safetensors_file(const std::string& pat
 inline std::vector<float> row(const Tensor& logits, int64_t r) {
   const Tensor one = logits.slice_rows(r, 1).to(Device::CPU);  // a host copy, wherever the logits are
   return std::vector<float>(one.data<float>(), one.data<float>() + one.numel());
+}
+
+// Top-1 minus top-2 of a logits row (at least two entries): how far greedy decoding is from a tie.
+inline double top2_margin(const std::vector<float>& logits) {
+  std::vector<float> c = logits;
+  std::partial_sort(c.begin(), c.begin() + 2, c.end(), std::greater<float>());
+  return (double)c[0] - c[1];
 }
 
 inline double rel_error(const std::vector<float>& a, const float* ref, size_t n) {

@@ -44,13 +44,6 @@ std::vector<int32_t> random_prompt(int len, int64_t vocab, std::mt19937_64& gen)
   return p;
 }
 
-// top-1 minus top-2 of a logits row
-double margin(const std::vector<float>& v) {
-  std::vector<float> c = v;
-  std::partial_sort(c.begin(), c.begin() + 2, c.end(), std::greater<float>());
-  return (double)c[0] - c[1];
-}
-
 // Two runners over one model (each its own KV cache), one eager and one replaying graphs, fed the same
 // steps: a prefill of every sequence, then decode steps whose batch shrinks from `batch` to 1 (so several
 // buckets run, most of them padded). Every decode step's logits must agree row by row.
@@ -109,7 +102,7 @@ void compare_runners(const std::string& model, DType dt, int batch) {
       for (int s = 0; s < live; ++s) {
         EXPECT_LT(rel_error(got[(size_t)s], want[(size_t)s].data(), (size_t)vocab), logits_bar(dt))
             << "decode step " << decode_steps << " sequence " << s << " of " << live;
-        if (margin(want[(size_t)s]) > near_tie(dt)) {
+        if (top2_margin(want[(size_t)s]) > near_tie(dt)) {
           EXPECT_EQ(argmax(got[(size_t)s]), argmax(want[(size_t)s])) << "decode step " << decode_steps;
         }
       }

@@ -1,30 +1,31 @@
 """
-vLLM's examples/offline_inference/torchrun_example.py on shardlm: the only difference that matters is
-`from shardlm import LLM, SamplingParams`, and the "further tips" at the end of vLLM's file are carried out
-with shardlm's groups.
+vLLM's examples/offline_inference/torchrun_example.py on shardlm: `vllm` became `shardlm` in the imports, and
+the "further tips" at the end of vLLM's file are carried out as written there (torch.distributed on the
+engine's cpu_group and device_group, the model reached through vLLM's path).
 
 Tensor-parallel inference with an external launcher: every rank runs this same script, builds the same LLM
 with tensor_parallel_size = world size, loads only its shard, and gets the same outputs.
 
-    build/bin/shardlm-run --nproc-per-node=2 /usr/bin/python3 examples/torchrun_example.py
     torchrun --nproc-per-node=2 examples/torchrun_example.py
+    build/bin/shardlm-run --nproc-per-node=2 python3 examples/torchrun_example.py
 
-The argument 2 should match tensor_parallel_size below. The model is --model, else $SHARDLM_MODEL, else
-"facebook/opt-125m" (a Hugging Face folder, or a hub id already in the local HF cache).
+The model is --model, else $SHARDLM_MODEL, else "facebook/opt-125m" (a Hugging Face folder, or a hub id already
+in the local HF cache).
 """
 
 import argparse
 import json
 import os
 
-import numpy as np
+import torch
+import torch.distributed as dist
 
 from shardlm import LLM, SamplingParams
-from shardlm.distributed import get_world_group
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--model", default=os.environ.get("SHARDLM_MODEL", "facebook/opt-125m"))
 parser.add_argument("--tensor-parallel-size", type=int, default=2)
+parser.add_argument("--device", default="auto")
 parser.add_argument("--results", default="torchrun_example_results.txt", help="where rank 0 saves the outputs (a JSON object a line)")
 args = parser.parse_args()
 
@@ -48,6 +49,7 @@ llm = LLM(
     model=args.model,
     tensor_parallel_size=args.tensor_parallel_size,
     distributed_executor_backend="external_launcher",
+    device=args.device,
     seed=1,
 )
 
@@ -62,34 +64,41 @@ for output in outputs:
     print("-" * 50)
 
 # Further tips, carried out.
-world = get_world_group()
+# 1. To communicate control messages across all ranks, use the cpu group, a PyTorch ProcessGroup with the Gloo
+#    backend. Here rank 0 announces that it saves the results, every rank checks that all ranks generated the
+#    same texts, and rank 0 alone writes the file.
+from shardlm.distributed.parallel_state import get_world_group
 
-# 1. To communicate control messages across all ranks, use the cpu group (Gloo). Python objects travel
-#    pickled. Here rank 0 announces that it saves the results, every rank checks that all ranks generated
-#    the same texts, and rank 0 alone writes the file.
-cpu_group = world.cpu_group
-rank = cpu_group.rank()
-message = cpu_group.broadcast_object(f"rank 0 saves the results to {args.results}" if rank == 0 else None, src=0)
+cpu_group = get_world_group().cpu_group
+torch_rank = dist.get_rank(group=cpu_group)
+message = [f"rank 0 saves the results to {args.results}" if torch_rank == 0 else None]
+dist.broadcast_object_list(message, src=0, group=cpu_group)
 texts = [output.outputs[0].text for output in outputs]
-same_everywhere = all(t == texts for t in cpu_group.all_gather_object(texts))
-if rank == 0:
+all_texts = [None] * dist.get_world_size(group=cpu_group)
+dist.all_gather_object(all_texts, texts, group=cpu_group)
+if torch_rank == 0:
+    # do something for rank 0, e.g. saving the results to disk.
     with open(args.results, "w", encoding="utf-8") as f:
         for output in outputs:
             f.write(json.dumps({"prompt": output.prompt, "text": output.outputs[0].text}) + "\n")
-cpu_group.barrier()
+dist.barrier(group=cpu_group)
 
-# 2. To communicate data across all ranks, use the device group (Gloo on CPUs, NCCL on GPUs); arrays are
-#    float32 NumPy arrays.
-device_group = world.device_group
-rank_sum = device_group.all_reduce(np.array([rank + 1.0], dtype=np.float32))
+# 2. To communicate data across all ranks, use the model's device group, a PyTorch ProcessGroup with the NCCL
+#    backend on GPUs (Gloo on CPUs).
+device_group = get_world_group().device_group
+device = get_world_group().device
+rank_sum = torch.tensor([torch_rank + 1.0], device=device)
+dist.all_reduce(rank_sum, group=device_group)
 
-# 3. To access the model directly in every rank (vLLM's path; llm.model is the same object): each rank
-#    holds its shard only.
+# 3. To access the model directly in every rank: its parameters are torch tensors sharing the engine's memory
+#    (this rank's shard).
 model = llm.llm_engine.model_executor.driver_worker.worker.model_runner.model
-num_tensors = sum(1 for _ in model.named_parameters())
+params = dict(model.named_parameters())
 print(
-    f"rank {rank}/{world.world_size}: control message {message!r}; same outputs on all ranks: {same_everywhere}; "
-    f"device-group sum of (rank+1) = {rank_sum[0]:.0f}; {model.architecture} shard holds "
-    f"{model.num_parameters()} parameters in {num_tensors} tensors",
+    f"rank {torch_rank}/{dist.get_world_size()}: control message {message[0]!r}; "
+    f"same outputs on all ranks: {all(t == texts for t in all_texts)}; "
+    f"device-group ({dist.get_backend(device_group)}) sum of (rank+1) = {rank_sum.item():.0f}; "
+    f"{model.architecture} shard holds {sum(p.numel() for p in params.values())} parameters in {len(params)} "
+    f"tensors on {next(iter(params.values())).device}",
     flush=True,
 )

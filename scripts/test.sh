@@ -10,9 +10,10 @@ echo "=== build (RelWithDebInfo) ==="
 SHARDLM_BUILD_DIR=build scripts/build.sh
 echo "=== tests ==="
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600)
-if [[ -d build/python ]] && command -v /usr/bin/python3 >/dev/null; then
+PY=${SHARDLM_VENV:-.venv}/bin/python  # scripts/setup.sh made it: Debian's python3 with PyPI's torch
+if [[ -d build/python ]]; then
   echo "=== python tests ==="
-  PYTHONPATH=build/python /usr/bin/python3 -m pytest -q python/tests
+  PYTHONPATH=build/python "$PY" -m pytest -q python/tests
 fi
 
 if [[ "${SHARDLM_SKIP_SANITIZERS:-0}" != "1" ]]; then
@@ -22,12 +23,12 @@ if [[ "${SHARDLM_SKIP_SANITIZERS:-0}" != "1" ]]; then
   echo "=== tests under ASan + UBSan ==="
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest --output-on-failure -j "$JOBS" --timeout 900)
-  if [[ -d build-asan/python ]] && command -v /usr/bin/python3 >/dev/null; then
+  if [[ -d build-asan/python ]]; then
     echo "=== python tests under ASan + UBSan ==="
     # The interpreter is not instrumented: the sanitizer runtime must be loaded first, with libstdc++ (ASan
     # intercepts __cxa_throw through it); the interpreter's own allocations at exit are not leaks of ours.
     LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)" ASAN_OPTIONS=detect_leaks=0 \
-      SHARDLM_BUILD_DIR=build-asan PYTHONPATH=build-asan/python /usr/bin/python3 -m pytest -q python/tests
+      SHARDLM_BUILD_DIR=build-asan PYTHONPATH=build-asan/python "$PY" -m pytest -q python/tests
   fi
 fi
 echo "=== all tests passed ==="

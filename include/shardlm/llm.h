@@ -92,6 +92,8 @@ class LLM {
   // Direct access to this rank's model: its parameters and their count.
   std::vector<ParameterInfo> parameters() const;
   int64_t num_parameters() const;  // local (this shard)
+  // Rewrites this rank's parameters from the checkpoint on disk, in place (vLLM's reload_weights).
+  void reload_weights();
   std::string architecture() const;
   int64_t vocab_size() const;      // the model's (logits width)
   int max_model_len() const;

@@ -1,5 +1,7 @@
 """Loads the compiled engine (_shardlm) with an error that says how to build it."""
 
+from shardlm import _torch  # noqa: F401  (first: torch's CUDA libraries and NCCL before the engine's)
+
 try:
     from shardlm import _shardlm as native
 except ImportError as e:  # pragma: no cover - depends on the installation

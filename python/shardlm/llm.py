@@ -2,21 +2,26 @@
 shardlm-run) every process builds the same LLM with tensor_parallel_size = world size; each loads its shard
 and every rank returns the same outputs."""
 
+import functools
 import types
 
-from shardlm import _checks, distributed
+from shardlm import _checks, _torch
 from shardlm._native import native
 from shardlm._progress import make_progress
+from shardlm.distributed import parallel_state
 from shardlm.model import Model
 from shardlm.outputs import from_native
 from shardlm.sampling_params import SamplingParams
 from shardlm.tokenizer import Tokenizer
+from shardlm.worker import Worker, vllm_config
 
 _OWNER = "LLM"
 
 # vLLM keywords that are accepted and change nothing here: shardlm never runs model code from the
-# checkpoint, logs no statistics, and has no custom all-reduce.
-_NO_EFFECT_KWARGS = ("trust_remote_code", "disable_log_stats", "disable_custom_all_reduce")
+# checkpoint, logs no statistics, has no custom all-reduce, no swap space (preempted requests are recomputed)
+# and no mixture-of-experts models to spread over experts.
+_NO_EFFECT_KWARGS = ("trust_remote_code", "disable_log_stats", "disable_custom_all_reduce", "swap_space",
+                     "enable_expert_parallel")
 
 
 def _dtype_name(value):
@@ -37,8 +42,13 @@ class LLM:
     enforce_eager=True runs every step eagerly; by default decode steps on CUDA replay CUDA graphs.
     shardlm extensions: enable_chunked_prefill (vLLM's too), num_threads (CPU threads per rank; default
     cores / local ranks), distributed_timeout_s (rendezvous and collective timeout, default 60).
-    Accepted with no effect: trust_remote_code, disable_log_stats, disable_custom_all_reduce;
-    pipeline_parallel_size must be 1.
+    data_parallel_size: replicas under the launcher (world size = data_parallel_size * tensor_parallel_size;
+    a world size that is a multiple of tensor_parallel_size implies it). enable_sleep_mode: sleep()/wake_up().
+    Accepted with no effect: trust_remote_code, disable_log_stats, disable_custom_all_reduce, swap_space,
+    enable_expert_parallel; pipeline_parallel_size must be 1.
+
+    With PyTorch installed, torch.distributed is initialised over the launcher's ranks unless the program did
+    it first, and shardlm.distributed's groups are torch ProcessGroups.
     """
 
     def __init__(
@@ -62,6 +72,8 @@ class LLM:
         num_threads=None,
         distributed_timeout_s=None,
         enforce_eager=False,
+        data_parallel_size=1,
+        enable_sleep_mode=False,
         **kwargs,
     ):
         for key, value in kwargs.items():
@@ -108,26 +120,81 @@ class LLM:
             a.distributed_timeout_s = timeout
 
         a.enforce_eager = _checks.as_bool(_OWNER, "enforce_eager", enforce_eager)
+        a.data_parallel_size = _checks.as_int(_OWNER, "data_parallel_size", data_parallel_size)
+        a.enable_sleep_mode = _checks.as_bool(_OWNER, "enable_sleep_mode", enable_sleep_mode)
 
+        # torch.distributed first where the engine must join a store torch hosts (mpirun/srun); the engine's
+        # own rendezvous (with its timeouts and rank-fault messages) before any torch group is created.
+        launch = native.launch_env()
+        store = None
+        if _torch.torch is not None:
+            from shardlm.distributed import torch_groups
+
+            store = torch_groups.prepare_store(launch)
         self._engine = native.Engine(a)
+        if _torch.torch is not None:
+            torch_groups.init_default_group(launch, self._engine.device, store)
+        parallel_state._install(self._engine, launch)
         self._tokenizer = Tokenizer(self._engine)
         self._model = Model(self._engine)
-        distributed._set_groups(
-            distributed.GroupCoordinator(self._engine.world_group()),
-            distributed.GroupCoordinator(self._engine.tp_group()),
-        )
-        # vLLM's path to the model (its torchrun example's tip 3) leads to the same Model.
-        runner = types.SimpleNamespace(model=self._model)
-        worker = types.SimpleNamespace(model_runner=runner)
+        # vLLM's path to the model (its torchrun example's tip 3) leads to the same Model, through the worker
+        # that collective_rpc calls.
+        self._worker = Worker(self, self._engine, self._model, launch)
         self.llm_engine = types.SimpleNamespace(
-            model_executor=types.SimpleNamespace(driver_worker=types.SimpleNamespace(worker=worker, model_runner=runner)),
+            model_executor=types.SimpleNamespace(
+                driver_worker=types.SimpleNamespace(worker=self._worker, model_runner=self._worker.model_runner)),
             get_tokenizer=self.get_tokenizer,
+            vllm_config=vllm_config(self, self._engine, a),
+            collective_rpc=self.collective_rpc,
+            reset_prefix_cache=self.reset_prefix_cache,
         )
 
     @property
     def model(self) -> Model:
         """This rank's shard of the model: named_parameters(), num_parameters()."""
         return self._model
+
+    def collective_rpc(self, method, timeout=None, args=(), kwargs=None):
+        """Runs `method` on this rank's worker and returns [its result] (vLLM under the external launcher: every
+        rank calls collective_rpc itself and gets its own worker's result). `method` is the name of a Worker
+        method (get_model, load_weights, reload_weights, sleep, wake_up, ...) or a callable that receives the
+        worker as its first argument. `timeout` is accepted for vLLM's signature; the call runs in this process."""
+        if isinstance(method, str):
+            fn = getattr(self._worker, method, None)
+            if fn is None or method.startswith("_"):
+                raise AttributeError(f"collective_rpc: the worker has no method {method!r}")
+        elif callable(method):
+            fn = functools.partial(method, self._worker)
+        else:
+            raise TypeError(f"collective_rpc: method must be a str or a callable, got {type(method).__name__}")
+        return [fn(*tuple(args), **(kwargs or {}))]
+
+    def apply_model(self, func):
+        """[func(model)] for this rank's model (vLLM's apply_model)."""
+        return [func(self._model)]
+
+    def reset_prefix_cache(self) -> bool:
+        """Forgets every cached KV block so no later request reuses KV computed before (say, with old weights).
+        Returns False, changing nothing, while unfinished requests hold blocks."""
+        return self._engine.reset_prefix_cache()
+
+    def sleep(self, level: int = 1):
+        """Frees the engine's memory while something else (training) uses the device: level 1 moves the
+        weights to host memory and discards the KV cache; level 2 discards both (reload the weights with
+        load_weights or collective_rpc("reload_weights") after wake_up). Needs LLM(enable_sleep_mode=True).
+        Every address stays valid: parameter tensors taken before sleeping work again after wake_up."""
+        self._engine.sleep(_checks.as_int("sleep", "level", level))
+
+    def wake_up(self, tags=None):
+        """Gives back what sleep() freed: tags None (everything), ["weights"] or ["kv_cache"]."""
+        if tags is None:
+            tags = []
+        elif isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+            raise TypeError(f"wake_up: tags must be None or a list of 'weights' / 'kv_cache', got {tags!r}")
+        self._engine.wake_up(list(tags))
+
+    def is_sleeping(self) -> bool:
+        return self._engine.is_sleeping
 
     def get_tokenizer(self) -> Tokenizer:
         return self._tokenizer

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "api/progress_bar.h"
+#include "core/tensor.h"
 #include "bindings.h"
 #include "engine/llm_engine.h"
 #include "shardlm/llm.h"
@@ -113,6 +114,27 @@ class Engine {
   }
 
   LLM& llm() { return *llm_; }
+
+  // This rank's parameter `index` (in parameters() order) as a DLPack capsule sharing the engine's memory.
+  py::capsule parameter_dlpack(size_t index) {
+    const auto& params = llm_->engine().model().parameters();
+    if (index >= params.size())
+      throw py::index_error("parameter index " + std::to_string(index) + " out of range (" +
+                            std::to_string(params.size()) + " parameters)");
+    return to_dlpack(params[index].local);
+  }
+
+  // Where each checkpoint tensor lands: (source name, full shape, parameter index, "whole"|"rows"|"cols",
+  // start, len, first destination row). See WeightRoute.
+  py::list weight_routes() {
+    py::list out;
+    for (const WeightRoute& r : llm_->engine().load_context().routes()) {
+      const char* slice = r.slice == WeightRoute::Slice::Whole ? "whole" : r.slice == WeightRoute::Slice::Rows ? "rows" : "cols";
+      out.append(py::make_tuple(r.source, py::tuple(py::cast(r.full_shape)), r.param_index, slice, r.start, r.len,
+                                r.dst_row));
+    }
+    return out;
+  }
   const Tokenizer& tokenizer() { return llm_->engine().tokenizer(); }
 
   py::dict stats() const {
@@ -160,6 +182,11 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("bos_token_id", [](Engine& e) { return e.tokenizer().bos_token_id(); })
       .def_property_readonly("eos_token_id", [](Engine& e) { return e.tokenizer().eos_token_id(); })
       .def("parameters", [](Engine& e) { return e.llm().parameters(); })
+      .def("parameter_dlpack", &Engine::parameter_dlpack, py::arg("index"))
+      .def("weight_routes", &Engine::weight_routes)
+      .def("weight_prefix_aliases", [](Engine& e) { return e.llm().engine().load_context().prefix_aliases(); })
+      .def("reload_weights", [](Engine& e) { e.llm().reload_weights(); }, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("device", [](Engine& e) { return device_name(e.llm().engine().device()); })
       .def("num_parameters", [](Engine& e) { return e.llm().num_parameters(); })
       .def_property_readonly("architecture", [](Engine& e) { return e.llm().architecture(); })
       .def_property_readonly("vocab_size", [](Engine& e) { return e.llm().vocab_size(); })

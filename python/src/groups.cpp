@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "distributed/launch_env.h"
 #include "shardlm/distributed.h"
 
 namespace py = pybind11;
@@ -124,6 +125,22 @@ void bind_groups(py::module_& m) {
       .def_readonly("device_group", &DistributedGroup::device_group)
       .def_readonly("rank", &DistributedGroup::rank)
       .def_readonly("world_size", &DistributedGroup::world_size);
+}
+
+void bind_launch_env(py::module_& m) {
+  m.def("launch_env", [] {
+    const LaunchEnv env = detect_launch_env();
+    py::dict d;
+    d["rank"] = env.rank;
+    d["world_size"] = env.world_size;
+    d["local_rank"] = env.local_rank;
+    d["local_world_size"] = env.local_world_size;
+    d["master_addr"] = env.master_addr;
+    d["master_port"] = env.master_port;
+    d["launcher"] = env.launcher;
+    d["agent_store"] = env.agent_store;
+    return d;
+  }, "What the external launcher told this process (rank, world size, where the rendezvous store is).");
 }
 
 }  // namespace shardlm::python

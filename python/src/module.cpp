@@ -15,5 +15,6 @@ PYBIND11_MODULE(_shardlm, m) {
   py::register_exception<shardlm::Error>(m, "EngineError", PyExc_RuntimeError);
   shardlm::python::bind_types(m);
   shardlm::python::bind_groups(m);
+  shardlm::python::bind_launch_env(m);
   shardlm::python::bind_engine(m);
 }

@@ -1,6 +1,6 @@
 """Paths and shared fixtures for the Python tests.
 
-Run from the repository root: PYTHONPATH=build/python /usr/bin/python3 -m pytest -q python/tests
+Run from the repository root: PYTHONPATH=build/python .venv/bin/python -m pytest -q python/tests
 The build folder is $SHARDLM_BUILD_DIR (default build/); fixtures are $SHARDLM_FIXTURES (default
 ../shared/fixtures) and tests that need them skip with a loud message when the folder is absent.
 """
@@ -19,7 +19,7 @@ if not BUILD.is_absolute():
     BUILD = REPO / BUILD
 FIXTURES = pathlib.Path(os.environ.get("SHARDLM_FIXTURES", REPO / ".." / "shared" / "fixtures")).resolve()
 TINY_OPT = FIXTURES / "models" / "tiny-opt"
-PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+PYTHON = sys.executable  # child processes use the interpreter running the tests (the project's venv, with torch)
 
 # The tests import the package from the build tree unless PYTHONPATH already points somewhere.
 if str(BUILD / "python") not in sys.path and not os.environ.get("PYTHONPATH"):

@@ -1,16 +1,12 @@
-"""shardlm.distributed: the groups of a single process, the error before any LLM exists, and two ranks
-under shardlm-run (greedy tokens equal to the goldens on both ranks, collectives with known results)."""
+"""shardlm.distributed without PyTorch (its NumPy groups): the groups of a single process, the error before any
+LLM exists, and two ranks under shardlm-run (greedy tokens equal to the goldens on both ranks, collectives with
+known results). The torch groups are tested in test_torch_colocation.py and test_torchrun.py."""
 
-import collections
 import json
 import subprocess
 import textwrap
 
-import numpy as np
-import pytest
-
-from shardlm.distributed import get_tp_group, get_world_group
-from conftest import BUILD, PYTHON, REPO, comparable_prefix, require_binary, subprocess_env
+from conftest import PYTHON, comparable_prefix, require_binary, subprocess_env
 
 
 def test_groups_before_any_llm_are_a_clear_error():
@@ -20,10 +16,17 @@ def test_groups_before_any_llm_are_a_clear_error():
     assert "no process group yet" in proc.stdout and "shardlm.LLM" in proc.stdout
 
 
-def test_single_process_groups(llm):
+SINGLE_PROCESS_NUMPY = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import pytest
+    import shardlm
+    from shardlm.distributed import get_tp_group, get_world_group, get_dp_group
+    llm = shardlm.LLM(sys.argv[1])
     world = get_world_group()
     assert (world.rank, world.world_size, world.ranks) == (0, 1, [0])
-    assert get_tp_group().world_size == 1
+    assert get_tp_group().world_size == 1 and get_dp_group().world_size == 1
     cpu, dev = world.cpu_group, world.device_group
     assert (cpu.rank(), cpu.size(), dev.rank(), dev.size()) == (0, 1, 0, 1)
     cpu.barrier()
@@ -41,6 +44,31 @@ def test_single_process_groups(llm):
         dev.broadcast(np.zeros(1, np.float32), src=1)
     with pytest.raises(TypeError, match="all_reduce"):
         dev.all_reduce("not numbers")
+    assert world.broadcast_object([1]) == [1]
+    # Without torch, the model describes its parameters instead of sharing them as tensors.
+    name, info = next(iter(llm.model.named_parameters()))
+    assert isinstance(info, shardlm.ParameterInfo) and info.numel == int(np.prod(info.shape))
+    with pytest.raises(ImportError, match="PyTorch"):
+        llm.model.load_weights([])
+    print("ok")
+    """
+)
+
+
+def without_torch(script_path, *args):
+    """A command running a Python script in an interpreter where `import torch` fails, as in a program whose
+    environment has no PyTorch."""
+    runner = ("import runpy, sys; sys.modules['torch'] = None; sys.argv = sys.argv[1:]; "
+              "runpy.run_path(sys.argv[0], run_name='__main__')")
+    return [PYTHON, "-c", runner, str(script_path), *map(str, args)]
+
+
+def test_single_process_numpy_groups_without_torch(tiny_opt, tmp_path):
+    script = tmp_path / "single.py"
+    script.write_text(SINGLE_PROCESS_NUMPY)
+    proc = subprocess.run(without_torch(script, tiny_opt), capture_output=True, text=True, timeout=120,
+                          env=subprocess_env())
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout + proc.stderr
 
 
 TP_WORKER = textwrap.dedent(
@@ -84,11 +112,10 @@ def _shardlm_run(args, **kwargs):
                           capture_output=True, text=True, timeout=300, **kwargs)
 
 
-def test_two_ranks_generate_the_golden_tokens_and_exchange_data(tiny_opt, golden, tmp_path, llm):
+def test_two_ranks_generate_the_golden_tokens_and_exchange_data_without_torch(tiny_opt, golden, tmp_path, llm):
     worker = tmp_path / "tp_worker.py"
     worker.write_text(TP_WORKER)
-    proc = _shardlm_run([PYTHON, str(worker), str(tiny_opt), str(tiny_opt / "golden.json"), str(tmp_path)],
-                        env=subprocess_env())
+    proc = _shardlm_run(without_torch(worker, tiny_opt, tiny_opt / "golden.json", tmp_path), env=subprocess_env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert (r0["rank"], r1["rank"], r0["world_size"], r0["tp_size"]) == (0, 1, 2, 2)
@@ -108,54 +135,3 @@ def test_two_ranks_generate_the_golden_tokens_and_exchange_data(tiny_opt, golden
     full = llm.model.num_parameters()
     assert r0["local_parameters"] < full and r1["local_parameters"] < full
     assert r0["local_parameters"] + r1["local_parameters"] >= full
-
-
-def _generation_blocks(text):
-    """[(prompt repr, generated repr)] from the example's 'Prompt: ...\\nGenerated text: ...' lines."""
-    lines = text.splitlines()
-    return [
-        (lines[i][len("Prompt: "):], lines[i + 1][len("Generated text: "):])
-        for i in range(len(lines) - 1)
-        if lines[i].startswith("Prompt: ") and lines[i + 1].startswith("Generated text: ")
-    ]
-
-
-SEED_PROMPTS = ["'Hello, my name is'", "'The president of the United States is'", "'The capital of France is'",
-                "'The future of AI is'"]
-
-
-def test_seed_script_under_shardlm_run(tiny_opt, tmp_path):
-    """The seed script as a user runs it: both ranks print the same four generations."""
-    results = tmp_path / "results.jsonl"
-    proc = _shardlm_run([PYTHON, str(REPO / "examples" / "torchrun_example.py"), "--results", str(results)],
-                        env=subprocess_env(SHARDLM_MODEL=tiny_opt), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    blocks = _generation_blocks(proc.stdout)
-    assert len(blocks) == 8, proc.stdout
-    # Two ranks, the same four generations each (the ranks' outputs may come in either order).
-    counts = collections.Counter(blocks)
-    assert len(counts) == 4 and set(counts.values()) == {2}, proc.stdout
-    assert sorted(p for p, _ in counts) == sorted(SEED_PROMPTS)
-    for r in (0, 1):
-        found = [l[l.index(f"rank {r}/2:"):] for l in proc.stdout.splitlines() if f"rank {r}/2:" in l]
-        assert found, proc.stdout + proc.stderr
-        line = found[0]
-        assert "same outputs on all ranks: True" in line and "sum of (rank+1) = 3" in line
-        assert f"control message 'rank 0 saves the results to {results}'" in line
-    saved = [json.loads(l) for l in results.read_text().splitlines()]
-    assert [repr(s["prompt"]) for s in saved] == SEED_PROMPTS
-    assert {(repr(s["prompt"]), repr(s["text"])) for s in saved} == set(blocks)
-
-
-def test_seed_script_ranks_print_identical_output(tiny_opt, tmp_path):
-    """Each rank's stdout in its own file (the example unchanged): the generations are identical."""
-    example = REPO / "examples" / "torchrun_example.py"
-    cmd = f'exec "{PYTHON}" "{example}" --results "{tmp_path}/r.jsonl" > "{tmp_path}/out.$RANK.txt"'
-    proc = _shardlm_run(["/bin/sh", "-c", cmd], env=subprocess_env(SHARDLM_MODEL=tiny_opt), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    out0, out1 = ((tmp_path / f"out.{r}.txt").read_text() for r in (0, 1))
-    b0, b1 = _generation_blocks(out0), _generation_blocks(out1)
-    assert [p for p, _ in b0] == SEED_PROMPTS
-    assert b0 == b1
-    assert all(len(text) > 2 for _, text in b0)  # something was generated
-    assert out0.splitlines()[0] == "-" * 50

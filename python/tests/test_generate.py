@@ -142,14 +142,14 @@ def test_tokenizer_and_model_access(llm, tiny_opt):
     model = llm.model
     assert llm.llm_engine.model_executor.driver_worker.worker.model_runner.model is model
     params = dict(model.named_parameters())
-    assert model.num_parameters() == sum(p.numel for p in params.values())
+    assert model.num_parameters() == sum(p.numel() for p in params.values())
     # Independent reference: the shapes recorded in the checkpoint's safetensors header.
     with open(tiny_opt / "model.safetensors", "rb") as f:
         header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
     for name in ("model.decoder.layers.0.fc1.weight", "model.decoder.layers.1.fc2.weight"):
         [ours] = [info for n, info in params.items() if n.endswith(name.split("model.", 1)[1])]
         assert list(ours.shape) == header[name]["shape"]
-        assert ours.numel == math.prod(header[name]["shape"])
+        assert ours.numel() == math.prod(header[name]["shape"])
     assert model.architecture == "OPTForCausalLM"
 
 

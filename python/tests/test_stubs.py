@@ -36,7 +36,7 @@ def _params(fn):
 def test_stubs_and_py_typed_ship_with_the_package():
     assert (PKG / "py.typed").exists()
     assert set(shardlm.__all__) <= set(_names(_stub("__init__.pyi")))
-    assert set(shardlm.distributed.__all__) <= set(_names(_stub("distributed.pyi")))
+    assert set(shardlm.distributed.__all__) <= set(_names(_stub("distributed/__init__.pyi")))
 
 
 def test_stubbed_signatures_match_the_runtime():

@@ -87,6 +87,8 @@ int64_t LLM::num_parameters() const {
   return n;
 }
 
+void LLM::reload_weights() { engine_->reload_weights(); }
+
 std::string LLM::architecture() const { return engine_->model().config().architecture; }
 int64_t LLM::vocab_size() const { return engine_->model().config().vocab_size; }
 int LLM::max_model_len() const { return engine_->max_model_len(); }

@@ -27,6 +27,8 @@ class DeviceAllocator {
   virtual bool memory_info(size_t* free_bytes, size_t* total_bytes) { return false; }
   // Returns cached but unused blocks to the device.
   virtual void release_cached() {}
+  // The index of the device this process computes on (the CUDA ordinal; 0 for the host).
+  virtual int device_index() const { return 0; }
 
   // Host memory this device copies from without staging (page-locked on CUDA; plain host memory on the CPU),
   // for copy_async. Freed with deallocate_host.

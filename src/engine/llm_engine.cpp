@@ -382,4 +382,10 @@ EngineStats LLMEngine::stats() const {
   return e;
 }
 
+void LLMEngine::reload_weights() {
+  if (has_unfinished_requests())
+    fail("reload_weights: ", requests_.size(), " request(s) are unfinished; finish or abort them first");
+  load_ctx_->reload_from_checkpoint();
+}
+
 }  // namespace shardlm

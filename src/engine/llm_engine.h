@@ -44,6 +44,12 @@ class LLMEngine {
   EngineStats stats() const;
   DistributedState& distributed() const { return *dist_; }
   const ModelRunner& runner() const { return *runner_; }
+  Device device() const { return device_; }
+  // How checkpoint tensors map onto this rank's parameters (routes, prefix aliases).
+  const LoadContext& load_context() const { return *load_ctx_; }
+  // Rewrites every parameter from the checkpoint on disk, in place (same storage). Requires no unfinished
+  // requests (the KV cache computed with the old weights is stale).
+  void reload_weights();
 
  private:
   struct RequestState;  // one user request: its prompt and its n sequences

@@ -26,11 +26,8 @@ Tensor load_vocab_shard(LoadContext& ctx, const std::string& name, int64_t vocab
   const int64_t real = std::clamp<int64_t>(vocab_size - start, 0, local);
   *start_out = start;
   *local_out = local;
-  Tensor rows = ctx.load_rows(name, start, real);
-  if (real == local) return rows;
-  Tensor padded = Tensor::zeros({local, dim}, rows.dtype(), rows.device());
-  if (real > 0) padded.slice_rows(0, real).copy_from(rows);
-  return padded;
+  // The registered parameter is the padded tensor itself, so writes into it reach the model.
+  return ctx.load_rows(name, start, real, local);
 }
 }  // namespace
 

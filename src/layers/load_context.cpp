@@ -73,36 +73,84 @@ Tensor LoadContext::finish(Tensor host, const std::string& name) {
   return t;
 }
 
+void LoadContext::add_route(const std::string& source, WeightRoute::Slice slice, int64_t start, int64_t len,
+                            int64_t dst_row) {
+  WeightRoute r;
+  r.source = source;
+  r.full_shape = shape(source);
+  r.param_index = params_.size() - 1;  // the parameter finish() registered last
+  r.slice = slice;
+  r.start = start;
+  r.len = len;
+  r.dst_row = dst_row;
+  routes_.push_back(std::move(r));
+}
+
+Tensor LoadContext::take(const Tensor& full, const WeightRoute& r) {
+  switch (r.slice) {
+    case WeightRoute::Slice::Whole:
+      return full;
+    case WeightRoute::Slice::Rows:
+      if (r.start < 0 || r.start + r.len > full.dim(0))
+        fail("checkpoint tensor '", r.source, "' has ", full.dim(0), " rows; cannot take rows [", r.start, ", ",
+             r.start + r.len, ")");
+      return full.slice_rows(r.start, r.len);
+    case WeightRoute::Slice::Cols: {
+      if (full.ndim() != 2 || r.start < 0 || r.start + r.len > full.dim(1))
+        fail("checkpoint tensor '", r.source, "' of shape ", full.shape_str(), ": cannot take columns [", r.start,
+             ", ", r.start + r.len, ")");
+      const int64_t rows = full.dim(0), cols = full.dim(1);
+      const size_t es = dtype_size(full.dtype());
+      Tensor part = Tensor::empty({rows, r.len}, full.dtype());
+      for (int64_t i = 0; i < rows; ++i)
+        std::memcpy(static_cast<char*>(part.raw()) + (size_t)(i * r.len) * es,
+                    static_cast<const char*>(full.raw()) + (size_t)(i * cols + r.start) * es, (size_t)r.len * es);
+      return part;
+    }
+  }
+  fail("internal error: unknown weight route slice");
+}
+
 Tensor LoadContext::load(const std::string& name) {
   std::string r = resolve(name);
   if (r.empty()) fail("checkpoint is missing tensor '", name, "'");
-  return finish(weights_.get(r), name);
+  Tensor t = finish(weights_.get(r), name);
+  add_route(name, WeightRoute::Slice::Whole, 0, 0, 0);
+  return t;
 }
 
-Tensor LoadContext::load_rows(const std::string& name, int64_t start, int64_t len) {
+Tensor LoadContext::load_rows(const std::string& name, int64_t start, int64_t len, int64_t padded_rows) {
   std::string r = resolve(name);
   if (r.empty()) fail("checkpoint is missing tensor '", name, "'");
-  Tensor full = weights_.get(r);
-  if (start < 0 || start + len > full.dim(0))
-    fail("checkpoint tensor '", name, "' has ", full.dim(0), " rows; cannot take rows [", start, ", ",
-         start + len, ")");
-  return finish(full.slice_rows(start, len), name);
+  WeightRoute route;
+  route.source = name;
+  route.slice = WeightRoute::Slice::Rows;
+  route.start = start;
+  route.len = len;
+  Tensor part = take(weights_.get(r), route);
+  if (padded_rows > len) {
+    std::vector<int64_t> shp = part.shape();
+    shp[0] = padded_rows;
+    Tensor padded = Tensor::zeros(shp, part.dtype());
+    if (len > 0) std::memcpy(padded.raw(), part.raw(), part.nbytes());
+    part = padded;
+  }
+  Tensor t = finish(part, name);
+  add_route(name, WeightRoute::Slice::Rows, start, len, 0);
+  return t;
 }
 
 Tensor LoadContext::load_cols(const std::string& name, int64_t start, int64_t len) {
   std::string r = resolve(name);
   if (r.empty()) fail("checkpoint is missing tensor '", name, "'");
-  Tensor full = weights_.get(r);
-  if (full.ndim() != 2 || start < 0 || start + len > full.dim(1))
-    fail("checkpoint tensor '", name, "' of shape ", full.shape_str(), ": cannot take columns [", start, ", ",
-         start + len, ")");
-  const int64_t rows = full.dim(0), cols = full.dim(1);
-  const size_t es = dtype_size(full.dtype());
-  Tensor part = Tensor::empty({rows, len}, full.dtype());
-  for (int64_t i = 0; i < rows; ++i)
-    std::memcpy(static_cast<char*>(part.raw()) + (size_t)(i * len) * es,
-                static_cast<const char*>(full.raw()) + (size_t)(i * cols + start) * es, (size_t)len * es);
-  return finish(part, name);
+  WeightRoute route;
+  route.source = name;
+  route.slice = WeightRoute::Slice::Cols;
+  route.start = start;
+  route.len = len;
+  Tensor t = finish(take(weights_.get(r), route), name);
+  add_route(name, WeightRoute::Slice::Cols, start, len, 0);
+  return t;
 }
 
 Tensor LoadContext::load_row_slices(const std::vector<RowSlice>& slices, const std::string& registered_name) {
@@ -112,11 +160,13 @@ Tensor LoadContext::load_row_slices(const std::vector<RowSlice>& slices, const s
   for (const auto& s : slices) {
     std::string r = resolve(s.name);
     if (r.empty()) fail("checkpoint is missing tensor '", s.name, "'");
+    WeightRoute route;
+    route.source = s.name;
+    route.slice = WeightRoute::Slice::Rows;
+    route.start = s.start;
+    route.len = s.len;
     Tensor full = weights_.get(r);
-    if (s.start < 0 || s.start + s.len > full.dim(0))
-      fail("checkpoint tensor '", s.name, "' has ", full.dim(0), " rows; cannot take rows [", s.start, ", ",
-           s.start + s.len, ")");
-    Tensor p = full.slice_rows(s.start, s.len);
+    Tensor p = take(full, route);
     int64_t re = full.dim(0) ? full.numel() / full.dim(0) : 0;
     if (row_elems >= 0 && re != row_elems) fail("checkpoint tensors fused into '", registered_name, "' differ in width");
     row_elems = re;
@@ -132,7 +182,28 @@ Tensor LoadContext::load_row_slices(const std::vector<RowSlice>& slices, const s
     std::memcpy(static_cast<char*>(cat.raw()) + off, p.raw(), p.nbytes());
     off += p.nbytes();
   }
-  return finish(cat, registered_name);
+  Tensor t = finish(cat, registered_name);
+  int64_t dst_row = 0;
+  for (const auto& s : slices) {
+    add_route(s.name, WeightRoute::Slice::Rows, s.start, s.len, dst_row);
+    dst_row += s.len;
+  }
+  return t;
+}
+
+void LoadContext::reload_from_checkpoint() {
+  for (const WeightRoute& route : routes_) {
+    std::string r = resolve(route.source);
+    if (r.empty()) fail("reload: the checkpoint no longer has tensor '", route.source, "'");
+    Tensor full = weights_.get(r);
+    if (full.shape() != route.full_shape)
+      fail("reload: checkpoint tensor '", route.source, "' now has shape ", full.shape_str(), ", it had another at load");
+    Tensor part = take(full, route);
+    Tensor& param = params_[route.param_index].local;
+    if (part.dtype() != param.dtype()) part = part.to_dtype(param.dtype());
+    const int64_t rows = route.slice == WeightRoute::Slice::Cols ? param.dim(0) : part.dim(0);
+    param.slice_rows(route.dst_row, rows).copy_from(part);
+  }
 }
 
 }  // namespace shardlm

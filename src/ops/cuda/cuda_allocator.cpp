@@ -138,6 +138,8 @@ class CachingCudaAllocator final : public DeviceAllocator {
     return true;
   }
 
+  int device_index() const override { return cuda::device_index(); }
+
   void release_cached() override {
     std::lock_guard<std::mutex> lock(mutex_);
     release_cached_locked();

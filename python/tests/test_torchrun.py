@@ -149,11 +149,15 @@ def test_data_parallel_two_replicas_of_tp2(tiny_opt, tmp_path, form):
     assert r[0]["greedy"] == r[2]["greedy"]
 
 
-def test_rlhf_colocate_example_equals_a_fresh_engine(tiny_opt, tmp_path):
+@pytest.mark.parametrize("model,sleep_level", [("tiny-opt", 1), ("tiny-llama", 2)])
+def test_rlhf_colocate_example_equals_a_fresh_engine(tiny_opt, tmp_path, model, sleep_level):
+    """Two training steps at TP=2, each followed by load_weights (OPT: fused QKV, tied head; Llama: GQA, gate/up,
+    untied head), the engine asleep while the trainer runs; then a fresh engine on the saved weights."""
     pytest.importorskip("transformers")
     report = tmp_path / "report.json"
-    proc = _torchrun(2, [str(REPO / "examples" / "rlhf_colocate.py"), "--model", str(tiny_opt), "--steps", "2",
-                         "--check", "--report", str(report)], env=subprocess_env(), cwd=tmp_path)
+    proc = _torchrun(2, [str(REPO / "examples" / "rlhf_colocate.py"), "--model", str(tiny_opt.parent / model),
+                         "--steps", "2", "--sleep-level", str(sleep_level), "--check", "--report", str(report)],
+                     env=subprocess_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads(report.read_text())
     assert summary["tokens_equal"] is True and summary["max_logprob_diff"] <= 1e-4

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs ON THE GPU MACHINE (device tool; one GPU is enough; carry .debs and .fixtures): issue #12's GPU checks in
+# one call. Builds the engine and the Python module (pybind11 from pip or the carried pybind11-dev, DLPack from
+# the carried libdlpack-dev), then with the machine's torch: python/tests/test_cuda_colocation.py (parameters
+# as CUDA tensors, load_weights from CUDA tensors vs a fresh engine, sleep/wake GPU memory), the import-order
+# tests, the seed script and the RLHF example on --device cuda under torchrun (1 rank per GPU).
+# usage: OUT=$OUT bash scripts/gpu/colocation.sh
+set -uo pipefail
+SUMMARY_NAME=colocation.txt
+source scripts/gpu/common.sh
+export SHARDLM_FIXTURES=$ROOT/.fixtures
+F=$SHARDLM_FIXTURES/models
+NGPU=$(nvidia-smi -L | wc -l)
+say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) x$NGPU, $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
+PYB=$(python3 -c "import pybind11; print('-Dpybind11_DIR=' + pybind11.get_cmake_dir())" 2>/dev/null)
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=ON \
+  -DPython_EXECUTABLE="$(command -v python3)" $PYB > "$OUT/build.log" 2>&1 &&
+  ninja -C build-gpu -j "$(nproc)" shardlm shardlm-run _shardlm >> "$OUT/build.log" 2>&1
+say "build rc=$? at $SECONDS s"; grep -E "error|FAILED|Python module" "$OUT/build.log" | head -5 | tee -a "$SUMMARY"
+export PYTHONPATH=$ROOT/build-gpu/python SHARDLM_BUILD_DIR=$ROOT/build-gpu
+
+timeout ${PYTEST_S:-240} python3 -m pytest -q -s python/tests/test_cuda_colocation.py \
+  "python/tests/test_torch_colocation.py::test_import_order" > "$OUT/pytest_cuda.log" 2>&1
+say "pytest cuda rc=$? at $SECONDS s: $(tail -1 "$OUT/pytest_cuda.log")"
+grep -E "free GPU memory|after wake_up|FAILED|Error" "$OUT/pytest_cuda.log" | head -20 | tee -a "$SUMMARY"
+
+timeout 180 torchrun --standalone --nproc-per-node=1 examples/torchrun_example.py --model "$F/tiny-opt" \
+  --tensor-parallel-size 1 --device cuda --results /tmp/seed.jsonl > "$OUT/seed.log" 2>&1
+say "seed script on cuda (torchrun, 1 rank) rc=$?: $(grep '^rank 0' "$OUT/seed.log")"
+timeout 240 torchrun --standalone --nproc-per-node=1 examples/rlhf_colocate.py --model "$F/tiny-llama" \
+  --device cuda --steps 3 --check > "$OUT/rlhf.log" 2>&1
+say "rlhf_colocate on cuda rc=$?"; grep -E "^step|^check" "$OUT/rlhf.log" | tee -a "$SUMMARY"
+say "done at $SECONDS s"

@@ -3,6 +3,8 @@
 // TP and DP groups (global ranks, rank in group, collectives on each), with data_parallel_size given or
 // inferred from the world size (vLLM's external DP); and shapes that do not fit fail on every rank at once.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -112,6 +114,36 @@ TEST(DpWorker, Groups) {
               << " dp_rank=" << state->dp.rank_in_group << std::endl;
 }
 
+// World 4 = DP 2 x TP 2; rank 3 SIGKILLs itself after one all_reduce in its TP group {2, 3}. Rank 2 must get
+// an error naming global rank 3 and the group by its global ranks; replica 0 is untouched.
+TEST(DpWorker, TpGroupFault) {
+  SHARDLM_REQUIRE_WORKER();
+  LaunchEnv env = detect_launch_env();
+  DistributedOptions opts;
+  opts.tensor_parallel_size = 2;
+  opts.timeout = 30s;
+  auto state = init_distributed(opts, env);
+  auto& g = *state->tp.device_group;
+  Tensor t = Tensor::from_f32({1.0f}, {1});
+  g.all_reduce(t);
+  ASSERT_EQ(t.data<float>()[0], 2.0f);
+  if (env.rank == 3) ::kill(::getpid(), SIGKILL);
+  if (env.rank < 2) {
+    g.barrier();
+    std::cout << "DP-FAULT-UNTOUCHED rank=" << env.rank << std::endl;
+    return;
+  }
+  std::string message;
+  try {
+    for (int i = 0; i < 1000; i++) g.all_reduce(t);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  std::cout << "DP-FAULT-MESSAGE rank=" << env.rank << ": " << message << std::endl;
+  EXPECT_NE(message.find("lost rank 3 during all_reduce"), std::string::npos) << message;
+  EXPECT_NE(message.find("tp1 group of ranks 2, 3; seen from rank 2"), std::string::npos) << message;
+}
+
 namespace {
 
 std::string describe(const Child& c) {
@@ -198,4 +230,22 @@ TEST(DataParallel, DpTimesTpNotWorldFailsOnEveryRank) {
   expect_every_rank_refuses(2, {{"SHARDLM_TEST_TP", "2"}, {"SHARDLM_TEST_DP", "2"}},
                             {"data_parallel_size=2 x tensor_parallel_size=2 needs world_size=4",
                              "started world_size=2 processes"});
+}
+
+TEST(DataParallel, FaultInATpGroupNamesGlobalRanks) {
+  const std::string port = std::to_string(free_port());
+  std::vector<Child> ranks;
+  for (int r = 0; r < 4; r++)
+    ranks.push_back(start_process({self_exe(), "--gtest_filter=DpWorker.TpGroupFault"},
+                                  {{"SHARDLM_DIST_WORKER", "1"}, {"RANK", std::to_string(r)}, {"WORLD_SIZE", "4"},
+                                   {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", port}}));
+  wait_all({&ranks[0], &ranks[1], &ranks[2], &ranks[3]}, 40s);
+  EXPECT_TRUE(ranks[3].killed_by(SIGKILL)) << describe(ranks[3]);
+  for (int r : {0, 1}) {
+    ASSERT_TRUE(ranks[r].exited_with(0)) << "rank " << r << ": " << describe(ranks[r]);
+    EXPECT_NE(ranks[r].output().find("DP-FAULT-UNTOUCHED rank=" + std::to_string(r)), std::string::npos);
+  }
+  ASSERT_TRUE(ranks[2].exited_with(0)) << describe(ranks[2]);
+  EXPECT_NE(ranks[2].output().find("DP-FAULT-MESSAGE rank=2: lost rank 3"), std::string::npos) << ranks[2].output();
+  EXPECT_LT(ranks[2].elapsed_s, 15.0) << ranks[2].output();
 }

@@ -35,8 +35,9 @@ class Group {
 struct DistributedGroup {
   Group cpu_group;
   Group device_group;
-  int rank = 0;        // rank within this group
+  int rank = 0;            // rank within this group
   int world_size = 1;
+  std::vector<int> ranks;  // global rank of each group rank
 };
 
 }  // namespace shardlm

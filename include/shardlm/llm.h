@@ -1,7 +1,10 @@
 // shardlm's offline API, shaped like vLLM's: LLM(EngineArgs).generate(prompts, SamplingParams).
 //
-// Under an external launcher (torchrun, mpirun, srun, shardlm-run) every process constructs the same LLM with
-// tensor_parallel_size = world size; each loads only its shard, and every rank returns identical outputs.
+// Under an external launcher (torchrun, mpirun, srun, shardlm-run) every process constructs an LLM with the
+// same tensor_parallel_size (and data_parallel_size); world size = data_parallel_size * tensor_parallel_size.
+// Ranks r and r' with r / tp == r' / tp form one replica: each loads only its shard, and the replica's ranks,
+// given the same prompts, return identical outputs. Replicas are independent engines (own KV cache, own
+// prompts, own seed).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -24,6 +27,9 @@ struct EngineArgs {
   int max_model_len = 0;             // 0: the model's max_position_embeddings
   int64_t seed = 0;                  // seeds requests that have no SamplingParams::seed
   int tensor_parallel_size = 1;
+  // Engine replicas under the launcher (vLLM's data parallelism, TP innermost: replica = rank / tp). 1 (the
+  // default) with a launcher world size that is a multiple of tensor_parallel_size means world / tp replicas.
+  int data_parallel_size = 1;
   std::string distributed_executor_backend = "external_launcher";
   int block_size = 16;               // KV-cache block size in tokens
   int max_num_batched_tokens = 8192; // token budget of one engine step
@@ -98,11 +104,14 @@ class LLM {
   int64_t vocab_size() const;      // the model's (logits width)
   int max_model_len() const;
 
-  // Process groups (vLLM's get_world_group() / get_tp_group()).
+  // Process groups (vLLM's get_world_group() / get_tp_group() / get_dp_group()).
   DistributedGroup world_group() const;
-  DistributedGroup tp_group() const;
-  int rank() const;
+  DistributedGroup tp_group() const;  // this replica's ranks
+  DistributedGroup dp_group() const;  // the ranks holding this rank's shard, one per replica
+  int rank() const;                   // global rank
   int world_size() const;
+  int data_parallel_rank() const;     // this replica, rank / tensor_parallel_size
+  int data_parallel_size() const;     // replicas (also when inferred from the launcher's world size)
 
   EngineStats stats() const;
   LLMEngine& engine() { return *engine_; }

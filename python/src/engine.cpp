@@ -195,6 +195,9 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("world_size", [](Engine& e) { return e.llm().world_size(); })
       .def("world_group", [](Engine& e) { return e.llm().world_group(); })
       .def("tp_group", [](Engine& e) { return e.llm().tp_group(); })
+      .def("dp_group", [](Engine& e) { return e.llm().dp_group(); })
+      .def_property_readonly("data_parallel_rank", [](Engine& e) { return e.llm().data_parallel_rank(); })
+      .def_property_readonly("data_parallel_size", [](Engine& e) { return e.llm().data_parallel_size(); })
       .def("stats", &Engine::stats);
 }
 

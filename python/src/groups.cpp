@@ -124,7 +124,8 @@ void bind_groups(py::module_& m) {
       .def_readonly("cpu_group", &DistributedGroup::cpu_group)
       .def_readonly("device_group", &DistributedGroup::device_group)
       .def_readonly("rank", &DistributedGroup::rank)
-      .def_readonly("world_size", &DistributedGroup::world_size);
+      .def_readonly("world_size", &DistributedGroup::world_size)
+      .def_readonly("ranks", &DistributedGroup::ranks);
 }
 
 void bind_launch_env(py::module_& m) {

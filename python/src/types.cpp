@@ -23,6 +23,7 @@ void bind_engine_args(py::module_& m) {
       .def_readwrite("max_model_len", &EngineArgs::max_model_len)
       .def_readwrite("seed", &EngineArgs::seed)
       .def_readwrite("tensor_parallel_size", &EngineArgs::tensor_parallel_size)
+      .def_readwrite("data_parallel_size", &EngineArgs::data_parallel_size)
       .def_readwrite("distributed_executor_backend", &EngineArgs::distributed_executor_backend)
       .def_readwrite("block_size", &EngineArgs::block_size)
       .def_readwrite("max_num_batched_tokens", &EngineArgs::max_num_batched_tokens)

@@ -100,14 +100,18 @@ DistributedGroup wrap(const GroupCoordinator& g) {
   d.device_group = Group(g.device_group);
   d.rank = g.rank_in_group;
   d.world_size = g.world_size;
+  d.ranks = g.ranks;
   return d;
 }
 }  // namespace
 
 DistributedGroup LLM::world_group() const { return wrap(engine_->distributed().world); }
 DistributedGroup LLM::tp_group() const { return wrap(engine_->distributed().tp); }
+DistributedGroup LLM::dp_group() const { return wrap(engine_->distributed().dp); }
 int LLM::rank() const { return engine_->distributed().world.rank_in_group; }
 int LLM::world_size() const { return engine_->distributed().world.world_size; }
+int LLM::data_parallel_rank() const { return engine_->distributed().dp.rank_in_group; }
+int LLM::data_parallel_size() const { return engine_->distributed().dp.world_size; }
 EngineStats LLM::stats() const { return engine_->stats(); }
 
 }  // namespace shardlm

@@ -311,8 +311,8 @@ std::shared_ptr<ProcessGroup> create_gloo_group(std::shared_ptr<TcpStore> store,
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    fail("connecting the ", opts.name, " process group (rank ", opts.global_ranks[opts.group_rank], " of ", size,
-         ") failed: ", strip_gloo_location(e.what()));
+    fail("connecting the ", opts.name, " process group (rank ", opts.global_ranks[opts.group_rank], ", group rank ",
+         opts.group_rank, " of ", size, ") failed: ", strip_gloo_location(e.what()));
   }
   auto group = std::make_shared<GlooProcessGroup>(ctx, std::move(store), opts);
   group->barrier();

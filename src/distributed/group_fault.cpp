@@ -134,7 +134,10 @@ std::string GroupFaultReporter::diagnose(const std::string& op, const std::strin
     }
   }
 
-  const std::string where = str_cat(" (", group_name_, " group, rank ", me, " of ", global_ranks_.size(), ")");
+  // Global ranks throughout: "(tp1 group of ranks 2, 3; seen from rank 3)".
+  std::string members;
+  for (size_t i = 0; i < global_ranks_.size(); i++) members += (i ? ", " : "") + std::to_string(global_ranks_[i]);
+  const std::string where = str_cat(" (", group_name_, " group of ranks ", members, "; seen from rank ", me, ")");
   if (record && !record->lost.empty()) {
     std::string msg = str_cat("lost ", ranks_phrase(record->lost), " during ", op, ": ", record->how);
     if (record->how == "connection closed") msg += " (the process exited or was killed)";

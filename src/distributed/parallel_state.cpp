@@ -1,11 +1,13 @@
-// init_distributed: launch environment -> rendezvous -> gloo world group -> coordinators.
+// init_distributed: launch environment -> rendezvous -> gloo world, TP and DP groups -> coordinators.
 #include "distributed/parallel_state.h"
 
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 
@@ -101,13 +103,76 @@ std::shared_ptr<DistributedState> init_distributed(const DistributedOptions& opt
   return init_distributed(opts, detect_launch_env());
 }
 
+int resolve_data_parallel_size(const DistributedOptions& opts, const LaunchEnv& env, bool* inferred) {
+  const int tp = opts.tensor_parallel_size, world = env.world_size;
+  if (tp < 1) fail("tensor_parallel_size must be at least 1, got ", tp);
+  if (opts.data_parallel_size < 1) fail("data_parallel_size must be at least 1, got ", opts.data_parallel_size);
+  if (inferred) *inferred = false;
+  int dp = opts.data_parallel_size;
+  // vLLM's external DP: data_parallel_size not given, the launcher started several replicas' worth of ranks.
+  if (dp == 1 && world > tp && world % tp == 0) {
+    dp = world / tp;
+    if (inferred) *inferred = true;
+  }
+  if ((int64_t)dp * tp == world) return dp;
+  const std::string started = world == 1 && env.launcher == "none"
+                                  ? std::string("this process was not started by a launcher (world_size=1)")
+                                  : str_cat("the launcher (", env.launcher, ") started world_size=", world, " processes");
+  if (opts.data_parallel_size == 1 && world > 1)
+    fail(started, ", which is not a multiple of tensor_parallel_size=", tp, " (with data_parallel_size=1, i.e. not ",
+         "given, there are world_size / tensor_parallel_size replicas: world_size must be data_parallel_size x "
+         "tensor_parallel_size); start a multiple of ", tp, " processes (e.g. shardlm-run --nproc-per-node=", tp,
+         " ...) or set tensor_parallel_size to a divisor of ", world);
+  const int64_t want = (int64_t)dp * tp;
+  fail("data_parallel_size=", dp, " x tensor_parallel_size=", tp, " needs world_size=", want, " processes, but ",
+       started, "; start data_parallel_size x tensor_parallel_size = ", want,
+       " processes (e.g. shardlm-run --nproc-per-node=", want,
+       " ...), or set data_parallel_size and tensor_parallel_size so that their product is ", world);
+}
+
+namespace {
+
+// What building one group needs besides its ranks.
+struct GroupBuilder {
+  const LaunchEnv& env;
+  std::shared_ptr<TcpStore> store;
+  std::string prefix;  // this initialisation's store prefix
+  std::chrono::milliseconds timeout;
+  DeviceGroupFactory factory;  // empty on CPU: the device group is the cpu group
+  Device device;
+
+  // `name` names the group in messages and keys its store prefix. A group of one process is a
+  // SingleProcessGroup (no networking).
+  GroupCoordinator build(const std::string& name, std::vector<int> ranks) const {
+    const int group_rank = (int)(std::find(ranks.begin(), ranks.end(), env.rank) - ranks.begin());
+    SHARDLM_CHECK(group_rank < (int)ranks.size());
+    if (ranks.size() == 1) {
+      auto single = std::make_shared<SingleProcessGroup>();
+      return coordinator(std::move(ranks), 0, single, single);
+    }
+    GlooGroupOptions gopts;
+    gopts.name = name;
+    gopts.global_ranks = ranks;
+    gopts.group_rank = group_rank;
+    gopts.store_prefix = prefix + name + "/";
+    gopts.timeout = timeout;
+    choose_gloo_endpoint(env, gopts);
+    auto cpu_group = create_gloo_group(store, gopts);
+    std::shared_ptr<ProcessGroup> device_group = cpu_group;
+    if (factory) {
+      device_group = factory(cpu_group, env.local_rank);
+      if (!device_group) fail("the ", device_name(device), " device group factory returned no group");
+    }
+    return coordinator(std::move(ranks), group_rank, cpu_group, device_group);
+  }
+};
+
+}  // namespace
+
 std::shared_ptr<DistributedState> init_distributed(const DistributedOptions& opts, const LaunchEnv& env) {
-  if (opts.tensor_parallel_size < 1)
-    fail("tensor_parallel_size must be at least 1, got ", opts.tensor_parallel_size);
-  if (env.world_size != opts.tensor_parallel_size)
-    fail("tensor_parallel_size=", opts.tensor_parallel_size, " but the launcher (", env.launcher, ") started world_size=",
-         env.world_size, " processes; start exactly tensor_parallel_size processes (e.g. shardlm-run "
-         "--nproc-per-node=", opts.tensor_parallel_size, " ...) or set tensor_parallel_size=", env.world_size);
+  bool inferred = false;
+  const int tp = opts.tensor_parallel_size;
+  const int dp = resolve_data_parallel_size(opts, env, &inferred);
   auto state = std::make_shared<DistributedState>();
   state->env = env;
   state->timeout = effective_timeout(opts, current_environment());
@@ -118,30 +183,39 @@ std::shared_ptr<DistributedState> init_distributed(const DistributedOptions& opt
     auto single = std::make_shared<SingleProcessGroup>();
     state->world = coordinator(ranks, 0, single, single);
     state->tp = state->world;
+    state->dp = state->world;
     return state;
   }
+  if (inferred && env.rank == 0)
+    std::fprintf(stderr,
+                 "shardlm: data_parallel_size not given: the launcher started world_size=%d processes with "
+                 "tensor_parallel_size=%d, so running %d data-parallel replicas (vLLM's external DP)\n",
+                 env.world_size, tp, dp);
 
   DeviceGroupFactory factory;
   if (opts.device != Device::CPU) factory = device_group_factory(opts.device);
   ignore_sigpipe();
   Rendezvous rv = rendezvous(env, state->timeout);
   state->store = rv.store;
-  GlooGroupOptions gopts;
-  gopts.name = "world";
-  gopts.global_ranks = ranks;
-  gopts.group_rank = env.rank;
-  gopts.store_prefix = rv.prefix + "world/";
-  gopts.timeout = state->timeout;
-  choose_gloo_endpoint(env, gopts);
-  auto cpu_group = create_gloo_group(rv.store, gopts);
-  std::shared_ptr<ProcessGroup> device_group = cpu_group;
-  if (factory) {
-    device_group = factory(cpu_group, env.local_rank);
-    if (!device_group) fail("the ", device_name(opts.device), " device group factory returned no group");
+  const GroupBuilder builder{env, rv.store, rv.prefix, state->timeout, factory, opts.device};
+  // Every rank builds world, then TP, then DP: each creation is collective over its group only, and this
+  // order keeps any two ranks from waiting on each other in different groups.
+  state->world = builder.build("world", ranks);
+  const int dp_rank = env.rank / tp, tp_rank = env.rank % tp;
+  if (dp == 1) {
+    state->tp = state->world;  // the replica is the whole world
+  } else {
+    std::vector<int> tp_ranks;
+    for (int r = dp_rank * tp; r < (dp_rank + 1) * tp; r++) tp_ranks.push_back(r);
+    state->tp = builder.build(str_cat("tp", dp_rank), tp_ranks);
   }
-  state->world = coordinator(ranks, env.rank, cpu_group, device_group);
-  // TP spans the whole world (world_size == tensor_parallel_size), so it is the same group.
-  state->tp = state->world;
+  if (tp == 1) {
+    state->dp = state->world;  // every rank is its own replica
+  } else {
+    std::vector<int> dp_ranks;
+    for (int r = tp_rank; r < env.world_size; r += tp) dp_ranks.push_back(r);
+    state->dp = builder.build(str_cat("dp", tp_rank), dp_ranks);
+  }
   return state;
 }
 

@@ -91,6 +91,8 @@ ParamDtypeChoice choose_dtype(const std::string& name, const ModelConfig& cfg, D
 LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
   if (args.tensor_parallel_size < 1)
     throw std::invalid_argument("tensor_parallel_size must be at least 1, got " + std::to_string(args.tensor_parallel_size));
+  if (args.data_parallel_size < 1)
+    throw std::invalid_argument("data_parallel_size must be at least 1, got " + std::to_string(args.data_parallel_size));
   if (args.block_size < 1 || args.block_size > 1024)
     throw std::invalid_argument("block_size must be in [1, 1024], got " + std::to_string(args.block_size));
   if (args.max_num_seqs < 1) throw std::invalid_argument("max_num_seqs must be at least 1");
@@ -108,6 +110,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
 
   DistributedOptions dopts;
   dopts.tensor_parallel_size = args.tensor_parallel_size;
+  dopts.data_parallel_size = args.data_parallel_size;
   dopts.timeout = std::chrono::milliseconds((int64_t)(args.distributed_timeout_s * 1000));
   dopts.device = device_;
   dist_ = init_distributed(dopts);
@@ -144,7 +147,8 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
   eos_token_ids_ = model_->config().eos_token_ids;
   if (eos_token_ids_.empty() && tokenizer_->eos_token_id()) eos_token_ids_.push_back(*tokenizer_->eos_token_id());
 
-  // KV-cache capacity: this rank's budget, then the minimum over ranks so every rank schedules alike.
+  // KV-cache capacity: this rank's budget, then the minimum over the replica's ranks (the TP group) so they
+  // schedule alike; other replicas schedule their own prompts and need not agree.
   const DType kv_dtype = load_ctx_->act_dtype();
   const int64_t block_bytes = kv_block_bytes(*model_, args.block_size, kv_dtype);
   const int64_t blocks_per_seq = (max_model_len_ + args.block_size - 1) / args.block_size;

@@ -1,4 +1,4 @@
-// init_distributed in one process: trivial single-process groups, the world/TP size check, a rank
+// init_distributed in one process: trivial single-process groups, the world = DP x TP size check, a rank
 // that never arrives, an unreachable store, a port already in use, and the timeout knob.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -46,6 +46,8 @@ TEST(InitDistributed, SingleProcessHasTrivialGroups) {
   EXPECT_EQ(state->world.world_size, 1);
   EXPECT_EQ(state->world.ranks, std::vector<int>{0});
   EXPECT_EQ(state->tp.world_size, 1);
+  EXPECT_EQ(state->dp.world_size, 1);
+  EXPECT_EQ(state->dp.ranks, std::vector<int>{0});
   EXPECT_EQ(state->store, nullptr);  // no networking at all
   auto& g = *state->tp.device_group;
   EXPECT_EQ(g.size(), 1);
@@ -74,18 +76,74 @@ TEST(InitDistributed, SingleProcessOnCudaNeedsNoBackend) {
   EXPECT_EQ(state->world.device_group->size(), 1);
 }
 
-TEST(InitDistributed, WorldSizeMustEqualTensorParallelSize) {
+TEST(InitDistributed, WorldSizeMustBeDataTimesTensorParallelSize) {
   DistributedOptions opts;
-  opts.tensor_parallel_size = 1;
-  std::string msg = init_error(opts, two_rank_env(0, 29500));
-  EXPECT_NE(msg.find("tensor_parallel_size=1"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("world_size=2"), std::string::npos) << msg;
   opts.tensor_parallel_size = 4;
-  msg = init_error(opts, two_rank_env(1, 29500));
+  std::string msg = init_error(opts, two_rank_env(1, 29500));
   EXPECT_NE(msg.find("tensor_parallel_size=4"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("data_parallel_size=1"), std::string::npos) << msg;
   EXPECT_NE(msg.find("world_size=2"), std::string::npos) << msg;
+  opts.tensor_parallel_size = 1;
+  opts.data_parallel_size = 3;
+  msg = init_error(opts, two_rank_env(0, 29500));
+  EXPECT_NE(msg.find("data_parallel_size=3 x tensor_parallel_size=1 needs world_size=3"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("started world_size=2"), std::string::npos) << msg;
   opts.tensor_parallel_size = 0;
+  opts.data_parallel_size = 1;
   EXPECT_NE(init_error(opts, LaunchEnv{}).find("tensor_parallel_size must be at least 1"), std::string::npos);
+  opts.tensor_parallel_size = 1;
+  opts.data_parallel_size = 0;
+  EXPECT_NE(init_error(opts, LaunchEnv{}).find("data_parallel_size must be at least 1"), std::string::npos);
+}
+
+TEST(InitDistributed, DataParallelWithoutALauncherSaysToStartDpTimesTpProcesses) {
+  DistributedOptions opts;
+  opts.tensor_parallel_size = 2;
+  opts.data_parallel_size = 2;
+  std::string msg = init_error(opts, LaunchEnv{});
+  EXPECT_NE(msg.find("not started by a launcher (world_size=1)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("start data_parallel_size x tensor_parallel_size = 4 processes"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--nproc-per-node=4"), std::string::npos) << msg;
+}
+
+TEST(InitDistributed, DataParallelSizeIsGivenOrInferred) {
+  auto env = [](int world) {
+    LaunchEnv e;
+    e.world_size = world;
+    e.local_world_size = world;
+    e.launcher = "torchrun";
+    return e;
+  };
+  auto resolve = [&](int tp, int dp, int world, bool* inferred) {
+    DistributedOptions o;
+    o.tensor_parallel_size = tp;
+    o.data_parallel_size = dp;
+    return resolve_data_parallel_size(o, env(world), inferred);
+  };
+  bool inferred = true;
+  EXPECT_EQ(resolve(2, 1, 2, &inferred), 1);
+  EXPECT_FALSE(inferred);
+  EXPECT_EQ(resolve(2, 1, 4, &inferred), 2);  // vLLM's external DP
+  EXPECT_TRUE(inferred);
+  EXPECT_EQ(resolve(1, 1, 3, &inferred), 3);
+  EXPECT_TRUE(inferred);
+  EXPECT_EQ(resolve(2, 2, 4, &inferred), 2);
+  EXPECT_FALSE(inferred);
+  EXPECT_EQ(resolve(1, 1, 1, &inferred), 1);
+  EXPECT_FALSE(inferred);
+  try {
+    resolve(2, 1, 3, nullptr);
+    ADD_FAILURE() << "world 3 with tp 2 accepted";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("the launcher (torchrun) started world_size=3 processes, which is not a multiple of "
+                       "tensor_parallel_size=2"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("data_parallel_size=1"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(resolve(2, 3, 4, nullptr), Error);
+  EXPECT_THROW(resolve(4, 1, 2, nullptr), Error);
 }
 
 TEST(InitDistributed, RankThatNeverArrivesIsNamed) {

@@ -23,7 +23,10 @@ inline void add_engine_flags(CLI::App* app, EngineFlags& f, bool model_required 
   app->add_option("--tokenizer", f.args.tokenizer, "tokenizer folder (default: the model's)");
   app->add_option("--dtype", f.args.dtype, "auto, float32, float16, bfloat16")->capture_default_str();
   app->add_option("--device", f.args.device, "auto, cpu, cuda")->capture_default_str();
-  app->add_option("--tensor-parallel-size", f.args.tensor_parallel_size, "ranks to shard over (= launcher world size)")
+  app->add_option("--tensor-parallel-size", f.args.tensor_parallel_size, "ranks to shard one replica over")
+      ->capture_default_str();
+  app->add_option("--data-parallel-size", f.args.data_parallel_size,
+                  "engine replicas; launcher world size = data-parallel size x tensor-parallel size (1: world / tp)")
       ->capture_default_str();
   app->add_option("--max-model-len", f.args.max_model_len, "longest sequence (0: the model's limit)");
   app->add_option("--engine-seed", f.args.seed, "seed for requests without their own seed")->capture_default_str();

@@ -1,5 +1,6 @@
 // `shardlm generate`: runs prompts through the engine, prints them as vLLM's example does, optionally
-// writes one RequestOutput per line as JSON.
+// writes one RequestOutput per line as JSON. Under data parallelism every replica runs every given prompt
+// (a program splits prompts by LLM::data_parallel_rank()); `{rank}` in --output-jsonl is the global rank.
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>

@@ -4,9 +4,19 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/memory_arena.h"
 #include "io/weight_store.h"
 
 namespace shardlm {
+
+namespace {
+// A checkpoint tensor (normally a view of the mapped file; a copy only for misaligned bytes), never in a
+// sleep-mode arena: only the parameters finish() makes belong there.
+Tensor checkpoint_tensor(const WeightStore& weights, const std::string& name) {
+  ArenaScope temporary(nullptr);
+  return weights.get(name);
+}
+}  // namespace
 
 LoadContext::LoadContext(const WeightStore& weights, int tp_rank, int tp_size, ProcessGroup* tp_group,
                          Device device, DType param_dtype, ParamDtypePolicy policy)
@@ -76,13 +86,13 @@ Tensor LoadContext::finish(Tensor host, const std::string& name) {
 Tensor LoadContext::load(const std::string& name) {
   std::string r = resolve(name);
   if (r.empty()) fail("checkpoint is missing tensor '", name, "'");
-  return finish(weights_.get(r), name);
+  return finish(checkpoint_tensor(weights_, r), name);
 }
 
 Tensor LoadContext::load_rows(const std::string& name, int64_t start, int64_t len) {
   std::string r = resolve(name);
   if (r.empty()) fail("checkpoint is missing tensor '", name, "'");
-  Tensor full = weights_.get(r);
+  Tensor full = checkpoint_tensor(weights_, r);
   if (start < 0 || start + len > full.dim(0))
     fail("checkpoint tensor '", name, "' has ", full.dim(0), " rows; cannot take rows [", start, ", ",
          start + len, ")");
@@ -92,13 +102,17 @@ Tensor LoadContext::load_rows(const std::string& name, int64_t start, int64_t le
 Tensor LoadContext::load_cols(const std::string& name, int64_t start, int64_t len) {
   std::string r = resolve(name);
   if (r.empty()) fail("checkpoint is missing tensor '", name, "'");
-  Tensor full = weights_.get(r);
+  Tensor full = checkpoint_tensor(weights_, r);
   if (full.ndim() != 2 || start < 0 || start + len > full.dim(1))
     fail("checkpoint tensor '", name, "' of shape ", full.shape_str(), ": cannot take columns [", start, ", ",
          start + len, ")");
   const int64_t rows = full.dim(0), cols = full.dim(1);
   const size_t es = dtype_size(full.dtype());
-  Tensor part = Tensor::empty({rows, len}, full.dtype());
+  Tensor part;
+  {
+    ArenaScope temporary(nullptr);  // sleep mode: only the parameter finish() makes goes in the weights arena
+    part = Tensor::empty({rows, len}, full.dtype());
+  }
   for (int64_t i = 0; i < rows; ++i)
     std::memcpy(static_cast<char*>(part.raw()) + (size_t)(i * len) * es,
                 static_cast<const char*>(full.raw()) + (size_t)(i * cols + start) * es, (size_t)len * es);
@@ -112,7 +126,7 @@ Tensor LoadContext::load_row_slices(const std::vector<RowSlice>& slices, const s
   for (const auto& s : slices) {
     std::string r = resolve(s.name);
     if (r.empty()) fail("checkpoint is missing tensor '", s.name, "'");
-    Tensor full = weights_.get(r);
+    Tensor full = checkpoint_tensor(weights_, r);
     if (s.start < 0 || s.start + s.len > full.dim(0))
       fail("checkpoint tensor '", s.name, "' has ", full.dim(0), " rows; cannot take rows [", s.start, ", ",
            s.start + s.len, ")");
@@ -126,7 +140,11 @@ Tensor LoadContext::load_row_slices(const std::vector<RowSlice>& slices, const s
   }
   std::vector<int64_t> shape = parts.front().shape();
   shape[0] = total;
-  Tensor cat = Tensor::empty(shape, dt);
+  Tensor cat;
+  {
+    ArenaScope temporary(nullptr);  // sleep mode: only the parameter finish() makes goes in the weights arena
+    cat = Tensor::empty(shape, dt);
+  }
   size_t off = 0;
   for (const auto& p : parts) {
     std::memcpy(static_cast<char*>(cat.raw()) + off, p.raw(), p.nbytes());

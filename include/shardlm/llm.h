@@ -41,6 +41,9 @@ struct EngineArgs {
   int num_threads = 0;               // CPU threads per rank; 0: cores / ranks on this host
   double distributed_timeout_s = 60; // rendezvous and collective timeout
   bool enforce_eager = false;        // no CUDA graphs (vLLM's flag); otherwise CUDA replays decode steps from graphs
+  // Weights and KV cache live in sleepable memory arenas, so sleep()/wake_up() can hand their memory back
+  // (vLLM's flag). Off: the ordinary allocators, and sleep() is an error.
+  bool enable_sleep_mode = false;
 };
 
 // A prompt: text, or token ids (vLLM's {"prompt_token_ids": [...]}).
@@ -114,6 +117,19 @@ class LLM {
   int data_parallel_size() const;     // replicas (also when inferred from the launcher's world size)
 
   EngineStats stats() const;
+
+  // Sleep mode (vLLM's; needs EngineArgs::enable_sleep_mode). sleep(1): weights offloaded to host memory, KV
+  // cache discarded; sleep(2): both discarded (reload the weights after wake_up). Device memory (and, on the
+  // CPU, resident memory) is handed back; every buffer comes back at the same address, so CUDA graphs and
+  // views of the parameters stay valid. Refused while requests are unfinished; the prefix cache is reset.
+  // Sleeping while asleep and waking while awake do nothing. Each rank calls these itself.
+  void sleep(int level = 1);                                 // std::invalid_argument unless level is 1 or 2
+  void wake_up(const std::vector<std::string>& tags = {});  // "weights", "kv_cache"; empty: all
+  bool is_sleeping() const;                                  // until every tag is awake again
+  // Forgets every cached KV block so no prefix-cache hit reuses old contents. Returns false (and changes
+  // nothing) while unfinished requests hold blocks.
+  bool reset_prefix_cache();
+
   LLMEngine& engine() { return *engine_; }
 
  private:

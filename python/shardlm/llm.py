@@ -187,14 +187,14 @@ class LLM:
 
     def wake_up(self, tags=None):
         """Gives back what sleep() freed: tags None (everything), ["weights"] or ["kv_cache"]."""
-        if tags is None:
-            tags = []
-        elif isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
-            raise TypeError(f"wake_up: tags must be None or a list of 'weights' / 'kv_cache', got {tags!r}")
-        self._engine.wake_up(list(tags))
+        if tags is not None:
+            if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+                raise TypeError(f"wake_up: tags must be None or a list of 'weights' / 'kv_cache', got {tags!r}")
+            tags = list(tags)
+        self._engine.wake_up(tags)
 
     def is_sleeping(self) -> bool:
-        return self._engine.is_sleeping
+        return self._engine.is_sleeping()
 
     def get_tokenizer(self) -> Tokenizer:
         return self._tokenizer

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <map>
 #include <optional>
+#include <string>
 #include <stdexcept>
 
 #include "api/progress_bar.h"
@@ -25,10 +26,10 @@ namespace {
 // the engine while it steps.
 class BusyGuard {
  public:
-  explicit BusyGuard(std::atomic<bool>& busy) : busy_(busy) {
+  explicit BusyGuard(std::atomic<bool>& busy, const char* what = "generate()") : busy_(busy) {
     if (busy_.exchange(true))
-      throw std::runtime_error("LLM.generate() is already running on this LLM in another thread; "
-                               "an LLM runs one generate() at a time");
+      throw std::runtime_error(std::string("LLM.") + what + " while another call runs on this LLM in another "
+                               "thread; an LLM runs one generate(), sleep() or wake_up() at a time");
   }
   ~BusyGuard() { busy_ = false; }
   BusyGuard(const BusyGuard&) = delete;
@@ -56,6 +57,7 @@ class Engine {
     for (const auto& p : params) p.validate();
     BusyGuard guard(busy_);
     LLMEngine& engine = llm_->engine();
+    engine.check_awake();
 
     const size_t n = prompts.size();
     std::vector<std::string> ids(n);
@@ -111,6 +113,23 @@ class Engine {
     }
     if (bar) bar->finish();
     return results;
+  }
+
+  // Sleep mode: the GIL is released while memory moves (a level-1 sleep copies the weights to the host).
+  void sleep(int level) {
+    BusyGuard guard(busy_, "sleep()");
+    py::gil_scoped_release nogil;
+    llm_->sleep(level);
+  }
+  void wake_up(const std::optional<std::vector<std::string>>& tags) {
+    if (tags && tags->empty()) return;  // vLLM: None wakes every tag, an empty list none
+    BusyGuard guard(busy_, "wake_up()");
+    py::gil_scoped_release nogil;
+    llm_->wake_up(tags.value_or(std::vector<std::string>{}));
+  }
+  bool reset_prefix_cache() {
+    BusyGuard guard(busy_, "reset_prefix_cache()");
+    return llm_->reset_prefix_cache();
   }
 
   LLM& llm() { return *llm_; }
@@ -198,7 +217,11 @@ void bind_engine(py::module_& m) {
       .def("dp_group", [](Engine& e) { return e.llm().dp_group(); })
       .def_property_readonly("data_parallel_rank", [](Engine& e) { return e.llm().data_parallel_rank(); })
       .def_property_readonly("data_parallel_size", [](Engine& e) { return e.llm().data_parallel_size(); })
-      .def("stats", &Engine::stats);
+      .def("stats", &Engine::stats)
+      .def("sleep", &Engine::sleep, py::arg("level") = 1)
+      .def("wake_up", &Engine::wake_up, py::arg("tags") = py::none())
+      .def("is_sleeping", [](Engine& e) { return e.llm().is_sleeping(); })
+      .def("reset_prefix_cache", &Engine::reset_prefix_cache);
 }
 
 }  // namespace shardlm::python

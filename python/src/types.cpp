@@ -34,7 +34,8 @@ void bind_engine_args(py::module_& m) {
       .def_readwrite("gpu_memory_utilization", &EngineArgs::gpu_memory_utilization)
       .def_readwrite("num_threads", &EngineArgs::num_threads)
       .def_readwrite("distributed_timeout_s", &EngineArgs::distributed_timeout_s)
-      .def_readwrite("enforce_eager", &EngineArgs::enforce_eager);
+      .def_readwrite("enforce_eager", &EngineArgs::enforce_eager)
+      .def_readwrite("enable_sleep_mode", &EngineArgs::enable_sleep_mode);
 }
 
 void bind_sampling_params(py::module_& m) {

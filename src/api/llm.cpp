@@ -34,6 +34,7 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, con
     throw std::invalid_argument("generate: got " + std::to_string(params.size()) + " SamplingParams for " +
                                 std::to_string(prompts.size()) + " prompts");
   for (const auto& p : params) p.validate();
+  engine_->check_awake();
   std::vector<RequestOutput> results(prompts.size());
   std::vector<bool> have(prompts.size(), false);
   const EngineStats before = engine_->stats();
@@ -113,5 +114,10 @@ int LLM::world_size() const { return engine_->distributed().world.world_size; }
 int LLM::data_parallel_rank() const { return engine_->distributed().dp.rank_in_group; }
 int LLM::data_parallel_size() const { return engine_->distributed().dp.world_size; }
 EngineStats LLM::stats() const { return engine_->stats(); }
+
+void LLM::sleep(int level) { engine_->sleep(level); }
+void LLM::wake_up(const std::vector<std::string>& tags) { engine_->wake_up(tags); }
+bool LLM::is_sleeping() const { return engine_->is_sleeping(); }
+bool LLM::reset_prefix_cache() { return engine_->reset_prefix_cache(); }
 
 }  // namespace shardlm

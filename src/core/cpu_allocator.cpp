@@ -15,6 +15,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/cpu_arena.h"
 #include "core/error.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -72,6 +73,10 @@ class CpuAllocator final : public DeviceAllocator {
 
   void deallocate(void* p) override {
     if (!p) return;
+    if (MemoryArena* arena = find_arena(p)) {  // sleep mode: never free() an arena address
+      arena->deallocate(p);
+      return;
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = large_.find(p);
@@ -97,6 +102,9 @@ class CpuAllocator final : public DeviceAllocator {
   void release_cached() override {
     std::lock_guard<std::mutex> lock(mutex_);
     release_cached_locked();
+  }
+  std::shared_ptr<MemoryArena> create_arena(const std::string& tag, size_t reserve_bytes) override {
+    return make_cpu_arena(tag, reserve_bytes);
   }
 
  private:

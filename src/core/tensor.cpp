@@ -6,6 +6,7 @@
 
 #include "core/cpu_allocator.h"
 #include "core/error.h"
+#include "core/memory_arena.h"
 
 namespace shardlm {
 
@@ -33,6 +34,9 @@ void register_allocator(Device d, DeviceAllocator* alloc) { g_allocators[(int)d]
 
 void* DeviceAllocator::allocate_host(size_t bytes) { return cpu_allocator()->allocate(bytes); }
 void DeviceAllocator::deallocate_host(void* p) { cpu_allocator()->deallocate(p); }
+std::shared_ptr<MemoryArena> DeviceAllocator::create_arena(const std::string& tag, size_t) {
+  fail("sleep mode: this build's '", tag, "' memory arena is not available on this device");
+}
 
 DeviceAllocator* allocator_for(Device d) {
   DeviceAllocator* a = g_allocators[(int)d];
@@ -47,8 +51,15 @@ Tensor Tensor::empty(std::vector<int64_t> shape, DType dt, Device dev) {
   DeviceAllocator* a = allocator_for(dev);
   Tensor t;
   size_t bytes = (size_t)product(shape) * dtype_size(dt);
-  void* p = a->allocate(bytes);
-  t.storage_ = std::shared_ptr<void>(p, [a](void* q) { a->deallocate(q); });
+  if (MemoryArena* arena = active_arena(); arena && arena->device() == dev) {
+    // Sleep mode: the arena outlives every tensor in it.
+    std::shared_ptr<MemoryArena> owner = arena->shared_from_this();
+    void* p = owner->allocate(bytes);
+    t.storage_ = std::shared_ptr<void>(p, [owner](void* q) { owner->deallocate(q); });
+  } else {
+    void* p = a->allocate(bytes);
+    t.storage_ = std::shared_ptr<void>(p, [a](void* q) { a->deallocate(q); });
+  }
   t.dtype_ = dt;
   t.device_ = dev;
   t.shape_ = std::move(shape);

@@ -14,6 +14,8 @@ namespace shardlm {
 enum class Device : uint8_t { CPU, CUDA };
 std::string device_name(Device d);
 
+class MemoryArena;  // core/memory_arena.h
+
 // Memory of one device. The CUDA backend registers its allocator at start-up; core knows no CUDA.
 class DeviceAllocator {
  public:
@@ -41,6 +43,10 @@ class DeviceAllocator {
   }
   // Returns once every copy_async issued so far has completed.
   virtual void wait_async_copies() {}
+
+  // A new sleepable memory arena on this device (sleep mode; core/memory_arena.h) reserving `reserve_bytes`
+  // of address space. Error where the device has none.
+  virtual std::shared_ptr<MemoryArena> create_arena(const std::string& tag, size_t reserve_bytes);
 };
 void register_allocator(Device d, DeviceAllocator* alloc);
 DeviceAllocator* allocator_for(Device d);  // throws when that device has no backend in this build

@@ -103,6 +103,13 @@ bool BlockPool::register_hash(int32_t block_id, const BlockHash& hash) {
   return true;
 }
 
+bool BlockPool::reset_prefix_cache() {
+  if (num_free_ != num_blocks_) return false;  // a block table still points into the cache
+  for (Block& b : blocks_) b.has_hash = false;
+  cached_.clear();
+  return true;
+}
+
 int BlockPool::ref_count(int32_t block_id) const {
   check_id(block_id, "ref_count");
   return blocks_[block_id].ref_count;

@@ -43,6 +43,9 @@ class BlockPool {
   // unhashed) when another block already holds that hash, e.g. two requests computed the same prefix
   // in the same step; the duplicate is then an ordinary block, freed straight to the head when released.
   bool register_hash(int32_t block_id, const BlockHash& hash);
+  // Drops every block's hash (the prefix cache empties; the free-queue order stays). Returns false and
+  // changes nothing while any block is referenced.
+  bool reset_prefix_cache();
 
   int ref_count(int32_t block_id) const;
   std::optional<BlockHash> hash_of(int32_t block_id) const;

@@ -92,4 +92,10 @@ void KVCacheManager::free(Request& req) {
   req.num_registered_blocks = 0;
 }
 
+bool KVCacheManager::reset_prefix_cache() {
+  if (!pool_.reset_prefix_cache()) return false;
+  in_flight_.clear();
+  return true;
+}
+
 }  // namespace shardlm

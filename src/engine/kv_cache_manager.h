@@ -45,6 +45,8 @@ class KVCacheManager {
   void register_computed_blocks(Request& req);
   // Releases req's block table (last block first, so a request's prefix outlives its tail in the LRU).
   void free(Request& req);
+  // Empties the prefix cache (BlockPool::reset_prefix_cache); false, changing nothing, while blocks are held.
+  bool reset_prefix_cache();
 
  private:
   void ensure_block_hashes(Request& req, int num_full_blocks);

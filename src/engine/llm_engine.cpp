@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "core/error.h"
+#include "core/memory_arena.h"
 #include "distributed/parallel_state.h"
 #include "engine/device_sampler.h"
 #include "io/hf_cache.h"
@@ -86,6 +87,22 @@ ParamDtypeChoice choose_dtype(const std::string& name, const ModelConfig& cfg, D
   return {parse_dtype(name, "dtype"), ParamDtypePolicy::ConvertAll};
 }
 
+// Address space for the sleep-mode weights arena: every checkpoint tensor at f32 (no parameter is wider),
+// twice (a layer may keep a loaded shard beside a reshaped copy, as the vocab-padded embedding does), plus
+// slack. Only what is allocated becomes resident; the rest is reservation.
+size_t weights_arena_bytes(const WeightStore& weights) {
+  size_t total = 0;
+  for (const std::string& name : weights.names()) {
+    size_t numel = 1;
+    for (int64_t d : weights.info(name).shape) numel *= (size_t)d;
+    total += numel * 4 + MemoryArena::kAlignment;
+  }
+  return 2 * total + (size_t(64) << 20);
+}
+
+constexpr const char* kWeightsTag = "weights";
+constexpr const char* kKvCacheTag = "kv_cache";
+
 }  // namespace
 
 LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
@@ -126,7 +143,12 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
   ProcessGroup* tp_group = dist_->tp.world_size > 1 ? dist_->tp.device_group.get() : nullptr;
   load_ctx_ = std::make_unique<LoadContext>(*weights_, dist_->tp.rank_in_group, dist_->tp.world_size, tp_group, device_,
                                             param_dtype.dtype, param_dtype.policy);
-  model_ = create_model(cfg, *load_ctx_);
+  if (args.enable_sleep_mode)
+    weights_arena_ = allocator_for(device_)->create_arena(kWeightsTag, weights_arena_bytes(*weights_));
+  {
+    ArenaScope in_arena(weights_arena_);  // sleep mode: the parameters (LoadContext keeps temporaries out)
+    model_ = create_model(cfg, *load_ctx_);
+  }
 
   max_model_len_ = args.max_model_len > 0 ? args.max_model_len : (int)model_->config().max_position_embeddings;
   // Sliding-window attention is not implemented: within the window it equals full attention, so sequences
@@ -170,6 +192,12 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
   ro.cuda_graphs = !args.enforce_eager;  // the runner uses them only on CUDA
   ro.max_num_seqs = args.max_num_seqs;
   ro.max_model_len = max_model_len_;
+  if (args.enable_sleep_mode) {
+    const size_t cache_bytes = (size_t)blocks * (size_t)block_bytes +
+                               (size_t)(2 * model_->num_layers()) * MemoryArena::kAlignment + (size_t(4) << 20);
+    kv_arena_ = allocator_for(device_)->create_arena(kKvCacheTag, cache_bytes);
+    ro.kv_arena = kv_arena_;
+  }
   runner_ = std::make_unique<ModelRunner>(*model_, KVCacheSpec{blocks, args.block_size}, device_, kv_dtype, ro);
 
   SchedulerConfig sc;
@@ -319,6 +347,7 @@ void LLMEngine::abort_request(const std::string& request_id) {
 std::vector<RequestOutput> LLMEngine::step() {
   std::vector<RequestOutput> done;
   if (requests_.empty()) return done;
+  check_awake();
   SchedulerOutput sched = scheduler_->schedule();
   if (sched.scheduled.empty())
     fail("the scheduler could not schedule any of ", requests_.size(),
@@ -370,6 +399,57 @@ std::vector<RequestOutput> LLMEngine::step() {
     }
   }
   return done;
+}
+
+void LLMEngine::require_sleep_mode(const char* what) const {
+  if (!args_.enable_sleep_mode)
+    fail(what, "(): sleep mode is off; construct the LLM with enable_sleep_mode=True (EngineArgs::enable_sleep_mode) "
+         "to use sleep() and wake_up()");
+}
+
+void LLMEngine::sleep(int level) {
+  if (level != 1 && level != 2)
+    throw std::invalid_argument("sleep level must be 1 (weights offloaded to host memory, KV cache discarded) or 2 "
+                                "(weights and KV cache discarded), got " + std::to_string(level));
+  require_sleep_mode("sleep");
+  if (is_sleeping()) return;  // vLLM: sleeping again does nothing
+  if (!requests_.empty())
+    fail("sleep(): ", requests_.size(), " requests are unfinished; let them finish or abort them first");
+  // The KV cache's contents are about to go: no later request may hit a cached block.
+  SHARDLM_CHECK(scheduler_->reset_prefix_cache(), "blocks held with no unfinished request");
+  weights_arena_->sleep(level == 1 ? SleepContents::Keep : SleepContents::Discard);
+  kv_arena_->sleep(SleepContents::Discard);
+  allocator_for(device_)->release_cached();  // activations' cached blocks too (graph pools stay: graphs hold them)
+}
+
+void LLMEngine::wake_up(const std::vector<std::string>& tags) {
+  for (const std::string& tag : tags)
+    if (tag != kWeightsTag && tag != kKvCacheTag)
+      throw std::invalid_argument("wake_up: unknown tag '" + tag + "' (the tags are 'weights' and 'kv_cache')");
+  require_sleep_mode("wake_up");
+  auto wanted = [&](const char* tag) { return tags.empty() || std::find(tags.begin(), tags.end(), tag) != tags.end(); };
+  if (wanted(kWeightsTag)) weights_arena_->wake();
+  if (wanted(kKvCacheTag)) kv_arena_->wake();
+}
+
+bool LLMEngine::is_sleeping() const {
+  return (weights_arena_ && weights_arena_->sleeping()) || (kv_arena_ && kv_arena_->sleeping());
+}
+
+void LLMEngine::check_awake() const {
+  if (!is_sleeping()) return;
+  std::string asleep;
+  if (weights_arena_->sleeping()) asleep += "'weights'";
+  if (kv_arena_->sleeping()) asleep += std::string(asleep.empty() ? "" : " and ") + "'kv_cache'";
+  fail("the engine is sleeping (", asleep, " asleep): call wake_up() first");
+}
+
+bool LLMEngine::reset_prefix_cache() { return scheduler_->reset_prefix_cache(); }
+
+const MemoryArena* LLMEngine::arena(const std::string& tag) const {
+  if (tag == kWeightsTag) return weights_arena_.get();
+  if (tag == kKvCacheTag) return kv_arena_.get();
+  throw std::invalid_argument("unknown memory arena tag '" + tag + "' (the tags are 'weights' and 'kv_cache')");
 }
 
 EngineStats LLMEngine::stats() const {

@@ -51,12 +51,23 @@ class LLMEngine {
   // requests (the KV cache computed with the old weights is stale).
   void reload_weights();
 
+  // Sleep mode (see LLM::sleep). The arenas exist only with enable_sleep_mode.
+  void sleep(int level);
+  void wake_up(const std::vector<std::string>& tags);
+  bool is_sleeping() const;
+  // Error "the engine is sleeping: call wake_up() first" while any tag is asleep (step() checks it too).
+  void check_awake() const;
+  bool reset_prefix_cache();
+  // The arena of a sleep-mode tag ("weights", "kv_cache"); null without sleep mode (tests, diagnostics).
+  const MemoryArena* arena(const std::string& tag) const;
+
  private:
   struct RequestState;  // one user request: its prompt and its n sequences
   void finish_sequence(SequenceState& seq, const std::string& reason);
   RequestOutput make_output(const RequestState& r) const;
   // GPU: KV-cache bytes left by gpu_memory_utilization after weights and a profiled peak step.
   int64_t profile_kv_budget(int64_t block_bytes, DType kv_dtype);
+  void require_sleep_mode(const char* what) const;
 
   EngineArgs args_;
   std::shared_ptr<DistributedState> dist_;
@@ -66,6 +77,7 @@ class LLMEngine {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::shared_ptr<MemoryArena> weights_arena_, kv_arena_;  // sleep mode only
   Device device_ = Device::CPU;
   int max_model_len_ = 0;
   int64_t num_kv_blocks_ = 0;

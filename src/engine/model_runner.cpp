@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/memory_arena.h"
 #include "ops/graph.h"
 
 namespace shardlm {
@@ -18,10 +19,13 @@ ModelRunner::ModelRunner(Model& model, KVCacheSpec spec, Device device, DType kv
   if (spec.num_blocks <= 0) fail("the KV cache has no blocks: raise its memory budget");
   cache_.num_blocks = spec.num_blocks;
   cache_.block_size = spec.block_size;
-  for (int64_t l = 0; l < model.num_layers(); ++l) {
-    std::vector<int64_t> shape = {spec.num_blocks, spec.block_size, model.num_kv_heads_local(), model.head_dim()};
-    cache_.k.push_back(Tensor::zeros(shape, kv_dtype, device));
-    cache_.v.push_back(Tensor::zeros(shape, kv_dtype, device));
+  {
+    ArenaScope in_arena(options.kv_arena);  // sleep mode: the cache and nothing else in the kv_cache arena
+    for (int64_t l = 0; l < model.num_layers(); ++l) {
+      std::vector<int64_t> shape = {spec.num_blocks, spec.block_size, model.num_kv_heads_local(), model.head_dim()};
+      cache_.k.push_back(Tensor::zeros(shape, kv_dtype, device));
+      cache_.v.push_back(Tensor::zeros(shape, kv_dtype, device));
+    }
   }
   if (device != Device::CPU) staging_ = std::make_unique<StepInputStaging>(device);
   if (options.cuda_graphs && device == Device::CUDA && graph_backend_for(device)) {

@@ -24,6 +24,8 @@ struct RunnerOptions {
   bool cuda_graphs = false;
   int max_num_seqs = 256;     // the largest decode batch (sets the largest graph)
   int64_t max_model_len = 0;  // the longest sequence (sets the graphs' block-table width); 0: the model's limit
+  // Sleep mode: the KV cache is allocated in this arena (and nothing else the runner allocates is).
+  std::shared_ptr<MemoryArena> kv_arena;
 };
 
 // Bytes one KV-cache block takes on this rank (all layers, K and V).
@@ -40,6 +42,7 @@ class ModelRunner {
   int64_t block_size() const { return spec_.block_size; }
   int64_t num_blocks() const { return spec_.num_blocks; }
   const DecodeGraphs* decode_graphs() const { return graphs_.get(); }  // null without CUDA graphs
+  const KVCache& kv_cache() const { return cache_; }
 
  private:
   ForwardInputs build_inputs(const std::vector<SequenceStep>& steps);

@@ -87,6 +87,8 @@ class Scheduler {
   // Removes the request and frees its blocks; `reason` must be a Finished* status. Returns the request
   // (status = reason) for the engine's final output, or nullptr if no live request has that id.
   std::unique_ptr<Request> finish_request(const std::string& request_id, RequestStatus reason);
+  // Empties the prefix cache; false (nothing changed) while unfinished requests hold KV blocks.
+  bool reset_prefix_cache() { return kv_.reset_prefix_cache(); }
 
   bool has_unfinished() const { return !requests_.empty(); }
   size_t num_waiting() const { return waiting_.size(); }

@@ -4,9 +4,19 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/memory_arena.h"
 #include "io/weight_store.h"
 
 namespace shardlm {
+
+namespace {
+// A checkpoint tensor (normally a view of the mapped file; a copy only for misaligned bytes), never in a
+// sleep-mode arena: only the parameters finish() makes belong there.
+Tensor checkpoint_tensor(const WeightStore& weights, const std::string& name) {
+  ArenaScope temporary(nullptr);
+  return weights.get(name);
+}
+}  // namespace
 
 LoadContext::LoadContext(const WeightStore& weights, int tp_rank, int tp_size, ProcessGroup* tp_group,
                          Device device, DType param_dtype, ParamDtypePolicy policy)
@@ -101,7 +111,11 @@ Tensor LoadContext::take(const Tensor& full, const WeightRoute& r) {
              ", ", r.start + r.len, ")");
       const int64_t rows = full.dim(0), cols = full.dim(1);
       const size_t es = dtype_size(full.dtype());
-      Tensor part = Tensor::empty({rows, r.len}, full.dtype());
+      Tensor part;
+      {
+        ArenaScope temporary(nullptr);  // sleep mode: only the parameter finish() makes goes in the weights arena
+        part = Tensor::empty({rows, r.len}, full.dtype());
+      }
       for (int64_t i = 0; i < rows; ++i)
         std::memcpy(static_cast<char*>(part.raw()) + (size_t)(i * r.len) * es,
                     static_cast<const char*>(full.raw()) + (size_t)(i * cols + r.start) * es, (size_t)r.len * es);
@@ -114,7 +128,7 @@ Tensor LoadContext::take(const Tensor& full, const WeightRoute& r) {
 Tensor LoadContext::load(const std::string& name) {
   std::string r = resolve(name);
   if (r.empty()) fail("checkpoint is missing tensor '", name, "'");
-  Tensor t = finish(weights_.get(r), name);
+  Tensor t = finish(checkpoint_tensor(weights_, r), name);
   add_route(name, WeightRoute::Slice::Whole, 0, 0, 0);
   return t;
 }
@@ -127,11 +141,15 @@ Tensor LoadContext::load_rows(const std::string& name, int64_t start, int64_t le
   route.slice = WeightRoute::Slice::Rows;
   route.start = start;
   route.len = len;
-  Tensor part = take(weights_.get(r), route);
+  Tensor part = take(checkpoint_tensor(weights_, r), route);
   if (padded_rows > len) {
     std::vector<int64_t> shp = part.shape();
     shp[0] = padded_rows;
-    Tensor padded = Tensor::zeros(shp, part.dtype());
+    Tensor padded;
+    {
+      ArenaScope temporary(nullptr);  // as above: finish() copies it into the parameter
+      padded = Tensor::zeros(shp, part.dtype());
+    }
     if (len > 0) std::memcpy(padded.raw(), part.raw(), part.nbytes());
     part = padded;
   }
@@ -148,7 +166,7 @@ Tensor LoadContext::load_cols(const std::string& name, int64_t start, int64_t le
   route.slice = WeightRoute::Slice::Cols;
   route.start = start;
   route.len = len;
-  Tensor t = finish(take(weights_.get(r), route), name);
+  Tensor t = finish(take(checkpoint_tensor(weights_, r), route), name);
   add_route(name, WeightRoute::Slice::Cols, start, len, 0);
   return t;
 }
@@ -165,7 +183,7 @@ Tensor LoadContext::load_row_slices(const std::vector<RowSlice>& slices, const s
     route.slice = WeightRoute::Slice::Rows;
     route.start = s.start;
     route.len = s.len;
-    Tensor full = weights_.get(r);
+    Tensor full = checkpoint_tensor(weights_, r);
     Tensor p = take(full, route);
     int64_t re = full.dim(0) ? full.numel() / full.dim(0) : 0;
     if (row_elems >= 0 && re != row_elems) fail("checkpoint tensors fused into '", registered_name, "' differ in width");
@@ -176,7 +194,11 @@ Tensor LoadContext::load_row_slices(const std::vector<RowSlice>& slices, const s
   }
   std::vector<int64_t> shape = parts.front().shape();
   shape[0] = total;
-  Tensor cat = Tensor::empty(shape, dt);
+  Tensor cat;
+  {
+    ArenaScope temporary(nullptr);  // sleep mode: only the parameter finish() makes goes in the weights arena
+    cat = Tensor::empty(shape, dt);
+  }
   size_t off = 0;
   for (const auto& p : parts) {
     std::memcpy(static_cast<char*>(cat.raw()) + off, p.raw(), p.nbytes());
@@ -195,7 +217,7 @@ void LoadContext::reload_from_checkpoint() {
   for (const WeightRoute& route : routes_) {
     std::string r = resolve(route.source);
     if (r.empty()) fail("reload: the checkpoint no longer has tensor '", route.source, "'");
-    Tensor full = weights_.get(r);
+    Tensor full = checkpoint_tensor(weights_, r);
     if (full.shape() != route.full_shape)
       fail("reload: checkpoint tensor '", route.source, "' now has shape ", full.shape_str(), ", it had another at load");
     Tensor part = take(full, route);

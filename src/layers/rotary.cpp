@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/memory_arena.h"
 #include "ops/ops.h"
 
 namespace shardlm {
@@ -141,6 +142,9 @@ RotaryEmbedding::RotaryEmbedding(const RopeConfig& cfg, int64_t max_position, De
   double scale = 1.0;
   std::vector<double> inv = inverse_frequencies(cfg, max_position, &scale);
   const int64_t half = cfg.rotary_dim / 2;
+  // Computed state, not a checkpoint weight: kept out of the sleep-mode weights arena, whose contents a
+  // level-2 sleep discards (the user reloads only the checkpoint's tensors).
+  ArenaScope not_a_weight(nullptr);
   Tensor t = Tensor::empty({max_position, cfg.rotary_dim}, DType::F32);
   float* p = t.data<float>();
   for (int64_t pos = 0; pos < max_position; ++pos) {

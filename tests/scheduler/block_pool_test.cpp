@@ -112,3 +112,35 @@ TEST(BlockPool, MisuseIsAnErrorNotACrash) {
   EXPECT_THROW(pool.register_hash(1, h(1)), Error);  // free block
   pool.check_invariants();
 }
+
+TEST(BlockPool, ResetPrefixCacheDropsEveryHash) {
+  BlockPool pool(4);
+  EXPECT_EQ(pool.allocate(3), (Ids{0, 1, 2}));
+  ASSERT_TRUE(pool.register_hash(0, h(10)));
+  ASSERT_TRUE(pool.register_hash(1, h(11)));
+  pool.release({1, 0});
+  EXPECT_EQ(pool.num_cached_blocks(), 2);
+
+  // Block 2 is still referenced: nothing changes.
+  EXPECT_FALSE(pool.reset_prefix_cache());
+  EXPECT_EQ(pool.num_cached_blocks(), 2);
+  EXPECT_EQ(pool.find_cached(h(10)), 0);
+  pool.check_invariants();
+
+  pool.release({2});  // uncached: to the head
+  const Ids queue = pool.free_queue();
+  EXPECT_EQ(queue, (Ids{2, 3, 1, 0}));
+  EXPECT_TRUE(pool.reset_prefix_cache());
+  EXPECT_EQ(pool.num_cached_blocks(), 0);
+  EXPECT_FALSE(pool.find_cached(h(10)).has_value());
+  EXPECT_FALSE(pool.find_cached(h(11)).has_value());
+  EXPECT_FALSE(pool.hash_of(0).has_value());
+  EXPECT_EQ(pool.free_queue(), queue) << "the free-queue order is kept";
+  EXPECT_EQ(pool.num_free_blocks(), 4);
+  pool.check_invariants();
+  // The hashes can be registered again, on other blocks.
+  EXPECT_EQ(pool.allocate(1), (Ids{2}));
+  EXPECT_TRUE(pool.register_hash(2, h(10)));
+  pool.check_invariants();
+  EXPECT_FALSE(pool.reset_prefix_cache());  // block 2 is referenced
+}

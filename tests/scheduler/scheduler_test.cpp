@@ -405,3 +405,35 @@ TEST(Scheduler, InvariantCheckCatchesCorruption) {
   a->num_computed_tokens = 2;  // fewer computed tokens than its blocks cover
   EXPECT_THROW(s.check_invariants(), Error);
 }
+
+TEST(Scheduler, ResetPrefixCacheRefusedWhileBlocksAreHeldThenForgetsEveryBlock) {
+  Scheduler s(make_config(4, 16, 64, 4, 64));
+  auto run_to_end = [&](const std::string& id) {
+    s.add_request(make_request(id, token_range(10, 1), 2));
+    int steps = 0;
+    while (s.has_unfinished()) {
+      run_step(s);
+      if (s.has_unfinished()) {
+        EXPECT_FALSE(s.reset_prefix_cache()) << "request " << id << " holds blocks";
+      }
+      ASSERT_LT(++steps, 10);
+    }
+  };
+  run_to_end("A");
+  run_to_end("B");  // same prompt: hits A's two full blocks
+  EXPECT_EQ(s.stats().prefix_cache_hits_tokens, 8);
+  EXPECT_GT(s.stats().num_cached_blocks, 0);
+
+  s.add_request(make_request("waiting", token_range(10, 1), 2));  // holds no block yet
+  EXPECT_TRUE(s.reset_prefix_cache());
+  EXPECT_EQ(s.stats().num_cached_blocks, 0);
+  s.check_invariants();
+  int steps = 0;
+  while (s.has_unfinished()) {
+    run_step(s);
+    ASSERT_LT(++steps, 10);
+  }
+  EXPECT_EQ(s.stats().prefix_cache_hits_tokens, 8) << "nothing cached before the reset is reused";
+  run_to_end("C");  // the cache fills again
+  EXPECT_EQ(s.stats().prefix_cache_hits_tokens, 16);
+}

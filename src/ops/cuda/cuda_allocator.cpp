@@ -11,7 +11,9 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/memory_arena.h"
 #include "core/tensor.h"
+#include "ops/cuda/cuda_arena.h"
 #include "ops/cuda/cuda_context.h"
 
 namespace shardlm::cuda {
@@ -99,6 +101,10 @@ class CachingCudaAllocator final : public DeviceAllocator {
 
   void deallocate(void* p) override {
     if (!p) return;
+    if (MemoryArena* arena = find_arena(p)) {  // sleep mode: arena addresses never reach the cache or cudaFree
+      arena->deallocate(p);
+      return;
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = live_.find(p);
     if (it == live_.end()) return;  // not ours; never happens for tensors made by allocate()
@@ -143,6 +149,11 @@ class CachingCudaAllocator final : public DeviceAllocator {
   void release_cached() override {
     std::lock_guard<std::mutex> lock(mutex_);
     release_cached_locked();
+  }
+
+  std::shared_ptr<MemoryArena> create_arena(const std::string& tag, size_t reserve_bytes) override {
+    ensure_device();
+    return make_cuda_arena(tag, reserve_bytes);
   }
 
   void* allocate_host(size_t bytes) override {

@@ -3,6 +3,7 @@ share the engine's memory, load_weights with full Hugging Face tensors checked a
 the saved weights, collective_rpc / apply_model, reset_prefix_cache, sleep / wake_up, torch process groups, and
 importing shardlm and torch in either order. Multi-rank runs under real torchrun are in test_torchrun.py."""
 
+import copy
 import json
 import subprocess
 import sys
@@ -84,10 +85,11 @@ def test_load_weights_equals_a_fresh_engine_on_the_saved_weights(tiny_opt, hf_mo
     loaded = llm.model.load_weights((n, t.to(torch.float16)) for n, t in new.items())  # any dtype is converted
     assert loaded == set(new)
     # The reference: transformers saves the same weights, a fresh engine loads them.
+    trained = copy.deepcopy(hf_model)
     with torch.no_grad():
-        for n, p in hf_model.named_parameters():
+        for n, p in trained.named_parameters():
             p.copy_(new[n].to(torch.float16).float())
-    hf_model.save_pretrained(tmp_path)
+    trained.save_pretrained(tmp_path)
     for name in ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"):
         if (tiny_opt / name).exists():
             (tmp_path / name).write_bytes((tiny_opt / name).read_bytes())

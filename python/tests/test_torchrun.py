@@ -42,7 +42,8 @@ def test_seed_script_with_its_tips(tiny_opt, tmp_path, launcher):
     counts = collections.Counter(_blocks(proc.stdout))
     assert len(counts) == 4 and set(counts.values()) == {2}, proc.stdout  # both ranks, the same four
     for r in (0, 1):
-        [line] = [l for l in proc.stdout.splitlines() if l.startswith(f"rank {r}/2:")]
+        # The ranks share one stdout pipe: a line may start with the other rank's unfinished output.
+        [line] = [l[l.index(f"rank {r}/2:"):] for l in proc.stdout.splitlines() if f"rank {r}/2:" in l]
         assert "same outputs on all ranks: True" in line and "device-group (gloo) sum of (rank+1) = 3" in line
         assert f"control message 'rank 0 saves the results to {results}'" in line
     saved = [json.loads(l) for l in results.read_text().splitlines()]
@@ -163,3 +164,17 @@ def test_rlhf_colocate_example_equals_a_fresh_engine(tiny_opt, tmp_path, model, 
     assert summary["tokens_equal"] is True and summary["max_logprob_diff"] <= 1e-4
     assert len(summary["sync_seconds"]) == 2
     assert "weight sync" in proc.stdout
+
+
+def test_data_parallel_example(tiny_opt, tmp_path):
+    """examples/torchrun_dp_example.py (vLLM's DP example, import changed): 2 replicas of TP=2, each replica's
+    two ranks print the same generations for its own 20 prompts."""
+    proc = _torchrun(4, [str(REPO / "examples" / "torchrun_dp_example.py"), "--model", str(tiny_opt), "--tp-size=2",
+                         "--dp-size=2", "--device", "cpu"], env=subprocess_env(), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [l for l in proc.stdout.splitlines() if "DP Rank: " in l]
+    prompts = collections.Counter(l[l.index("DP Rank: "):] for l in lines)
+    assert len(prompts) == 40 and set(prompts.values()) == {2}  # every prompt once per replica, on 2 ranks
+    for text, _ in prompts.items():
+        dp_rank, idx = int(text.split()[2]), int(text.split("'")[1].split(".")[0])
+        assert idx % 2 == dp_rank

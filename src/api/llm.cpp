@@ -40,15 +40,17 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, con
   const EngineStats before = engine_->stats();
   ProgressBar bar((int64_t)prompts.size(), use_tqdm);
   int64_t done = 0;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    std::optional<RequestOutput> rejected = engine_->add_request(std::to_string(i), prompts[i], params[i]);
-    if (rejected) {
-      results[i] = std::move(*rejected);
-      have[i] = true;
-      ++done;
-    }
-  }
   try {
+    // Inside the try: a prompt rejected with an exception (an id outside the vocabulary, say) must not leave
+    // the prompts before it queued, or every later generate() would find their ids in use.
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      std::optional<RequestOutput> rejected = engine_->add_request(std::to_string(i), prompts[i], params[i]);
+      if (rejected) {
+        results[i] = std::move(*rejected);
+        have[i] = true;
+        ++done;
+      }
+    }
     while (engine_->has_unfinished_requests()) {
       for (auto& out : engine_->step()) {
         size_t idx = std::stoul(out.request_id);

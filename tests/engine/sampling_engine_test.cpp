@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 
+#include "engine/llm_engine.h"
 #include "engine_util.h"
 
 using namespace shardlm;
@@ -115,6 +116,20 @@ TEST(EngineErrors, InvalidArgumentsNameTheField) {
   a = cpu_args("tiny-opt");
   a.device = "tpu";
   EXPECT_THROW(LLM{a}, std::invalid_argument);
+}
+
+// A prompt rejected by an exception leaves the engine as it was: the prompts before it are not left queued,
+// so the next generate() (which numbers its requests from 0 again) works and gives the same outputs.
+TEST(EngineErrors, RejectedPromptLeavesTheEngineUsable) {
+  SHARDLM_REQUIRE_FIXTURES();
+  LLM llm(cpu_args("tiny-opt"));
+  const std::vector<Prompt> good = {Prompt::from_token_ids({2, 100, 200}), Prompt::from_token_ids({2, 7})};
+  const auto reference = llm.generate(good, greedy(4), false);
+  EXPECT_THROW(llm.generate({good[0], good[1], Prompt::from_token_ids({2, 999999})}, greedy(4), false),
+               std::invalid_argument);
+  EXPECT_FALSE(llm.engine().has_unfinished_requests());
+  const auto again = llm.generate(good, greedy(4), false);
+  for (size_t i = 0; i < good.size(); ++i) EXPECT_EQ(again[i].outputs[0].token_ids, reference[i].outputs[0].token_ids);
 }
 
 TEST(EngineErrors, MissingModelAndTokenizerAreClear) {

@@ -1,13 +1,13 @@
 """Loads the compiled engine (_shardlm) with an error that says how to build it.
 
 torch, when installed, is imported first (shardlm._torch): the process then holds torch's CUDA libraries and
-NCCL, and the engine binds to those same ones. The engine module itself is opened with RTLD_DEEPBIND, so the
-libraries it brings bind their own symbols first: Debian's libsentencepiece carries a private protobuf whose
-symbol names equal those torch exports, and resolving them to torch's crashes its start-up. (Not under
-AddressSanitizer, which refuses RTLD_DEEPBIND; its runs use a torch that does not export protobuf.)"""
+NCCL, and the engine binds to those same ones. Debian's libsentencepiece, which the engine links, carries a
+private protobuf under the same symbol names as the protobuf torch exports; resolved to torch's, its start-up
+crashes. So it is opened first on its own with RTLD_DEEPBIND (its own symbols before anyone else's); the
+engine module then finds it loaded. (Not under AddressSanitizer, which refuses RTLD_DEEPBIND.)"""
 
+import ctypes
 import os
-import sys
 
 from shardlm import _torch  # noqa: F401  (first: torch's CUDA libraries and NCCL before the engine's)
 
@@ -21,13 +21,13 @@ def _under_address_sanitizer():
 
 
 def _import_engine():
-    flags = sys.getdlopenflags()
-    if hasattr(os, "RTLD_DEEPBIND") and not _under_address_sanitizer():
-        sys.setdlopenflags(flags | os.RTLD_DEEPBIND)
-    try:
-        from shardlm import _shardlm
-    finally:
-        sys.setdlopenflags(flags)
+    if _torch.torch is not None and hasattr(os, "RTLD_DEEPBIND") and not _under_address_sanitizer():
+        try:
+            ctypes.CDLL("libsentencepiece.so.0", mode=os.RTLD_NOW | os.RTLD_LOCAL | os.RTLD_DEEPBIND)
+        except OSError:  # a build without SentencePiece, or it lives where only the engine's run path finds it
+            pass
+    from shardlm import _shardlm
+
     return _shardlm
 
 

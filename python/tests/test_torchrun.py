@@ -88,6 +88,9 @@ VLLM_TEST = textwrap.dedent(
         test_consistent_across_ranks(prompt)
         test_consistent_across_ranks(generated_text)
         print(f"Rank {torch_rank}, Prompt: {prompt!r}, Generated text: {generated_text!r}")
+        # Not in vLLM's test: the ranks share one stdout pipe, where their lines can interleave.
+        with open(f"rank{torch_rank}.txt", "a") as f:
+            f.write(f"Prompt: {prompt!r}, Generated text: {generated_text!r}\\n")
     """
 )
 
@@ -97,9 +100,8 @@ def test_vllm_torchrun_test_with_torch_initialised_first(tiny_opt, tmp_path):
     script.write_text(VLLM_TEST)
     proc = _torchrun(2, [str(script), str(tiny_opt)], env=subprocess_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("Rank ")]
-    by_rank = {r: [l.split(", ", 1)[1] for l in lines if l.startswith(f"Rank {r},")] for r in (0, 1)}
-    assert len(by_rank[0]) == 4 and by_rank[0] == by_rank[1]
+    by_rank = [(tmp_path / f"rank{r}.txt").read_text().splitlines() for r in (0, 1)]
+    assert len(by_rank[0]) == 4 and by_rank[0] == by_rank[1], by_rank
 
 
 DP_WORKER = textwrap.dedent(

@@ -15,9 +15,13 @@ say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) x$NGPU, $
 PYB=$(python3 -c "import pybind11; print('-Dpybind11_DIR=' + pybind11.get_cmake_dir())" 2>/dev/null)
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=ON \
   -DPython_EXECUTABLE="$(command -v python3)" $PYB > "$OUT/build.log" 2>&1 &&
-  ninja -C build-gpu -j "$(nproc)" shardlm shardlm-run _shardlm >> "$OUT/build.log" 2>&1
+  ninja -C build-gpu -j "$(nproc)" shardlm shardlm-run _shardlm test_cuda >> "$OUT/build.log" 2>&1
 say "build rc=$? at $SECONDS s"; grep -E "error|FAILED|Python module" "$OUT/build.log" | head -5 | tee -a "$SUMMARY"
 export PYTHONPATH=$ROOT/build-gpu/python SHARDLM_BUILD_DIR=$ROOT/build-gpu
+
+timeout 120 $B/test_cuda --gtest_filter='*Sleep*:*Arena*' > "$OUT/test_cuda_sleep.log" 2>&1
+say "test_cuda sleep/arena rc=$?: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/test_cuda_sleep.log" | tr '\n' ' ')"
+grep -E "^\[  FAILED  \]|free|MiB|GiB" "$OUT/test_cuda_sleep.log" | head -20 | tee -a "$SUMMARY"
 
 timeout ${PYTEST_S:-240} python3 -m pytest -q -s python/tests/test_cuda_colocation.py \
   "python/tests/test_torch_colocation.py::test_import_order" > "$OUT/pytest_cuda.log" 2>&1

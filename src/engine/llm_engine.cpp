@@ -9,6 +9,7 @@
 #include "core/memory_arena.h"
 #include "distributed/parallel_state.h"
 #include "engine/device_sampler.h"
+#include "ops/op_profile.h"
 #include "io/hf_cache.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/isa.h"
@@ -348,6 +349,8 @@ std::vector<RequestOutput> LLMEngine::step() {
   std::vector<RequestOutput> done;
   if (requests_.empty()) return done;
   check_awake();
+  // The step on the device's timeline, host scheduling and the sampler's result copy included.
+  op_profile::Scope step_scope(device_, [] { return std::string("engine step"); });
   SchedulerOutput sched = scheduler_->schedule();
   if (sched.scheduled.empty())
     fail("the scheduler could not schedule any of ", requests_.size(),
@@ -367,6 +370,12 @@ std::vector<RequestOutput> LLMEngine::step() {
     steps.push_back(SequenceStep{std::span<const int32_t>(chunks[i]), start, &r->block_ids, wants});
     if (wants) sampled_reqs.push_back(r);
   }
+  if (op_profile::enabled()) {
+    const bool decode = sched.scheduled.size() == steps.size() &&
+                        std::all_of(steps.begin(), steps.end(), [](const SequenceStep& s) { return s.token_ids.size() == 1; });
+    step_scope.rename(std::string("engine step ") + (decode ? "decode" : "with prefill") + " seqs" +
+                      op_profile::rows_bucket((int64_t)steps.size()));
+  }
   Tensor logits = runner_->execute(steps);
 
   // Sampled where the logits are (the GPU or the host); row k belongs to sampled_reqs[k].
@@ -377,7 +386,11 @@ std::vector<RequestOutput> LLMEngine::step() {
     rows.push_back(SampleRow{&seq.params, &r->prompt_token_ids, &r->output_token_ids,
                              suppressed_tokens(seq, eos_token_ids_), &seq.rng});
   }
-  const std::vector<SampleResult> results = sample_batch(logits, rows, sampler_scratch_);
+  std::vector<SampleResult> results;
+  {
+    op_profile::Scope sampling(device_, [&] { return "sampler rows" + op_profile::rows_bucket((int64_t)rows.size()); });
+    results = sample_batch(logits, rows, sampler_scratch_);
+  }
   std::map<std::string, int32_t> sampled;
   for (size_t k = 0; k < sampled_reqs.size(); ++k) sampled[sampled_reqs[k]->request_id] = results[k].token;
   // Record the total lengths before the scheduler appends the sampled tokens.

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/memory_arena.h"
 #include "ops/graph.h"
+#include "ops/op_profile.h"
 
 namespace shardlm {
 
@@ -72,7 +73,10 @@ Tensor ModelRunner::execute(const std::vector<SequenceStep>& steps) {
       if (id < 0 || id >= model_.config().vocab_size)
         fail("token id ", id, " is out of range for a vocabulary of ", model_.config().vocab_size);
   }
-  if (graphs_ && graphs_->accepts(steps)) return graphs_->run(steps, *staging_);
+  if (graphs_ && graphs_->accepts(steps)) {
+    op_profile::Scope replay(device_, [&] { return "decode graph replay seqs" + op_profile::rows_bucket((int64_t)steps.size()); });
+    return graphs_->run(steps, *staging_);
+  }
   ForwardInputs in = build_inputs(steps);
   return model_.forward(in, cache_);
 }

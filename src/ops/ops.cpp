@@ -2,6 +2,7 @@
 #include "ops/ops.h"
 
 #include "core/error.h"
+#include "ops/op_profile.h"
 
 namespace shardlm {
 
@@ -14,7 +15,7 @@ void register_backend(Device d, Backend* b) { g_backends[(int)d] = b; }
 Backend& backend_for(Device d) {
   Backend* b = g_backends[(int)d];
   if (!b) fail("no '", device_name(d), "' backend in this build");
-  return *b;
+  return op_profile::enabled() ? op_profile::profiled(d, *b) : *b;
 }
 
 namespace ops {

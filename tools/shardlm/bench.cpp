@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "engine/llm_engine.h"
 #include "engine_options.h"
+#include "ops/op_profile.h"
 
 namespace shardlm::cli {
 
@@ -64,6 +65,7 @@ int run_throughput(BenchFlags& b) {
   LLM llm(b.engine.resolve());
   const int64_t vocab = llm.vocab_size();
   auto prompts = random_prompts(b.num_prompts, b.input_len, vocab, b.dataset_seed);
+  op_profile::reset();
   auto t0 = std::chrono::steady_clock::now();
   auto outs = llm.generate(prompts, fixed_length(b.output_len), false);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -88,6 +90,7 @@ int run_throughput(BenchFlags& b) {
               {"output_tokens_per_second", out_tok / secs}, {"num_preemptions", st.num_preemptions},
               {"max_num_seqs", b.engine.args.max_num_seqs}},
              llm.rank());
+  op_profile::write_report();
   return 0;
 }
 
@@ -106,6 +109,7 @@ int run_latency(BenchFlags& b) {
   SamplingParams sp = fixed_length(b.output_len);
   for (int i = 0; i < b.num_iters_warmup; ++i) llm.generate(prompts, sp, false);
   std::vector<double> lat;
+  op_profile::reset();
   for (int i = 0; i < b.num_iters; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     llm.generate(prompts, sp, false);
@@ -123,6 +127,7 @@ int run_latency(BenchFlags& b) {
   }
   for (int p : {10, 25, 50, 75, 90, 99}) pj[std::to_string(p)] = percentile(lat, p);
   write_json(b.output_json, {{"avg_latency", avg}, {"latencies", lat}, {"percentiles", pj}}, llm.rank());
+  op_profile::write_report();
   return 0;
 }
 

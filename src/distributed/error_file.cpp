@@ -7,11 +7,14 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "core/env_vars.h"
+
 namespace shardlm {
 
 bool write_torchelastic_error_file(const std::string& message) {
-  const char* path = std::getenv("TORCHELASTIC_ERROR_FILE");
-  if (!path || !*path) return false;
+  const std::optional<std::string> where = env_value("TORCHELASTIC_ERROR_FILE");
+  if (!where) return false;
+  const std::string& path = *where;
   try {
     nlohmann::json j;
     j["message"]["message"] = message;

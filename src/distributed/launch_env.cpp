@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/env_vars.h"
 #include "core/error.h"
 
 extern char** environ;
@@ -22,6 +23,7 @@ namespace {
 using Env = std::map<std::string, std::string>;
 
 std::optional<std::string> lookup(const Env& env, const std::string& name) {
+  require_registered_env_var(name);
   auto it = env.find(name);
   if (it == env.end()) return std::nullopt;
   return it->second;

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "core/env_vars.h"
 #include "distributed/gloo_group.h"
 #include "distributed/rendezvous.h"
 #include "distributed/socket.h"
@@ -38,8 +39,8 @@ void ignore_sigpipe() {
 // The address gloo binds its pairs to: an interface from GLOO_SOCKET_IFNAME, loopback when the master is
 // local, else the local address that routes to the master.
 void choose_gloo_endpoint(const LaunchEnv& env, GlooGroupOptions& opts) {
-  if (const char* iface = std::getenv("GLOO_SOCKET_IFNAME"); iface && *iface) {
-    opts.iface = iface;
+  if (const std::optional<std::string> iface = env_value("GLOO_SOCKET_IFNAME")) {
+    opts.iface = *iface;
     return;
   }
   if (net::is_loopback_host(env.master_addr)) {
@@ -79,6 +80,7 @@ DeviceGroupFactory device_group_factory(Device device) {
 
 std::chrono::milliseconds effective_timeout(const DistributedOptions& opts,
                                             const std::map<std::string, std::string>& env) {
+  require_registered_env_var("SHARDLM_DIST_TIMEOUT");
   auto it = env.find("SHARDLM_DIST_TIMEOUT");
   if (it == env.end()) {
     if (opts.timeout.count() <= 0)

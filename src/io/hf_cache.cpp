@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/env_vars.h"
 #include "core/error.h"
 
 namespace shardlm {
@@ -16,11 +17,6 @@ namespace shardlm {
 namespace {
 
 namespace fs = std::filesystem;
-
-const char* env_or_null(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v ? v : nullptr;
-}
 
 bool is_hub_id_part(const std::string& part) {
   if (part.empty() || part.size() > 96 || part[0] == '.' || part[0] == '-') return false;
@@ -65,20 +61,20 @@ std::string hf_hub_cache_dir(std::string* source) {
   auto set_source = [&](const char* s) {
     if (source) *source = s;
   };
-  if (const char* v = env_or_null("HF_HUB_CACHE")) {
+  if (auto v = env_value("HF_HUB_CACHE")) {
     set_source("$HF_HUB_CACHE");
-    return v;
+    return *v;
   }
-  if (const char* v = env_or_null("HF_HOME")) {
+  if (auto v = env_value("HF_HOME")) {
     set_source("$HF_HOME/hub");
-    return (fs::path(v) / "hub").string();
+    return (fs::path(*v) / "hub").string();
   }
-  if (const char* v = env_or_null("XDG_CACHE_HOME")) {
+  if (auto v = env_value("XDG_CACHE_HOME")) {
     set_source("$XDG_CACHE_HOME/huggingface/hub");
-    return (fs::path(v) / "huggingface" / "hub").string();
+    return (fs::path(*v) / "huggingface" / "hub").string();
   }
-  const char* home = env_or_null("HOME");
-  if (!home) {
+  std::string home = env_value("HOME").value_or("");
+  if (home.empty()) {
     const passwd* pw = getpwuid(getuid());
     home = pw && pw->pw_dir ? pw->pw_dir : "/";
   }

@@ -2,6 +2,8 @@
 // per key, and printed as one table. See op_profile.h.
 #include "ops/op_profile.h"
 
+#include "core/env_vars.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -75,8 +77,8 @@ State& state() {
 
 std::string& setting_storage() {
   static std::string* v = [] {
-    const char* e = std::getenv("SHARDLM_PROFILE_OPS");
-    return new std::string(e && std::string(e) != "0" ? e : "");
+    const std::string e = env_value("SHARDLM_PROFILE_OPS").value_or("");
+    return new std::string(e == "0" ? "" : e);
   }();
   return *v;
 }

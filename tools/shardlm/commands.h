@@ -9,5 +9,6 @@ namespace shardlm::cli {
 std::function<int()> add_generate_command(CLI::App& app);
 std::function<int()> add_make_model_command(CLI::App& app);
 std::function<int()> add_bench_command(CLI::App& app);
+std::function<int()> add_env_command(CLI::App& app);
 
 }  // namespace shardlm::cli

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/env_vars.h"
+
 namespace shardlm::cpu {
 
 Isa detected_isa() {
@@ -21,8 +23,7 @@ Isa detected_isa() {
 
 Isa active_isa() {
   static const Isa isa = [] {
-    const char* force = std::getenv("SHARDLM_CPU_ISA");
-    if (force && std::strcmp(force, "portable") == 0) return Isa::Portable;
+    if (env_value("SHARDLM_CPU_ISA") == "portable") return Isa::Portable;
     return detected_isa();
   }();
   return isa;

@@ -5,6 +5,8 @@
 #include <mutex>
 #include <string>
 
+#include "core/env_vars.h"
+
 namespace shardlm::cuda {
 
 namespace {
@@ -29,8 +31,9 @@ int visible_device_count() {
 // LOCAL_RANK as torchrun / mpirun (OMPI_COMM_WORLD_LOCAL_RANK) / srun (SLURM_LOCALID) spell it.
 int local_rank_from_env() {
   for (const char* name : {"LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"}) {
-    const char* v = std::getenv(name);
-    if (!v || !*v) continue;
+    const std::optional<std::string> value = env_value(name);
+    if (!value) continue;
+    const char* v = value->c_str();
     char* end = nullptr;
     long r = std::strtol(v, &end, 10);
     if (*end != '\0' || r < 0) fail("environment variable ", name, "='", v, "' is not a non-negative integer");
@@ -54,8 +57,7 @@ bool gpu_present() {
   // SHARDLM_CUDA_ASSUME_GPU=1 skips the query. The backend registers itself from static initialisers, and a
   // CUDA call there initialises CUDA before tools that inject themselves (compute-sanitizer disables itself).
   static const bool present = [] {
-    const char* assume = std::getenv("SHARDLM_CUDA_ASSUME_GPU");
-    if (assume && std::string(assume) == "1") return true;
+    if (env_value("SHARDLM_CUDA_ASSUME_GPU") == "1") return true;
     return visible_device_count() > 0;
   }();
   return present;

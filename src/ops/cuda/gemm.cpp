@@ -5,6 +5,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "core/env_vars.h"
 #include "ops/cuda/cuda_context.h"
 #include "ops/cuda/cuda_kernels.h"
 
@@ -33,12 +34,12 @@ cudaDataType_t cuda_type(DType dt) {
 // every call, like SHARDLM_CUDA_ATTENTION, so a benchmark can switch it between calls.
 constexpr int64_t kDefaultGemvMaxRows = 1;
 int64_t gemv_max_rows() {
-  const char* v = std::getenv("SHARDLM_CUDA_GEMV");
-  if (!v || !*v) return kDefaultGemvMaxRows;
+  const std::optional<std::string> v = env_value("SHARDLM_CUDA_GEMV");
+  if (!v) return kDefaultGemvMaxRows;
   char* end = nullptr;
-  const long n = std::strtol(v, &end, 10);
+  const long n = std::strtol(v->c_str(), &end, 10);
   if (*end != '\0' || n < 0 || n > kGemvMaxRows)
-    fail("SHARDLM_CUDA_GEMV=", v, ": expected the largest batch for the GEMV kernel, 0 to ", kGemvMaxRows,
+    fail("SHARDLM_CUDA_GEMV=", *v, ": expected the largest batch for the GEMV kernel, 0 to ", kGemvMaxRows,
          " (0 sends every linear to cuBLAS)");
   return n;
 }

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/env_vars.h"
 #include "ops/cuda/cuda_context.h"
 #include "ops/cuda/cuda_kernels.h"
 #include "ops/cuda/device_math.cuh"
@@ -397,8 +398,7 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
   const int max_q = meta.max_query_len > 0 ? meta.max_query_len : (int)T;
   const int max_ctx = meta.max_seq_len > 0 ? meta.max_seq_len : p.max_blocks_per_seq * p.block_size;
   // SHARDLM_CUDA_ATTENTION=staged runs everything on the staged CUDA-core kernel (comparisons, debugging).
-  const char* variant = std::getenv("SHARDLM_CUDA_ATTENTION");
-  const bool staged_only = variant && std::string(variant) == "staged";
+  const bool staged_only = env_value("SHARDLM_CUDA_ATTENTION") == "staged";
   const DType dt = q.dtype();
   dispatch_float(dt, "paged_attention", [&](auto tag) {
     using E = decltype(tag);

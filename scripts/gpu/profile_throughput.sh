@@ -5,14 +5,21 @@
 # with the profiler, at the engine's defaults and at vLLM's H100 scheduler defaults (1024 seqs / 16384 tokens),
 # and 1000 x 1024 in x 128 out. Builds build-gpu when it is missing; writes /tmp/l8b once per machine
 # (MODEL=dir to use another). Profiles land in $OUT/prof_*.txt, figures in $OUT/profile.txt.
-# usage: OUT=$OUT bash scripts/gpu/profile_throughput.sh
+# usage: OUT=$OUT [RUNS="256_graphs 1024_eager_prof ..."] [TESTS=gtest-filter] bash scripts/gpu/profile_throughput.sh
+# TESTS runs test_cuda with that filter first (kernel changes: correctness before speed).
 set -uo pipefail
 SUMMARY_NAME=profile.txt
 source scripts/gpu/common.sh
 say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
 [[ -f build-gpu/build.ninja ]] || cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=OFF > "$OUT/build_profile.log" 2>&1
-ninja -C build-gpu -j "$(nproc)" shardlm >> "$OUT/build_profile.log" 2>&1 || { say "build failed"; tail -20 "$OUT/build_profile.log"; exit 1; }
+ninja -C build-gpu -j "$(nproc)" shardlm ${TESTS:+test_cuda} >> "$OUT/build_profile.log" 2>&1 ||
+  { say "build failed"; grep -E "error" "$OUT/build_profile.log" | head -20; exit 1; }
+if [[ -n ${TESTS:-} ]]; then
+  timeout 300 $B/test_cuda --gtest_filter="$TESTS" > "$OUT/test_cuda.log" 2>&1
+  say "test_cuda ($TESTS) rc=$?: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/test_cuda.log" | tr '\n' ' ')"
+  grep -E "^\[  FAILED  \]|Failure|error" "$OUT/test_cuda.log" | head -20 | tee -a "$SUMMARY"
+fi
 M=${MODEL:-/tmp/l8b}
 if [[ ! -f $M.done ]]; then
   # A make-model started by an earlier call may still be writing; wait for it, else write it now.
@@ -23,8 +30,10 @@ if [[ ! -f $M.done ]]; then
   fi
 fi
 say "model ready at $SECONDS s"
+RUNS=${RUNS:-256_graphs 256_eager_prof 256_vllm_eager_prof 1024_graphs 1024_eager_prof}
 run() {  # label, profile file ("" = none), args...
   local label=$1 prof=$2; shift 2
+  [[ " $RUNS " == *" $label "* ]] || return 0
   SHARDLM_PROFILE_OPS=$prof timeout 240 $B/shardlm bench throughput --model "$M" --device cuda --num-prompts 1000 "$@" \
     > "$OUT/run_$label.log" 2>&1
   say "$label rc=$? at $SECONDS s: $(grep -E 'Throughput|Engine steps|CUDA graphs' "$OUT/run_$label.log" | tr '\n' ' ')"

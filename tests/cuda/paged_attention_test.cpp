@@ -91,6 +91,8 @@ std::vector<AttnCase> cases() {
       {"head_dim_256", {20, 1}, {20, 500}, 4, 1, 256, 16},
       {"head_dim_256_decode", {1, 1}, {20, 700}, 8, 2, 256, 16},
       {"long_prefill", {300}, {300}, 2, 1, 64, 16},
+      // llama-3-8b's shape (GQA 4, head_dim 128): many 64-key tiles, a chunk after a cached prefix, a decode row.
+      {"long_prefill_gqa4_d128", {700, 129, 1}, {700, 200, 90}, 8, 2, 128, 16},
       {"prefill_block_size_32", {33, 64}, {70, 64}, 4, 1, 64, 32},
   };
   // Many short decodes: enough blocks that the context is not split.

@@ -1,12 +1,17 @@
 // Tensor-core paged attention for prefill and mixed batches (fp16/bf16, head_dim 32/64/128/256), with the
 // same row flattening, causal bounds, context splits and epilogue as the CUDA-core kernel
-// (paged_attention.cu). A block takes 64 query rows (16 per warp) and walks the context in tiles of 64
-// keys gathered through the block table:
-//   S = Q K^T   (WMMA 16x16x16, f32 accumulators)  -> shared memory
-//   online softmax over S in f32 (two lanes per row), P = exp(S - max) rounded to the dtype
-//   O = O * correction + P V  (O kept in shared memory as f32, rescaled per row between tiles)
-// Invalid keys are zero-filled so no NaN can reach the products; they are masked out of S.
-#include <mma.h>
+// (paged_attention.cu). FlashAttention-2's scheme on mma.sync: a block of 4 warps takes 64 query rows (16 per
+// warp) and walks the context in tiles of 64 keys gathered through the block table, the next tile's K and V
+// copied (cp.async, zero-filled past the context) while the current one is used. Per warp and tile:
+//   S (16 x 64) = Q K^T   m16n8k16 MMAs, f32 accumulators in registers (Q and K fragments by ldmatrix)
+//   online softmax in registers: the 4 lanes that hold a row reduce its max and sum by shuffles
+//   O (16 x D) = O * correction + P V, P taken from S's registers as the A operand (rounded to the dtype),
+//   V fragments by ldmatrix.trans
+// Nothing but the K/V tiles and Q goes through shared memory.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <type_traits>
 
 #include "ops/cuda/cuda_context.h"
 #include "ops/cuda/paged_attention.cuh"
@@ -15,45 +20,85 @@ namespace shardlm::cuda::attn {
 
 namespace {
 
-using namespace nvcuda;
-
-constexpr size_t align_up(size_t n) { return (n + 127) / 128 * 128; }
-
-template <typename T, int D>
+template <int D>
 struct MmaConfig {
   static constexpr int kThreads = 128, BM = kMmaRows, BN = kMmaKeys;
-  static constexpr int LD = D + 8;    // Q/K/V rows (elements of T): 16 B of padding against bank conflicts
-  static constexpr int SLD = BN + 4;  // S rows (f32)
-  static constexpr int PLD = BN + 8;  // P rows (T)
-  static constexpr int OLD = D + 4;   // O rows (f32)
-  static constexpr size_t q_off = 0;
-  static constexpr size_t k_off = q_off + align_up(sizeof(T) * BM * LD);
-  static constexpr size_t v_off = k_off + align_up(sizeof(T) * BN * LD);
-  static constexpr size_t s_off = v_off + align_up(sizeof(T) * BN * LD);
-  static constexpr size_t p_off = s_off + align_up(sizeof(float) * BM * SLD);
-  static constexpr size_t o_off = p_off + align_up(sizeof(T) * BM * PLD);
-  static constexpr size_t stat_off = o_off + align_up(sizeof(float) * BM * OLD);  // corr, m, l: [3][BM]
-  static constexpr size_t slot_off = stat_off + align_up(sizeof(float) * 3 * BM);
-  static constexpr size_t smem_bytes = slot_off + align_up(sizeof(int) * BN);
+  static constexpr int LD = D + 8;  // row stride in elements: 16 B of padding keeps ldmatrix conflict-free
+  static constexpr size_t tile_bytes = 2 * (size_t)BN * LD;  // one K or V tile of 16-bit elements
+  static constexpr size_t q_bytes = 2 * (size_t)BM * LD;
+  static constexpr size_t smem_bytes = q_bytes + 4 * tile_bytes;  // Q, then K and V in two stages
 };
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+// 16 bytes global -> shared; src_bytes 0 writes zeros (keys past the context).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+// c (16x8, f32) += a (16x16) b (16x8)
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+// Two floats as one register of two 16-bit values, the first in the low half (mma's element order).
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  } else {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+}
 
 template <typename T, int D>
 __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) {
-  using C = MmaConfig<T, D>;
-  constexpr int BM = C::BM, BN = C::BN, V = kVec<T>, CPR = D / V;  // 16-byte chunks per row
+  using C = MmaConfig<D>;
+  constexpr int BM = C::BM, BN = C::BN, LD = C::LD, V = 8, CPR = D / V;  // 16-byte chunks per row
+  constexpr int NT = BN / 8;   // key tiles of 8 in S
+  constexpr int DT = D / 8;    // dim tiles of 8 in O
+  constexpr float kLog2e = 1.4426950408889634f;
   extern __shared__ __align__(128) unsigned char smem[];
-  T* q_s = reinterpret_cast<T*>(smem + C::q_off);
-  T* k_s = reinterpret_cast<T*>(smem + C::k_off);
-  T* v_s = reinterpret_cast<T*>(smem + C::v_off);
-  float* s_s = reinterpret_cast<float*>(smem + C::s_off);
-  T* p_s = reinterpret_cast<T*>(smem + C::p_off);
-  float* o_s = reinterpret_cast<float*>(smem + C::o_off);
-  float* corr_s = reinterpret_cast<float*>(smem + C::stat_off);
-  float* m_s = corr_s + BM;
-  float* l_s = m_s + BM;
-  int* slot_s = reinterpret_cast<int*>(smem + C::slot_off);
+  T* q_s = reinterpret_cast<T*>(smem);
+  T* kv_s = reinterpret_cast<T*>(smem + C::q_bytes);  // [stage][K|V][BN][LD]
+  auto k_tile = [&](int stage) { return kv_s + (size_t)stage * 2 * BN * LD; };
+  auto v_tile = [&](int stage) { return kv_s + ((size_t)stage * 2 + 1) * BN * LD; };
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int g = lane / 4, t4 = lane % 4;  // mma fragment coordinates: row group, pair of columns
   const int seq = blockIdx.x / p.Hk, kvh = blockIdx.x % p.Hk;
   const int q_begin = p.query_start_loc[seq];
   const int q_len = p.query_start_loc[seq + 1] - q_begin;
@@ -81,132 +126,160 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
     return;
   }
 
-  const T* q = static_cast<const T*>(p.q);
-  for (int c = threadIdx.x; c < BM * CPR; c += blockDim.x) {
-    const int r = c / CPR, part = c % CPR;
-    uint4 val = make_uint4(0, 0, 0, 0);
-    if (r < rows_here) val = *reinterpret_cast<const uint4*>(q + row_global(r) * D + part * V);
-    *reinterpret_cast<uint4*>(q_s + r * C::LD + part * V) = val;
-  }
-  for (int i = threadIdx.x; i < BM * C::OLD; i += blockDim.x) o_s[i] = 0.f;
-
-  // Softmax state: lane pair (2r, 2r+1) of warp w owns row w*16 + r, each half of the 64 columns.
-  const int rr = lane / 2, c0 = (lane % 2) * (BN / 2);
-  const int r_local = warp * 16 + rr;
-  const int limit = r_local < rows_here ? ctx - q_len + (row0 + r_local) / p.group + 1 : 0;
-  float m_run = -INFINITY, l_run = 0.f;
-
   const T* kc = static_cast<const T*>(p.k_cache);
   const T* vc = static_cast<const T*>(p.v_cache);
   const int32_t* table = p.block_tables + (int64_t)seq * p.max_blocks_per_seq;
-  T* qw = q_s + warp * 16 * C::LD;
-  float* sw = s_s + warp * 16 * C::SLD;
-  T* pw = p_s + warp * 16 * C::PLD;
-  float* ow = o_s + warp * 16 * C::OLD;
-
-  for (int kt = kv_begin; kt < kv_end; kt += BN) {
-    __syncthreads();  // the previous tile's K/V are consumed (and Q, O are initialised on the first pass)
-    for (int n = threadIdx.x; n < BN; n += blockDim.x) {
-      const int tok = kt + n;
-      slot_s[n] = tok < kv_end ? table[tok / p.block_size] * p.block_size + tok % p.block_size : -1;
-    }
-    __syncthreads();
-    for (int c = threadIdx.x; c < BN * CPR; c += blockDim.x) {
+  auto load_tile = [&](int kt, int stage) {
+    T* ks = k_tile(stage);
+    T* vs = v_tile(stage);
+    for (int c = threadIdx.x; c < BN * CPR; c += C::kThreads) {
       const int n = c / CPR, part = c % CPR;
-      const int slot = slot_s[n];
-      uint4 kval = make_uint4(0, 0, 0, 0), vval = make_uint4(0, 0, 0, 0);
-      if (slot >= 0) {
-        const int64_t src = ((int64_t)slot * p.Hk + kvh) * D + part * V;
-        kval = *reinterpret_cast<const uint4*>(kc + src);
-        vval = *reinterpret_cast<const uint4*>(vc + src);
-      }
-      *reinterpret_cast<uint4*>(k_s + n * C::LD + part * V) = kval;
-      *reinterpret_cast<uint4*>(v_s + n * C::LD + part * V) = vval;
+      const int tok = kt + n;
+      const bool valid = tok < kv_end;
+      const int64_t slot = valid ? (int64_t)table[tok / p.block_size] * p.block_size + tok % p.block_size : 0;
+      const int64_t src = (slot * p.Hk + kvh) * D + part * V;
+      cp_async16(ks + n * LD + part * V, kc + src, valid ? 16 : 0);
+      cp_async16(vs + n * LD + part * V, vc + src, valid ? 16 : 0);
+    }
+  };
+
+  // Q rows of the block (zeros past rows_here) with the first K/V tile, as one group.
+  const T* q = static_cast<const T*>(p.q);
+  for (int c = threadIdx.x; c < BM * CPR; c += C::kThreads) {
+    const int r = c / CPR, part = c % CPR;
+    const bool valid = r < rows_here;
+    cp_async16(q_s + r * LD + part * V, q + (valid ? row_global(r) * D + part * V : 0), valid ? 16 : 0);
+  }
+  load_tile(kv_begin, 0);
+  cp_async_commit();
+
+  // This lane's two rows (g and g + 8 of the warp's 16) and their causal limits.
+  int limit[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int rl = warp * 16 + g + 8 * h;
+    limit[h] = rl < rows_here ? ctx - q_len + (row0 + rl) / p.group + 1 : 0;
+  }
+  const float scale2 = p.scale * kLog2e;  // scores in log2 units: exp2 instead of exp
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+  float o[DT][4];
+#pragma unroll
+  for (int j = 0; j < DT; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+
+  const T* qw = q_s + warp * 16 * LD;
+  int stage = 0;
+  for (int kt = kv_begin; kt < kv_end; kt += BN, stage ^= 1) {
+    if (kt + BN < kv_end) {
+      load_tile(kt + BN, stage ^ 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
     }
     __syncthreads();
+    const T* ks = k_tile(stage);
+    const T* vs = v_tile(stage);
 
-    // S (16 x 64) = Q_w (16 x D) K^T (D x 64); K^T is K read column-major.
+    // S = Q K^T over D in steps of 16; each ldmatrix.x4 of K gives two key tiles' B fragments.
+    float s[NT][4];
 #pragma unroll
-    for (int j = 0; j < BN / 16; ++j) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
+    for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
 #pragma unroll
-      for (int k = 0; k < D / 16; ++k) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
-        wmma::load_matrix_sync(a, qw + k * 16, C::LD);
-        wmma::load_matrix_sync(b, k_s + j * 16 * C::LD + k * 16, C::LD);
-        wmma::mma_sync(acc, a, b, acc);
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t a[4];
+      ldmatrix_x4(a, qw + (lane % 16) * LD + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+      for (int j = 0; j < NT; j += 2) {
+        uint32_t b[4];
+        const int mi = lane / 8;
+        ldmatrix_x4(b, ks + (j * 8 + (mi / 2) * 8 + lane % 8) * LD + kk * 16 + (mi % 2) * 8);
+        mma16816<T>(s[j], a, b[0], b[1]);
+        mma16816<T>(s[j + 1], a, b[2], b[3]);
       }
-      wmma::store_matrix_sync(sw + j * 16, acc, C::SLD, wmma::mem_row_major);
     }
-    __syncwarp();
 
-    // Online softmax of this lane's half row.
-    float* srow = sw + rr * C::SLD + c0;
-    float mx = -INFINITY;
-#pragma unroll 8
-    for (int c = 0; c < BN / 2; ++c) {
-      const int tok = kt + c0 + c;
-      const float v = (tok < kv_end && tok < limit) ? srow[c] * p.scale : -INFINITY;
-      srow[c] = v;
-      mx = fmaxf(mx, v);
-    }
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    const float m_new = fmaxf(m_run, mx);
-    const float corr = m_new == -INFINITY ? 1.f : expf(m_run - m_new);
-    T* prow = pw + rr * C::PLD + c0;
-    float sum = 0.f;
-#pragma unroll 8
-    for (int c = 0; c < BN / 2; ++c) {
-      const float v = srow[c];
-      const T pv = from_f32<T>(v == -INFINITY ? 0.f : expf(v - m_new));
-      prow[c] = pv;
-      sum += to_f32(pv);  // the rounded value, as P V will use it
-    }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    l_run = l_run * corr + sum;
-    m_run = m_new;
-    if (lane % 2 == 0) corr_s[r_local] = corr;
-    __syncwarp();
-    for (int i = lane; i < 16 * D; i += 32) {
-      const int r = i / D, d = i % D;
-      ow[r * C::OLD + d] *= corr_s[warp * 16 + r];
-    }
-    __syncwarp();
-
-    // O_w (16 x D) += P_w (16 x 64) V (64 x D).
+    // Online softmax; element (h, e) of key tile j is row g + 8h, key kt + 8j + 2*t4 + e.
+    float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-    for (int j = 0; j < D / 16; ++j) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::load_matrix_sync(acc, ow + j * 16, C::OLD, wmma::mem_row_major);
+    for (int j = 0; j < NT; ++j)
 #pragma unroll
-      for (int k = 0; k < BN / 16; ++k) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
-        wmma::load_matrix_sync(a, pw + k * 16, C::PLD);
-        wmma::load_matrix_sync(b, v_s + k * 16 * C::LD + j * 16, C::LD);
-        wmma::mma_sync(acc, a, b, acc);
+      for (int i = 0; i < 4; ++i) {
+        const int h = i / 2, key = kt + 8 * j + 2 * t4 + i % 2;
+        const float v = key < limit[h] && key < kv_end ? s[j][i] * scale2 : -INFINITY;
+        s[j][i] = v;
+        mx[h] = fmaxf(mx[h], v);
       }
-      wmma::store_matrix_sync(ow + j * 16, acc, C::OLD, wmma::mem_row_major);
+    float corr[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+      const float m_new = fmaxf(m_run[h], mx[h]);
+      corr[h] = m_new == -INFINITY ? 1.f : exp2f(m_run[h] - m_new);
+      m_run[h] = m_new;
     }
+    float sum[2] = {0.f, 0.f};
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int h = i / 2;
+        const float e = s[j][i] == -INFINITY ? 0.f : exp2f(s[j][i] - m_run[h]);
+        s[j][i] = e;
+        sum[h] += e;
+      }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) l_run[h] = l_run[h] * corr[h] + sum[h];  // lane-partial; reduced at the end
+#pragma unroll
+    for (int j = 0; j < DT; ++j) {
+      o[j][0] *= corr[0];
+      o[j][1] *= corr[0];
+      o[j][2] *= corr[1];
+      o[j][3] *= corr[1];
+    }
+
+    // O += P V over the tile's keys in steps of 16; P's A fragment is S's two key tiles 2kk and 2kk+1.
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      uint32_t a[4];
+      a[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
+      a[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
+      a[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      a[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+      for (int j = 0; j < DT; j += 2) {
+        uint32_t b[4];
+        const int mi = lane / 8;
+        ldmatrix_x4_trans(b, vs + (kk * 16 + (mi % 2) * 8 + lane % 8) * LD + (j + mi / 2) * 8);
+        mma16816<T>(o[j], a, b[0], b[1]);
+        mma16816<T>(o[j + 1], a, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // this stage is refilled by the next iteration's copy
   }
 
-  if (lane % 2 == 0) {
-    m_s[r_local] = m_run;
-    l_s[r_local] = l_run;
-  }
-  __syncwarp();
-  for (int i = lane; i < 16 * D; i += 32) {
-    const int r = i / D, d = i % D;
-    const int rl = warp * 16 + r;
-    if (rl < rows_here) emit<T>(p, row_global(rl), d, ow[r * C::OLD + d], m_s[rl], l_s[rl], d == 0);
+  // Row sums across the 4 lanes of a row; m back to natural units for the split merge.
+  constexpr float kLn2 = 0.6931471805599453f;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    l_run[h] += __shfl_xor_sync(0xffffffffu, l_run[h], 1);
+    l_run[h] += __shfl_xor_sync(0xffffffffu, l_run[h], 2);
+    const int rl = warp * 16 + g + 8 * h;
+    if (rl >= rows_here) continue;
+    const int64_t row = row_global(rl);
+    const float m_nat = m_run[h] * kLn2;
+#pragma unroll
+    for (int j = 0; j < DT; ++j) {
+      const int d = 8 * j + 2 * t4;
+      emit<T>(p, row, d, o[j][2 * h], m_nat, l_run[h], d == 0);
+      emit<T>(p, row, d + 1, o[j][2 * h + 1], m_nat, l_run[h], false);
+    }
   }
 }
 
 template <typename T, int D>
 void launch_typed(const AttnParams& p, dim3 grid) {
-  using C = MmaConfig<T, D>;
+  using C = MmaConfig<D>;
   auto kernel = paged_attention_mma_kernel<T, D>;
   static bool smem_set = false;  // per instantiation
   if (!smem_set) {
@@ -235,7 +308,7 @@ bool mma_prefill_supports(DType dt, int head_dim) {
     case 32:
     case 64:
     case 128: return true;
-    case 256: return MmaConfig<__half, 256>::smem_bytes <= max_shared_memory_per_block_optin();  // ~195 KB
+    case 256: return MmaConfig<256>::smem_bytes <= max_shared_memory_per_block_optin();  // ~169 KB
   }
   return false;
 }

@@ -122,9 +122,10 @@ class CudaPagedAttention : public ::testing::TestWithParam<DType> {
   void SetUp() override { SHARDLM_REQUIRE_GPU(); }
 };
 
-// By default decode batches that fill the GPU (>= 2 blocks per SM) run on the decode kernel and fp16/bf16
-// prefill with head_dim 32/64/128/256 on the tensor-core kernel; SHARDLM_CUDA_ATTENTION=staged runs
-// everything on the staged kernel. Both settings are checked.
+// By default fp16/bf16 prefill with head_dim 32/64/128/256 and decode batches that fill the GPU (>= 2 blocks
+// per SM) with GQA groups of 4 or more run on the tensor-core kernel, other large decode batches on the decode
+// kernel; SHARDLM_CUDA_ATTENTION=simt-decode sends every large decode batch to the decode kernel, =staged runs
+// everything on the staged kernel. All three settings are checked.
 class AttentionVariant {
  public:
   explicit AttentionVariant(const char* value) {
@@ -136,11 +137,11 @@ class AttentionVariant {
 
 TEST_P(CudaPagedAttention, MatchesCpuReference) {
   const DType dt = GetParam();
-  for (const char* variant : {static_cast<const char*>(nullptr), "staged"}) {
+  for (const char* variant : {static_cast<const char*>(nullptr), "staged", "simt-decode"}) {
     AttentionVariant scoped(variant);
     uint32_t seed = 1000;
     for (const AttnCase& c : cases()) {
-      SCOPED_TRACE(std::string(c.name) + (variant ? " (staged kernel)" : " (default kernels)"));
+      SCOPED_TRACE(std::string(c.name) + " (" + (variant ? variant : "default") + " kernels)");
       Batch b = make_batch(c, dt, seed += 10);
       const float scale = 1.f / std::sqrt((float)c.D);
       Tensor want = Tensor::empty(b.q.shape(), DType::F32);

@@ -342,14 +342,24 @@ void launch(const AttnParams& p, int num_seqs, int max_rows, int max_ctx) {
 }
 
 template <typename T, int D_PAD>
-void launch_for_dim(const AttnParams& p, DType dt, int num_seqs, int max_q, int max_ctx, bool staged_only) {
+void launch_for_dim(const AttnParams& p, DType dt, int num_seqs, int max_q, int max_ctx, bool staged_only,
+                    bool simt_decode) {
   const int max_rows = max_q * p.group;
+  const bool mma_ok = !staged_only && attn::mma_prefill_supports(dt, p.D) && aligned16(p.q) &&
+                      aligned16(p.k_cache) && aligned16(p.v_cache) && aligned16(p.out);
   // The unstaged decode kernel wins when the batch alone fills the GPU (H100, bf16, 32/8 heads of 128:
   // 64 x 1024 tokens 204 us vs 259 us staged; 256 x 512 350 vs 400); when the context must be split across
   // blocks, the staged kernel's bulk tile loads hide latency better (1 x 8192: 40 us vs 47; 8 x 4096: 121
   // vs 168). See docs/gpu-notes.md.
   const int decode_rows = attn::decode_rows_per_block(p.group);
   const int64_t decode_blocks = (int64_t)num_seqs * p.Hk * ((max_rows + decode_rows - 1) / decode_rows);
+  // Large GQA decode batches go to the tensor-core kernel: one warp of its four holds the group's rows, but
+  // all four stream K/V tiles with cp.async, which keeps more bytes in flight than the CUDA-core kernel's
+  // per-lane loads (H100, llama-3-8b, 256 sequences of ~384 tokens: see docs/benchmarks.md).
+  if (mma_ok && !simt_decode && max_q == 1 && p.group >= 4 && decode_blocks >= 2LL * num_sms()) {
+    return run_planned<T>(p, num_seqs, max_rows, max_ctx, attn::kMmaRows, attn::kMmaKeys,
+                          [&](const AttnParams& pp, dim3 grid) { attn::launch_mma_prefill(dt, pp, grid); });
+  }
   if (!staged_only && max_q == 1 && decode_blocks >= 2LL * num_sms()) {
     return run_planned<T>(p, num_seqs, max_rows, max_ctx, decode_rows, attn::kDecodeKeys,
                           [&](const AttnParams& pp, dim3 grid) { attn::launch_decode(dt, pp, grid); });
@@ -360,8 +370,7 @@ void launch_for_dim(const AttnParams& p, DType dt, int num_seqs, int max_q, int 
     if (p.group <= 4) return launch<T, D_PAD, 4, 1, 4>(p, num_seqs, max_rows, max_ctx);
     return launch<T, D_PAD, 8, 1, 4>(p, num_seqs, max_rows, max_ctx);
   }
-  if (!staged_only && attn::mma_prefill_supports(dt, p.D) && aligned16(p.q) && aligned16(p.k_cache) &&
-      aligned16(p.v_cache) && aligned16(p.out)) {
+  if (mma_ok) {
     return run_planned<T>(p, num_seqs, max_rows, max_ctx, attn::kMmaRows, attn::kMmaKeys,
                           [&](const AttnParams& pp, dim3 grid) { attn::launch_mma_prefill(dt, pp, grid); });
   }
@@ -398,14 +407,15 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
   const int max_q = meta.max_query_len > 0 ? meta.max_query_len : (int)T;
   const int max_ctx = meta.max_seq_len > 0 ? meta.max_seq_len : p.max_blocks_per_seq * p.block_size;
   // SHARDLM_CUDA_ATTENTION=staged runs everything on the staged CUDA-core kernel (comparisons, debugging).
-  const bool staged_only = env_value("SHARDLM_CUDA_ATTENTION") == "staged";
+  const std::optional<std::string> variant = env_value("SHARDLM_CUDA_ATTENTION");
+  const bool staged_only = variant == "staged", simt_decode = variant == "simt-decode";
   const DType dt = q.dtype();
   dispatch_float(dt, "paged_attention", [&](auto tag) {
     using E = decltype(tag);
-    if (D <= 32) launch_for_dim<E, 32>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only);
-    else if (D <= 64) launch_for_dim<E, 64>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only);
-    else if (D <= 128) launch_for_dim<E, 128>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only);
-    else launch_for_dim<E, 256>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only);
+    if (D <= 32) launch_for_dim<E, 32>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode);
+    else if (D <= 64) launch_for_dim<E, 64>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode);
+    else if (D <= 128) launch_for_dim<E, 128>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode);
+    else launch_for_dim<E, 256>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode);
   });
 }
 

@@ -167,6 +167,7 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
   for (int j = 0; j < DT; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
 
   const T* qw = q_s + warp * 16 * LD;
+  const bool warp_idle = warp * 16 >= rows_here;
   int stage = 0;
   for (int kt = kv_begin; kt < kv_end; kt += BN, stage ^= 1) {
     if (kt + BN < kv_end) {
@@ -179,6 +180,10 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
     __syncthreads();
     const T* ks = k_tile(stage);
     const T* vs = v_tile(stage);
+    if (warp_idle) {  // no rows of this block in this warp (decode: the group fits in warp 0): copy only
+      __syncthreads();
+      continue;
+    }
 
     // S = Q K^T over D in steps of 16; each ldmatrix.x4 of K gives two key tiles' B fragments.
     float s[NT][4];

@@ -15,14 +15,15 @@ import os
 from shardlm._torch import torch
 
 _groups = {}  # (partition, backend) -> this rank's ProcessGroup
-_owns_default_group = False
 
 
 @atexit.register
 def _destroy_groups():
     """Joins torch's Gloo worker threads before the interpreter finalises: a worker still releasing the tensors
     of a finished collective (all_gather_object, say) while Python shuts down aborts the process (its thread is
-    unwound inside a destructor). The default group goes too when shardlm created it."""
+    unwound inside a destructor). The default group goes too, also when the program created it: it carries
+    the same Gloo workers (seen with vLLM's test, which initialises torch.distributed itself), and nothing
+    can use it once the interpreter is exiting."""
     if torch is None or not torch.distributed.is_initialized():
         return
     for group in {id(g): g for g in _groups.values() if g is not None}.values():
@@ -31,8 +32,10 @@ def _destroy_groups():
         except Exception:  # noqa: BLE001 - best effort at exit
             pass
     _groups.clear()
-    if _owns_default_group:
+    try:
         torch.distributed.destroy_process_group()
+    except Exception:  # noqa: BLE001 - best effort at exit
+        pass
 
 
 def prepare_store(launch):
@@ -52,12 +55,10 @@ def prepare_store(launch):
 def init_default_group(launch, device, store):
     """Initialises torch.distributed's default group unless the user did; checks that it spans the launcher's
     ranks in the same order as the engine's."""
-    global _owns_default_group
     dist = torch.distributed
     if device == "cuda":
         torch.cuda.set_device(launch["local_rank"] % max(1, torch.cuda.device_count()))
     if not dist.is_initialized():
-        _owns_default_group = True
         backend = "cpu:gloo,cuda:nccl" if device == "cuda" else "gloo"
         rank, world = launch["rank"], launch["world_size"]
         if store is None and world == 1:

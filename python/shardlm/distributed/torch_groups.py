@@ -11,6 +11,7 @@ reused by later LLMs in the process (an RL loop may build several).
 
 import atexit
 import os
+import time
 
 from shardlm._torch import torch
 
@@ -19,11 +20,14 @@ _groups = {}  # (partition, backend) -> this rank's ProcessGroup
 
 @atexit.register
 def _destroy_groups():
-    """Joins torch's Gloo worker threads before the interpreter finalises: a worker still releasing the tensors
-    of a finished collective (all_gather_object, say) while Python shuts down aborts the process (its thread is
-    unwound inside a destructor). The default group goes too, also when the program created it: it carries
-    the same Gloo workers (seen with vLLM's test, which initialises torch.distributed itself), and nothing
-    can use it once the interpreter is exiting."""
+    """Lets torch's Gloo worker threads finish before the interpreter finalises. A worker releases a finished
+    collective's tensors (broadcast_object_list's, say) after the collective returns, and that needs the GIL;
+    a thread that asks for the GIL once finalisation has begun is ended with pthread_exit, whose unwinding
+    through torch's noexcept frames aborts the process ("terminate called without an active exception").
+    So at exit the groups shardlm made and the default group (also when the program created it: nothing can
+    use it once the interpreter is exiting) are destroyed, and the GIL is released briefly for the workers'
+    last releases. Python references to a group (a script's `cpu_group`) keep its object alive, which is why
+    destroying alone is not enough."""
     if torch is None or not torch.distributed.is_initialized():
         return
     for group in {id(g): g for g in _groups.values() if g is not None}.values():
@@ -36,6 +40,7 @@ def _destroy_groups():
         torch.distributed.destroy_process_group()
     except Exception:  # noqa: BLE001 - best effort at exit
         pass
+    time.sleep(0.05)
 
 
 def prepare_store(launch):

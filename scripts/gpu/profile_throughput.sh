@@ -46,6 +46,8 @@ run 256_eager_prof "$OUT/prof_256.txt" $S256 --enforce-eager
 SHARDLM_CUDA_ATTENTION=simt-decode run 256_simt_decode_graphs "" $S256
 SHARDLM_CUDA_ATTENTION=simt-decode run 256_simt_decode_eager_prof "$OUT/prof_256_simt.txt" $S256 --enforce-eager
 run 256_vllm_eager_prof "$OUT/prof_256_vllm.txt" $S256 $VLLM --enforce-eager
+run 256_vllm_graphs "" $S256 $VLLM
+run 1024_vllm_graphs "" $S1024 $VLLM
 run 1024_graphs "" $S1024
 run 1024_eager_prof "$OUT/prof_1024.txt" $S1024 --enforce-eager
 for f in "$OUT"/prof_*.txt; do [[ -f $f ]] && { say "$(basename "$f"):"; head -25 "$f" | tee -a "$SUMMARY"; }; done

@@ -129,25 +129,17 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
   const T* kc = static_cast<const T*>(p.k_cache);
   const T* vc = static_cast<const T*>(p.v_cache);
   const int32_t* table = p.block_tables + (int64_t)seq * p.max_blocks_per_seq;
-  // Copies of a tile: thread tid moves 16-byte part tid % CPR of keys tid / CPR + i * KPI. A warp touches
-  // KW keys per i, BN / 4 in all; lane j < BN / 4 looks up the slot of the warp's j-th key once per tile
-  // (block-table read and division), and the copying lanes take it by shuffle.
-  constexpr int KPI = C::kThreads / CPR, ITERS = BN * CPR / C::kThreads, KW = 32 / CPR;
-  static_assert(CPR <= 32 && KW * ITERS == BN / 4 && BN / 4 <= 32, "tile copy layout");
   auto load_tile = [&](int kt, int stage) {
     T* ks = k_tile(stage);
     T* vs = v_tile(stage);
-    const int j = lane < BN / 4 ? lane : 0;
-    const int my_tok = kt + warp * KW + j % KW + KPI * (j / KW);
-    const int my_slot = my_tok < kv_end ? table[my_tok / p.block_size] * p.block_size + my_tok % p.block_size : -1;
-    const int part = threadIdx.x % CPR;
-#pragma unroll
-    for (int i = 0; i < ITERS; ++i) {
-      const int n = threadIdx.x / CPR + i * KPI;
-      const int slot = __shfl_sync(0xffffffffu, my_slot, i * KW + lane / CPR);
-      const int64_t src = ((int64_t)max(slot, 0) * p.Hk + kvh) * D + part * V;
-      cp_async16(ks + n * LD + part * V, kc + src, slot >= 0 ? 16 : 0);
-      cp_async16(vs + n * LD + part * V, vc + src, slot >= 0 ? 16 : 0);
+    for (int c = threadIdx.x; c < BN * CPR; c += C::kThreads) {
+      const int n = c / CPR, part = c % CPR;
+      const int tok = kt + n;
+      const bool valid = tok < kv_end;
+      const int64_t slot = valid ? (int64_t)table[tok / p.block_size] * p.block_size + tok % p.block_size : 0;
+      const int64_t src = (slot * p.Hk + kvh) * D + part * V;
+      cp_async16(ks + n * LD + part * V, kc + src, valid ? 16 : 0);
+      cp_async16(vs + n * LD + part * V, vc + src, valid ? 16 : 0);
     }
   };
 

@@ -7,6 +7,7 @@
 // prompts, own seed).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,6 +82,23 @@ struct ParameterInfo {
 
 class LLMEngine;
 
+// Optional hooks of LLM::generate, the one generate loop (the Python module's generate uses it too).
+struct GenerateHooks {
+  // After every engine step, once per request that produced tokens: what it gained (streaming). Request ids
+  // are those of the returned outputs.
+  std::function<void(const RequestDelta&)> on_delta;
+  // After every engine step: requests finished so far, prompt and generated tokens of this call.
+  std::function<void(int64_t finished, int64_t prompt_tokens, int64_t generated_tokens)> on_progress;
+  // Runs one engine step (calls `step`): lets a host release a lock around it (Python's GIL).
+  std::function<void(const std::function<void()>& step)> run_step;
+  // Before every step; throwing stops generation (Python's KeyboardInterrupt), unfinished requests aborted.
+  std::function<void()> check_interrupt;
+  // A prompt that can never run (longer than max_model_len, larger than the KV cache) fails the whole call
+  // before anything is generated (vLLM's Python LLM), instead of coming back with RequestOutput::error set.
+  bool reject_whole_call = false;
+  bool progress_bar = true;  // the terminal progress bar on stderr (use_tqdm)
+};
+
 class LLM {
  public:
   explicit LLM(const EngineArgs& args);
@@ -94,6 +112,10 @@ class LLM {
                                       bool use_tqdm = true);
   std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
                                       bool use_tqdm = true);
+  // The same with hooks: streaming deltas, progress, a lock released around each step, interruption.
+  // Request ids count up across calls, as vLLM's do.
+  std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
+                                      const GenerateHooks& hooks);
 
   std::vector<int32_t> encode(const std::string& text, bool add_special_tokens = true) const;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = true) const;
@@ -134,6 +156,7 @@ class LLM {
 
  private:
   std::unique_ptr<LLMEngine> engine_;
+  int64_t next_request_id_ = 0;
 };
 
 }  // namespace shardlm

@@ -34,4 +34,23 @@ struct RequestOutput {
   std::optional<std::string> error;
 };
 
+// What one request gained in one engine step: the streaming view of generation that LLM::generate's
+// on_delta hook, the Python module and the server read. Per sequence that produced tokens (or finished): the
+// new token ids, text and logprobs. Concatenating a sequence's deltas gives its final CompletionOutput's
+// token_ids, text and logprobs exactly; text that could still become part of a stop string, or that ends in
+// an incomplete character, is held back until it cannot.
+struct SequenceDelta {
+  int index = 0;  // CompletionOutput::index
+  std::vector<int32_t> token_ids;
+  std::string text;
+  std::vector<std::map<int32_t, float>> logprobs;  // one per new token when logprobs were requested
+  std::string finish_reason;                       // set in the step the sequence finished
+};
+
+struct RequestDelta {
+  std::string request_id;
+  std::vector<SequenceDelta> sequences;
+  bool finished = false;  // every sequence of the request has finished
+};
+
 }  // namespace shardlm

@@ -1,4 +1,4 @@
-// Engine: shardlm::LLM for Python. generate() drives LLMEngine's add_request/step loop itself so that the GIL
+// Engine: shardlm::LLM for Python. generate() runs LLM::generate with hooks so that the GIL
 // is released while the model runs, Ctrl-C is noticed between steps (the unfinished requests are aborted and
 // KeyboardInterrupt re-raised), and the progress bar can be Python's tqdm.
 #include <pybind11/pybind11.h>
@@ -10,7 +10,6 @@
 #include <string>
 #include <stdexcept>
 
-#include "api/progress_bar.h"
 #include "core/tensor.h"
 #include "bindings.h"
 #include "engine/llm_engine.h"
@@ -51,68 +50,22 @@ class Engine {
   // `native_bar` draws the C++ progress bar on stderr instead (when it is a terminal).
   std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
                                       const py::object& progress, bool native_bar) {
-    if (params.size() != prompts.size())
-      throw std::invalid_argument("generate: got " + std::to_string(params.size()) + " SamplingParams for " +
-                                  std::to_string(prompts.size()) + " prompts");
-    for (const auto& p : params) p.validate();
     BusyGuard guard(busy_);
-    LLMEngine& engine = llm_->engine();
-    engine.check_awake();
-
-    const size_t n = prompts.size();
-    std::vector<std::string> ids(n);
-    std::map<std::string, size_t> index_of;
-    std::vector<RequestOutput> results(n);
-    std::vector<bool> queued(n, false);
-    auto abort_unfinished = [&] {
-      for (size_t i = 0; i < n; ++i)
-        if (queued[i]) {
-          try {
-            engine.abort_request(ids[i]);
-          } catch (...) {  // the original error is the one to report
-          }
-        }
+    GenerateHooks hooks;  // LLM::generate is the one generate loop; Python adds the GIL, signals, progress
+    hooks.reject_whole_call = true;  // as vLLM does, a prompt that can never run fails the whole call
+    hooks.progress_bar = native_bar;
+    hooks.run_step = [](const std::function<void()>& step) {
+      py::gil_scoped_release nogil;
+      step();
     };
-
-    const EngineStats before = engine.stats();
-    std::optional<ProgressBar> bar;
-    if (native_bar) bar.emplace((int64_t)n, true);
-    int64_t num_finished = 0;
-    try {
-      for (size_t i = 0; i < n; ++i) {
-        ids[i] = std::to_string(next_request_id_++);
-        std::optional<RequestOutput> rejected = engine.add_request(ids[i], prompts[i], params[i]);
-        // As vLLM does, a prompt that can never run fails the whole call before anything is generated.
-        if (rejected)
-          throw std::invalid_argument("prompt " + std::to_string(i) + ": " + rejected->error.value_or("rejected"));
-        queued[i] = true;
-        index_of[ids[i]] = i;
-      }
-      while (engine.has_unfinished_requests()) {
-        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-        std::vector<RequestOutput> finished;
-        {
-          py::gil_scoped_release nogil;
-          finished = engine.step();
-        }
-        for (auto& out : finished) {
-          const size_t i = index_of.at(out.request_id);
-          queued[i] = false;
-          results[i] = std::move(out);
-          ++num_finished;
-        }
-        const EngineStats now = engine.stats();
-        const int64_t in_tokens = now.prompt_tokens - before.prompt_tokens;
-        const int64_t out_tokens = now.generated_tokens - before.generated_tokens;
-        if (bar) bar->update(num_finished, in_tokens, out_tokens);
-        if (!progress.is_none()) progress(num_finished, in_tokens, out_tokens);
-      }
-    } catch (...) {
-      abort_unfinished();
-      throw;
-    }
-    if (bar) bar->finish();
-    return results;
+    hooks.check_interrupt = [] {
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    };
+    if (!progress.is_none())
+      hooks.on_progress = [&progress](int64_t finished, int64_t in_tokens, int64_t out_tokens) {
+        progress(finished, in_tokens, out_tokens);
+      };
+    return llm_->generate(prompts, params, hooks);
   }
 
   // Sleep mode: the GIL is released while memory moves (a level-1 sleep copies the weights to the host).
@@ -174,7 +127,6 @@ class Engine {
  private:
   std::unique_ptr<LLM> llm_;
   std::atomic<bool> busy_{false};
-  int64_t next_request_id_ = 0;  // vLLM numbers requests across generate() calls
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The public LLM class: a thin layer over LLMEngine that runs generate() to completion.
 #include "shardlm/llm.h"
 
+#include <map>
 #include <stdexcept>
 
 #include "api/progress_bar.h"
@@ -30,39 +31,71 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, con
 
 std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
                                          bool use_tqdm) {
+  GenerateHooks hooks;
+  hooks.progress_bar = use_tqdm;
+  return generate(prompts, params, hooks);
+}
+
+std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
+                                         const GenerateHooks& hooks) {
   if (params.size() != prompts.size())
     throw std::invalid_argument("generate: got " + std::to_string(params.size()) + " SamplingParams for " +
                                 std::to_string(prompts.size()) + " prompts");
   for (const auto& p : params) p.validate();
   engine_->check_awake();
-  std::vector<RequestOutput> results(prompts.size());
-  std::vector<bool> have(prompts.size(), false);
+  const size_t n = prompts.size();
+  std::vector<RequestOutput> results(n);
+  std::vector<std::string> ids(n);
+  std::map<std::string, size_t> index_of;
+  std::vector<bool> queued(n, false);
   const EngineStats before = engine_->stats();
-  ProgressBar bar((int64_t)prompts.size(), use_tqdm);
+  ProgressBar bar((int64_t)n, hooks.progress_bar);
   int64_t done = 0;
   try {
     // Inside the try: a prompt rejected with an exception (an id outside the vocabulary, say) must not leave
-    // the prompts before it queued, or every later generate() would find their ids in use.
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      std::optional<RequestOutput> rejected = engine_->add_request(std::to_string(i), prompts[i], params[i]);
+    // the prompts before it queued, or their requests would run in a later call.
+    for (size_t i = 0; i < n; ++i) {
+      ids[i] = std::to_string(next_request_id_++);
+      std::optional<RequestOutput> rejected = engine_->add_request(ids[i], prompts[i], params[i]);
       if (rejected) {
+        if (hooks.reject_whole_call)
+          throw std::invalid_argument("prompt " + std::to_string(i) + ": " + rejected->error.value_or("rejected"));
         results[i] = std::move(*rejected);
-        have[i] = true;
         ++done;
+        continue;
       }
+      queued[i] = true;
+      index_of[ids[i]] = i;
     }
+    std::vector<RequestDelta> deltas;
+    std::vector<RequestOutput> finished;
+    const std::function<void()> step = [&] { finished = engine_->step(hooks.on_delta ? &deltas : nullptr); };
     while (engine_->has_unfinished_requests()) {
-      for (auto& out : engine_->step()) {
-        size_t idx = std::stoul(out.request_id);
-        results[idx] = std::move(out);
-        have[idx] = true;
+      if (hooks.check_interrupt) hooks.check_interrupt();
+      if (hooks.run_step) hooks.run_step(step);
+      else step();
+      if (hooks.on_delta)
+        for (const RequestDelta& d : deltas) hooks.on_delta(d);
+      for (auto& out : finished) {
+        const size_t i = index_of.at(out.request_id);
+        queued[i] = false;
+        results[i] = std::move(out);
         ++done;
       }
-      EngineStats now = engine_->stats();
-      bar.update(done, now.prompt_tokens - before.prompt_tokens, now.generated_tokens - before.generated_tokens);
+      const EngineStats now = engine_->stats();
+      const int64_t in_tokens = now.prompt_tokens - before.prompt_tokens;
+      const int64_t out_tokens = now.generated_tokens - before.generated_tokens;
+      bar.update(done, in_tokens, out_tokens);
+      if (hooks.on_progress) hooks.on_progress(done, in_tokens, out_tokens);
     }
   } catch (...) {
-    for (size_t i = 0; i < prompts.size(); ++i) engine_->abort_request(std::to_string(i));
+    for (size_t i = 0; i < n; ++i)
+      if (queued[i]) {
+        try {
+          engine_->abort_request(ids[i]);
+        } catch (...) {  // the original error is the one to report
+        }
+      }
     throw;
   }
   bar.finish();

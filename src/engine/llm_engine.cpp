@@ -345,8 +345,9 @@ void LLMEngine::abort_request(const std::string& request_id) {
   requests_.erase(it);
 }
 
-std::vector<RequestOutput> LLMEngine::step() {
+std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
   std::vector<RequestOutput> done;
+  if (deltas) deltas->clear();
   if (requests_.empty()) return done;
   check_awake();
   // The step on the device's timeline, host scheduling and the sampler's result copy included.
@@ -398,15 +399,24 @@ std::vector<RequestOutput> LLMEngine::step() {
   for (Request* r : sampled_reqs) lengths.emplace_back(r->request_id, r->num_tokens() + 1);
   scheduler_->update_from_output(sched, sampled);
 
+  std::map<std::string, size_t> delta_of;  // parent request -> its entry in *deltas
   for (size_t k = 0; k < lengths.size(); ++k) {
     SequenceState& seq = *sequences_.at(lengths[k].first);
     ++generated_tokens_;
-    std::string reason = append_token(seq, results[k], eos_token_ids_, lengths[k].second, max_model_len_);
-    if (reason.empty()) continue;
+    const std::string reason = append_token(seq, results[k], eos_token_ids_, lengths[k].second, max_model_len_);
     const std::string parent = seq.parent_id;
-    finish_sequence(seq, reason);
+    if (!reason.empty()) finish_sequence(seq, reason);
+    RequestDelta* delta = nullptr;
+    if (deltas) {
+      auto [it, fresh] = delta_of.emplace(parent, deltas->size());
+      if (fresh) deltas->push_back(RequestDelta{parent, {}, false});
+      delta = &(*deltas)[it->second];
+      delta->sequences.push_back(take_delta(seq));  // before the request (and seq) may go below
+    }
+    if (reason.empty()) continue;
     RequestState& r = *requests_.at(parent);
     if (++r.num_finished == (int)r.seqs.size()) {
+      if (delta) delta->finished = true;
       done.push_back(make_output(r));
       requests_.erase(parent);
     }

@@ -32,8 +32,9 @@ class LLMEngine {
   // `request_id` must be unique among unfinished requests. n > 1 becomes n sequences sharing the prompt.
   std::optional<RequestOutput> add_request(const std::string& request_id, const Prompt& prompt,
                                            const SamplingParams& params);
-  // Runs one engine step; returns the requests that finished in it.
-  std::vector<RequestOutput> step();
+  // Runs one engine step; returns the requests that finished in it. With `deltas`, also fills it with what
+  // every request that produced tokens gained in this step (streaming; see RequestDelta), in sampling order.
+  std::vector<RequestOutput> step(std::vector<RequestDelta>* deltas = nullptr);
   bool has_unfinished_requests() const { return !requests_.empty(); }
   void abort_request(const std::string& request_id);
 

@@ -77,4 +77,28 @@ std::string append_token(SequenceState& seq, const SampleResult& sample, const s
   return "";
 }
 
+SequenceDelta take_delta(SequenceState& seq) {
+  SequenceDelta d;
+  d.index = seq.index;
+  const CompletionOutput& out = seq.out;
+  d.token_ids.assign(out.token_ids.begin() + (std::ptrdiff_t)seq.streamed_tokens, out.token_ids.end());
+  if (out.logprobs)
+    d.logprobs.assign(out.logprobs->begin() + (std::ptrdiff_t)seq.streamed_tokens, out.logprobs->end());
+  seq.streamed_tokens = out.token_ids.size();
+  size_t ready = out.text.size();
+  if (!seq.finished) {
+    size_t hold = 0;
+    for (const auto& s : seq.params.stop) hold = std::max(hold, s.empty() ? 0 : s.size() - 1);
+    ready = ready > hold ? ready - hold : 0;
+    while (ready > seq.streamed_text && ready < out.text.size() && ((unsigned char)out.text[ready] & 0xC0) == 0x80)
+      --ready;  // not inside a UTF-8 character
+  }
+  if (ready > seq.streamed_text) {
+    d.text = out.text.substr(seq.streamed_text, ready - seq.streamed_text);
+    seq.streamed_text = ready;
+  }
+  if (seq.finished) d.finish_reason = out.finish_reason;
+  return d;
+}
+
 }  // namespace shardlm

@@ -25,6 +25,7 @@ struct SequenceState {
   CompletionOutput out;
   int max_tokens = 0;        // resolved against max_model_len
   bool finished = false;
+  size_t streamed_tokens = 0, streamed_text = 0;  // what earlier deltas reported (take_delta)
 
   SequenceState(const Tokenizer& tok, const std::vector<int32_t>& prompt_ids, const SamplingParams& p, uint64_t seed);
 };
@@ -35,5 +36,9 @@ std::vector<int32_t> suppressed_tokens(const SequenceState& seq, const std::vect
 // Appends a sampled token (text, logprobs) and returns the finish reason ("stop", "length") or "" to go on.
 std::string append_token(SequenceState& seq, const SampleResult& sample, const std::vector<int32_t>& eos_ids,
                          int total_len, int max_model_len);
+
+// What the sequence gained since its last delta (see RequestDelta). While unfinished, text that may still be
+// the start of a stop string (up to the longest stop string less one byte) is held back.
+SequenceDelta take_delta(SequenceState& seq);
 
 }  // namespace shardlm

@@ -39,6 +39,8 @@ parser.add_argument("--dtype", default="auto",
                     help="trainer and engine dtype; auto: the checkpoint's (the engine computes in float32 on CPUs)")
 parser.add_argument("--sleep-level", type=int, default=1, choices=[0, 1, 2], help="0: do not sleep while training")
 parser.add_argument("--check", action="store_true", help="compare with a fresh engine on the saved weights")
+parser.add_argument("--gpu-memory-utilization", type=float, default=0.4,
+                    help="share of the GPU each engine may take (training needs the rest; --check runs two engines)")
 parser.add_argument("--report", help="rank 0 writes a JSON summary here")
 args = parser.parse_args()
 
@@ -46,7 +48,8 @@ prompts = ["Hello, my name is", "The president of the United States is", "The ca
            "The future of AI is"]
 world_size = int(os.environ.get("WORLD_SIZE", "1"))
 llm = LLM(model=args.model, tensor_parallel_size=world_size, distributed_executor_backend="external_launcher",
-          device=args.device, dtype=args.dtype, seed=0, enable_sleep_mode=args.sleep_level > 0)
+          device=args.device, dtype=args.dtype, seed=0, enable_sleep_mode=args.sleep_level > 0,
+          gpu_memory_utilization=args.gpu_memory_utilization)
 world = get_world_group()
 rank = dist.get_rank(group=world.cpu_group)
 device = torch.device("cuda", torch.cuda.current_device()) if args.device == "cuda" else torch.device("cpu")
@@ -104,7 +107,8 @@ if args.check:
             if name.startswith(("tokenizer", "vocab", "merges", "special_tokens")):
                 shutil.copy(os.path.join(args.model, name), folder[0])
     dist.barrier(group=world.cpu_group)
-    fresh = LLM(model=folder[0], tensor_parallel_size=world_size, device=args.device, dtype=args.dtype, seed=0)
+    fresh = LLM(model=folder[0], tensor_parallel_size=world_size, device=args.device, dtype=args.dtype, seed=0,
+                gpu_memory_utilization=args.gpu_memory_utilization)
     reference = fresh.generate(prompts, greedy, use_tqdm=False)
     tokens_equal = all(a.outputs[0].token_ids == b.outputs[0].token_ids for a, b in zip(updated, reference))
     max_logprob_diff = max(

@@ -27,7 +27,9 @@ def _close(a, b, tol):
 
 
 def test_parameters_are_cuda_tensors_and_load_weights_from_cuda(tiny_opt, tmp_path):
-    llm = LLM(str(tiny_opt), device="cuda", dtype="float32", seed=0, enforce_eager=False)
+    # Two engines and a transformers model share the GPU: each engine takes a third (vLLM's 0.9 default twice
+    # would not fit).
+    llm = LLM(str(tiny_opt), device="cuda", dtype="float32", seed=0, enforce_eager=False, gpu_memory_utilization=0.3)
     params = dict(llm.model.named_parameters())
     p = params["model.decoder.layers.0.fc1.weight"]
     assert p.is_cuda and p.dtype == torch.float32 and p.device.index == torch.cuda.current_device()
@@ -44,7 +46,7 @@ def test_parameters_are_cuda_tensors_and_load_weights_from_cuda(tiny_opt, tmp_pa
     for name in ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"):
         if (tiny_opt / name).exists():
             (tmp_path / name).write_bytes((tiny_opt / name).read_bytes())
-    fresh = LLM(str(tmp_path), device="cuda", dtype="float32", seed=0)
+    fresh = LLM(str(tmp_path), device="cuda", dtype="float32", seed=0, gpu_memory_utilization=0.3)
     assert _close(updated, _run(fresh), 1e-3)
 
 

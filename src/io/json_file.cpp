@@ -35,9 +35,39 @@ std::string reason_of(const std::string& message) {
   return colon == std::string::npos ? message : message.substr(colon + 2);
 }
 
+// Fails when arrays/objects nest deeper than kMaxJsonDepth; a linear scan that skips strings.
+void check_depth(const char* text, size_t size, const std::string& what) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < size; ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        fail(what, " is not accepted: arrays and objects nest deeper than ", kMaxJsonDepth, " levels at ",
+             position_of(text, size, i + 1));
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 }  // namespace
 
+std::string json_excerpt(const nlohmann::json& value, size_t max_chars) {
+  std::string s = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (s.size() <= max_chars) return s;
+  const size_t total = s.size();
+  s.resize(max_chars);
+  return str_cat(s, "... (", total, " characters)");
+}
+
 nlohmann::json parse_json_text(const char* text, size_t size, const std::string& what) {
+  check_depth(text, size, what);
   try {
     return nlohmann::json::parse(text, text + size);
   } catch (const nlohmann::json::parse_error& e) {

@@ -15,4 +15,13 @@ nlohmann::json read_json_file(const std::string& path, const std::string& what);
 // gives the line and column of the parse error.
 nlohmann::json parse_json_text(const char* text, size_t size, const std::string& what);
 
+// The deepest nesting of arrays and objects parse_json_text accepts. nlohmann parses any depth, but printing
+// or walking a value recurses once per level, so a few hundred kilobytes of "[[[[..." would overflow the
+// stack; real configs and tokenizers nest fewer than ten levels.
+constexpr int kMaxJsonDepth = 256;
+
+// `value` for an error message: compact JSON cut to about `max_chars` characters, with the full size said
+// when cut (a 10 MB bad value is not echoed whole).
+std::string json_excerpt(const nlohmann::json& value, size_t max_chars = 120);
+
 }  // namespace shardlm

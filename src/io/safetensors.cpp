@@ -13,7 +13,7 @@ namespace {
 constexpr const char* kAcceptedDtypes = "F32, F16 or BF16 (integer buffers I64, I32 and U8 are also accepted)";
 
 DType parse_safetensors_dtype(const nlohmann::json& value, const std::string& where) {
-  if (!value.is_string()) fail(where, ": \"dtype\" must be a string, got ", value.dump());
+  if (!value.is_string()) fail(where, ": \"dtype\" must be a string, got ", json_excerpt(value));
   const std::string s = value.get<std::string>();
   if (s == "F32") return DType::F32;
   if (s == "F16") return DType::F16;
@@ -32,11 +32,11 @@ DType parse_safetensors_dtype(const nlohmann::json& value, const std::string& wh
 uint64_t as_non_negative(const nlohmann::json& value, const std::string& where, const char* field) {
   if (value.is_number_unsigned()) return value.get<uint64_t>();
   if (value.is_number_integer() && value.get<int64_t>() >= 0) return (uint64_t)value.get<int64_t>();
-  fail(where, ": \"", field, "\" must hold non-negative integers, got ", value.dump());
+  fail(where, ": \"", field, "\" must hold non-negative integers, got ", json_excerpt(value));
 }
 
 std::vector<int64_t> parse_shape(const nlohmann::json& value, const std::string& where) {
-  if (!value.is_array()) fail(where, ": \"shape\" must be an array of non-negative integers, got ", value.dump());
+  if (!value.is_array()) fail(where, ": \"shape\" must be an array of non-negative integers, got ", json_excerpt(value));
   std::vector<int64_t> shape;
   for (const auto& d : value) {
     uint64_t dim = as_non_negative(d, where, "shape");
@@ -73,14 +73,14 @@ void index_safetensors_file(const std::string& path, TensorIndex& index) {
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;
     const std::string where = str_cat(path, ": tensor '", name, "'");
-    if (!entry.is_object()) fail(where, ": header entry must be an object, got ", entry.dump());
+    if (!entry.is_object()) fail(where, ": header entry must be an object, got ", json_excerpt(entry));
     StoredTensor tensor;
     tensor.info.dtype = parse_safetensors_dtype(field(entry, "dtype", where), where);
     tensor.info.shape = parse_shape(field(entry, "shape", where), where);
     tensor.info.file = path;
     const nlohmann::json& offsets = field(entry, "data_offsets", where);
     if (!offsets.is_array() || offsets.size() != 2)
-      fail(where, ": \"data_offsets\" must be [begin, end], got ", offsets.dump());
+      fail(where, ": \"data_offsets\" must be [begin, end], got ", json_excerpt(offsets));
     uint64_t begin = as_non_negative(offsets[0], where, "data_offsets");
     uint64_t end = as_non_negative(offsets[1], where, "data_offsets");
     if (end < begin) fail(where, ": data_offsets [", begin, ", ", end, "] end before they begin");

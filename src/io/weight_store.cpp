@@ -41,7 +41,7 @@ TensorIndex index_sharded(const std::string& model_dir, const std::string& index
   std::set<std::string> shards;
   for (const auto& [name, shard] : weight_map.items()) {
     if (!shard.is_string())
-      fail(index_path, ": weight_map entry for tensor '", name, "' must be a file name, got ", shard.dump());
+      fail(index_path, ": weight_map entry for tensor '", name, "' must be a file name, got ", json_excerpt(shard));
     check_shard_name(shard.get<std::string>(), index_path);
     shards.insert(shard.get<std::string>());
   }

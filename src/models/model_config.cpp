@@ -26,25 +26,25 @@ std::vector<int32_t> read_id_list(const nlohmann::json& v, const std::string& wh
 int64_t ModelConfig::get_int(const std::string& key, int64_t def) const {
   if (!json.contains(key) || json[key].is_null()) return def;
   if (!json[key].is_number_integer())
-    fail(model_dir, "/config.json: field '", key, "' must be an integer, got ", json[key].dump());
+    fail(model_dir, "/config.json: field '", key, "' must be an integer, got ", json_excerpt(json[key]));
   return json[key].get<int64_t>();
 }
 
 double ModelConfig::get_float(const std::string& key, double def) const {
   if (!json.contains(key) || json[key].is_null()) return def;
-  if (!json[key].is_number()) fail(model_dir, "/config.json: field '", key, "' must be a number, got ", json[key].dump());
+  if (!json[key].is_number()) fail(model_dir, "/config.json: field '", key, "' must be a number, got ", json_excerpt(json[key]));
   return json[key].get<double>();
 }
 
 bool ModelConfig::get_bool(const std::string& key, bool def) const {
   if (!json.contains(key) || json[key].is_null()) return def;
-  if (!json[key].is_boolean()) fail(model_dir, "/config.json: field '", key, "' must be true or false, got ", json[key].dump());
+  if (!json[key].is_boolean()) fail(model_dir, "/config.json: field '", key, "' must be true or false, got ", json_excerpt(json[key]));
   return json[key].get<bool>();
 }
 
 std::string ModelConfig::get_string(const std::string& key, const std::string& def) const {
   if (!json.contains(key) || json[key].is_null()) return def;
-  if (!json[key].is_string()) fail(model_dir, "/config.json: field '", key, "' must be a string, got ", json[key].dump());
+  if (!json[key].is_string()) fail(model_dir, "/config.json: field '", key, "' must be a string, got ", json_excerpt(json[key]));
   return json[key].get<std::string>();
 }
 

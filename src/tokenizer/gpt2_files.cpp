@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "io/json_file.h"
 #include "tokenizer/json_fields.h"
 #include "tokenizer/pipeline_tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
@@ -21,7 +22,7 @@ TokenIdMap read_vocab(const std::string& path) {
   vocab.reserve(j.size());
   for (const auto& [token, id] : j.items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
-      fail(path, ": token \"", token, "\" has id ", id.dump(), ", expected a non-negative 32-bit integer");
+      fail(path, ": token \"", token, "\" has id ", json_excerpt(id), ", expected a non-negative 32-bit integer");
     vocab.emplace(token, id.get<int32_t>());
   }
   return vocab;
@@ -57,7 +58,7 @@ std::vector<AddedToken> read_added_tokens_json(const std::string& dir) {
   if (!j.is_object()) fail(path, ": expected a JSON object mapping token -> id");
   for (const auto& [content, id] : j.items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
-      fail(path, ": token \"", content, "\" has id ", id.dump(), ", expected a non-negative 32-bit integer");
+      fail(path, ": token \"", content, "\" has id ", json_excerpt(id), ", expected a non-negative 32-bit integer");
     AddedToken t;
     t.content = content;
     t.id = id.get<int32_t>();

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/json_file.h"
 
 namespace shardlm::json_fields {
 
@@ -13,11 +14,8 @@ Json read_file(const std::string& path) {
   if (!in) fail(path, ": cannot open file for reading");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  try {
-    return Json::parse(buffer.str());
-  } catch (const Json::parse_error& e) {
-    fail(path, ": not valid JSON: ", e.what());
-  }
+  const std::string text = buffer.str();
+  return parse_json_text(text.data(), text.size(), path);  // line:column errors, nesting bounded
 }
 
 std::string child(const std::string& where, const std::string& key) {
@@ -71,7 +69,7 @@ std::optional<std::string> get_string(const Json& object, const std::string& key
 
 int64_t require_int(const Json& object, const std::string& key, const std::string& where) {
   const Json& v = require(object, key, where);
-  if (!v.is_number_integer()) fail(child(where, key), ": expected an integer, found ", v.dump());
+  if (!v.is_number_integer()) fail(child(where, key), ": expected an integer, found ", json_excerpt(v));
   return v.get<int64_t>();
 }
 

@@ -3,6 +3,7 @@
 #include "tokenizer/post_processor.h"
 
 #include "core/error.h"
+#include "io/json_file.h"
 
 namespace shardlm {
 namespace {
@@ -75,12 +76,12 @@ std::vector<TemplateItem> parse_template(const jf::Json& config, const std::stri
       const jf::Json& ids = jf::require_array(*it, "ids", token_where);
       TemplateItem special;
       for (const jf::Json& id : ids) {
-        if (!id.is_number_integer()) fail(jf::child(token_where, "ids"), ": expected integer ids, found ", id.dump());
+        if (!id.is_number_integer()) fail(jf::child(token_where, "ids"), ": expected integer ids, found ", json_excerpt(id));
         special.special_ids.push_back(id.get<int32_t>());
       }
       items.push_back(std::move(special));
     } else {
-      fail(item_where, ": expected {\"Sequence\": ...} or {\"SpecialToken\": ...}, found ", item.dump());
+      fail(item_where, ": expected {\"Sequence\": ...} or {\"SpecialToken\": ...}, found ", json_excerpt(item));
     }
   }
   return items;
@@ -90,7 +91,7 @@ std::vector<TemplateItem> parse_template(const jf::Json& config, const std::stri
 int32_t pair_id(const jf::Json& config, const std::string& key, const std::string& where) {
   const jf::Json& v = jf::require_array(config, key, where);
   if (v.size() != 2 || !v[1].is_number_integer())
-    fail(jf::child(where, key), ": expected [token, id], found ", v.dump());
+    fail(jf::child(where, key), ": expected [token, id], found ", json_excerpt(v));
   return v[1].get<int32_t>();
 }
 

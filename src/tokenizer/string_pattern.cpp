@@ -2,12 +2,13 @@
 #include "tokenizer/string_pattern.h"
 
 #include "core/error.h"
+#include "io/json_file.h"
 
 namespace shardlm {
 
 StringPattern StringPattern::from_json(const json_fields::Json& pattern, const std::string& where) {
   if (!pattern.is_object() || pattern.size() != 1)
-    fail(where, ": expected {\"String\": ...} or {\"Regex\": ...}, found ", pattern.dump());
+    fail(where, ": expected {\"String\": ...} or {\"Regex\": ...}, found ", json_excerpt(pattern));
   StringPattern p;
   if (pattern.contains("String")) {
     p.literal_ = json_fields::require_string(pattern, "String", where);
@@ -15,7 +16,7 @@ StringPattern StringPattern::from_json(const json_fields::Json& pattern, const s
     const std::string regex = json_fields::require_string(pattern, "Regex", where);
     p.regex_ = std::make_shared<const Regex>(regex, json_fields::child(where, "Regex"));
   } else {
-    fail(where, ": expected {\"String\": ...} or {\"Regex\": ...}, found ", pattern.dump());
+    fail(where, ": expected {\"String\": ...} or {\"Regex\": ...}, found ", json_excerpt(pattern));
   }
   return p;
 }

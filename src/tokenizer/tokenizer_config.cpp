@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/json_file.h"
 #include "tokenizer/json_fields.h"
 
 namespace shardlm {
@@ -21,7 +22,7 @@ std::optional<AddedToken> parse_token(const jf::Json& value, const std::string& 
     t.content = value.get<std::string>();
     return t;
   }
-  if (!value.is_object()) fail(where, ": expected a token string or object, found ", value.dump());
+  if (!value.is_object()) fail(where, ": expected a token string or object, found ", json_excerpt(value));
   t.content = jf::require_string(value, "content", where);
   t.lstrip = jf::get_bool(value, "lstrip", false, where);
   t.rstrip = jf::get_bool(value, "rstrip", false, where);

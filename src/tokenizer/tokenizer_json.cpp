@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "io/json_file.h"
 #include "tokenizer/json_fields.h"
 #include "tokenizer/pipeline_tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
@@ -19,7 +20,7 @@ TokenIdMap parse_vocab(const jf::Json& model, const std::string& where) {
   out.reserve(vocab.size());
   for (const auto& [token, id] : vocab.items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
-      fail(jf::child(jf::child(where, "vocab"), token), ": expected a non-negative 32-bit token id, found ", id.dump());
+      fail(jf::child(jf::child(where, "vocab"), token), ": expected a non-negative 32-bit token id, found ", json_excerpt(id));
     out.emplace(token, id.get<int32_t>());
   }
   return out;
@@ -43,7 +44,7 @@ std::vector<std::pair<std::string, std::string>> parse_merges(const jf::Json& mo
       merges.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
     } else {
       fail(jf::child(jf::child(where, "merges"), i), ": expected \"left right\" or [\"left\", \"right\"], found ",
-           m.dump());
+           json_excerpt(m));
     }
   }
   return merges;

@@ -47,6 +47,9 @@ TEST(TokenizerErrors, MalformedJson) {
   expect_error([&] { Tokenizer::from_dir(dir.path()); }, {dir.file("tokenizer.json"), "not valid JSON"});
   dir.write("tokenizer.json", "[1, 2]");
   expect_error([&] { Tokenizer::from_dir(dir.path()); }, {dir.file("tokenizer.json"), "object"});
+  // Nesting 100k deep used to crash the process when an error message printed the value (issue #19).
+  dir.write("tokenizer.json", R"({"model": )" + std::string(100000, '[') + std::string(100000, ']') + "}");
+  expect_error([&] { Tokenizer::from_dir(dir.path()); }, {dir.file("tokenizer.json"), "nest deeper than"});
 }
 
 TEST(TokenizerErrors, UnknownModelType) {

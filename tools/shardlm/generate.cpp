@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "engine_options.h"
+#include "io/json_file.h"
 
 namespace shardlm::cli {
 
@@ -62,12 +63,7 @@ std::vector<Prompt> read_prompts_file(const std::string& path) {
       continue;
     }
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception& e) {
-      fail(path, ":", lineno, ": not valid JSON: ", e.what());
-    }
+    const nlohmann::json j = parse_json_text(line.data(), line.size(), str_cat(path, ":", lineno));
     if (j.contains("prompt_token_ids")) {
       try {
         prompts.push_back(Prompt::from_token_ids(j["prompt_token_ids"].get<std::vector<int32_t>>()));

@@ -4,7 +4,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   nlohmann-json3-dev libpcre2-dev libopenblas-dev libgloo-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev libcpp-httplib-dev
   pybind11-dev libdlpack-dev python3-dev python3-pytest python3-numpy python3-setuptools python3-wheel python3-pip
   openmpi-bin libopenmpi-dev
 )
@@ -25,16 +25,17 @@ fi
 # Python packages from PyPI for the tests, in the project's virtual environment .venv (it sees Debian's numpy and
 # pytest through --system-site-packages, and the build's extension is built for the same /usr/bin/python3):
 # PyPI's torch (Debian 12's python3-torch is 1.13, too old for torch.distributed's current API and without
-# CUDA builds) for the co-location tests, transformers as the trainer of the RLHF example and a reference.
+# CUDA builds) for the co-location tests, transformers as the trainer of the RLHF example and a reference, and
+# OpenAI's client for the server tests.
 # pip's cache keeps the large torch wheel for later runs on the same machine.
 VENV=${SHARDLM_VENV:-.venv}
-PY_PACKAGES=(torch==2.15.0 transformers==5.25.0)
+PY_PACKAGES=(torch==2.15.0 transformers==5.25.0 openai==3.63.0)
 if [[ ! -x $VENV/bin/python ]]; then
   /usr/bin/python3 -m venv --system-site-packages "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import torch, transformers" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import torch, transformers, openai" 2>/dev/null; then
   echo "setup: installing ${PY_PACKAGES[*]} into $VENV (PyPI)"
   "$VENV/bin/python" -m pip install -q "${PY_PACKAGES[@]}"
 else
-  echo "setup: $VENV has torch and transformers"
+  echo "setup: $VENV has torch, transformers and openai"
 fi

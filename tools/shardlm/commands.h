@@ -10,5 +10,6 @@ std::function<int()> add_generate_command(CLI::App& app);
 std::function<int()> add_make_model_command(CLI::App& app);
 std::function<int()> add_bench_command(CLI::App& app);
 std::function<int()> add_env_command(CLI::App& app);
+std::function<int()> add_serve_command(CLI::App& app);
 
 }  // namespace shardlm::cli

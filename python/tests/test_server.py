@@ -1,0 +1,143 @@
+"""`shardlm serve` against the official `openai` client: completions (one prompt, several, token ids), streaming
+(its chunks add up to the non-streamed text, usage chunk, [DONE]), n > 1 with a seed, stop strings, the same
+outputs as LLM.generate, OpenAI's error objects (bad values, unknown model, too-long prompt, wrong API key),
+concurrent streams, and a clean exit on SIGTERM."""
+
+import concurrent.futures
+import json
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+openai = pytest.importorskip("openai", reason="the openai client is installed by scripts/setup.sh")
+from conftest import require_binary, subprocess_env  # noqa: E402
+from shardlm import LLM, SamplingParams  # noqa: E402
+
+MODEL = "tiny"
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(model_dir, *extra):
+    port = _free_port()
+    proc = subprocess.Popen([str(require_binary("shardlm")), "serve", str(model_dir), "--device", "cpu",
+                             "--served-model-name", MODEL, "--port", str(port), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env())
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            return proc, f"http://127.0.0.1:{port}/v1"
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail("the server exited: " + proc.stdout.read())
+            time.sleep(0.2)
+    proc.kill()
+    pytest.fail("the server did not answer /health within 60 s")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_opt):
+    proc, url = _start(tiny_opt)
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0, proc.stdout.read()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server, api_key="unused")
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_opt):
+    return LLM(str(tiny_opt), dtype="float32", device="cpu")
+
+
+def test_models_and_a_greedy_completion_match_llm_generate(client, reference):
+    assert [m.id for m in client.models.list().data] == [MODEL]
+    out = client.completions.create(model=MODEL, prompt="Hello, my name is", max_tokens=12, temperature=0)
+    want = reference.generate(["Hello, my name is"], SamplingParams(temperature=0, max_tokens=12), use_tqdm=False)[0]
+    assert out.choices[0].text == want.outputs[0].text
+    assert out.choices[0].finish_reason == "length"
+    assert out.usage.prompt_tokens == len(want.prompt_token_ids) and out.usage.completion_tokens == 12
+
+
+def test_streamed_chunks_add_up_to_the_completion(client):
+    kwargs = dict(model=MODEL, prompt=["The capital of France is", "Hi"], max_tokens=10, temperature=0)
+    whole = client.completions.create(**kwargs)
+    texts, finish, usage = {}, {}, None
+    for chunk in client.completions.create(stream=True, stream_options={"include_usage": True}, **kwargs):
+        if chunk.usage:
+            usage = chunk.usage
+        for c in chunk.choices:
+            texts[c.index] = texts.get(c.index, "") + c.text
+            if c.finish_reason:
+                finish[c.index] = c.finish_reason
+    assert texts == {c.index: c.text for c in whole.choices}
+    assert finish == {0: "length", 1: "length"}
+    assert usage.completion_tokens == 20 and usage.total_tokens == whole.usage.total_tokens
+
+
+def test_n_seed_stop_and_token_id_prompts_follow_sampling_params(client, reference):
+    out = client.completions.create(model=MODEL, prompt="The future of AI is", max_tokens=8, n=2, seed=5,
+                                    temperature=0.8, top_p=0.95)
+    want = reference.generate(["The future of AI is"], SamplingParams(n=2, seed=5, temperature=0.8, top_p=0.95,
+                                                                      max_tokens=8), use_tqdm=False)[0]
+    assert sorted(c.text for c in out.choices) == sorted(o.text for o in want.outputs)
+    greedy = reference.generate(["Hello"], SamplingParams(temperature=0, max_tokens=12), use_tqdm=False)[0]
+    stop = greedy.outputs[0].text[4:8]
+    stopped = client.completions.create(model=MODEL, prompt="Hello", max_tokens=12, temperature=0, stop=[stop])
+    assert stopped.choices[0].finish_reason == "stop"
+    assert stopped.choices[0].text == greedy.outputs[0].text[:greedy.outputs[0].text.index(stop)]
+    ids = client.completions.create(model=MODEL, prompt=list(greedy.prompt_token_ids), max_tokens=12, temperature=0)
+    assert ids.choices[0].text == greedy.outputs[0].text
+
+
+def test_errors_are_openai_error_objects(client, server):
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        client.completions.create(model=MODEL, prompt="a", temperature=-1)
+    with pytest.raises(openai.NotFoundError, match="does not exist"):
+        client.completions.create(model="no-such-model", prompt="a")
+    with pytest.raises(openai.BadRequestError, match="max_model_len|longer"):
+        client.completions.create(model=MODEL, prompt=[2] * 5000, max_tokens=1)
+    request = urllib.request.Request(server + "/completions", data=b'{"model": "tiny", "prompt": [[[', method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=10)
+    body = json.loads(err.value.read())
+    assert err.value.code == 400 and body["error"]["type"] == "BadRequestError" and "JSON" in body["error"]["message"]
+    # The server still serves after every error.
+    assert client.completions.create(model=MODEL, prompt="a", max_tokens=2).usage.completion_tokens == 2
+
+
+def test_concurrent_streams_all_complete(client):
+    def one(i):
+        n = 0
+        for chunk in client.completions.create(model=MODEL, prompt=f"Request {i}", max_tokens=6 + i % 5,
+                                               temperature=0.7, seed=i, stream=True,
+                                               extra_body={"ignore_eos": True}):
+            n += sum(1 for c in chunk.choices if c.text)
+        return n
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        counts = list(pool.map(one, range(32)))
+    assert all(c >= 1 for c in counts) and len(counts) == 32
+
+
+def test_api_key_is_required_when_set(tiny_opt):
+    proc, url = _start(tiny_opt, "--api-key", "secret")
+    try:
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=url, api_key="wrong").models.list()
+        assert openai.OpenAI(base_url=url, api_key="secret").models.list().data[0].id == MODEL
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

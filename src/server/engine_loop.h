@@ -1,0 +1,83 @@
+// The server's engine thread. HTTP threads submit requests and aborts through a queue; one thread owns the
+// LLMEngine, steps it while anything is unfinished (continuous batching across every connection), and hands
+// each request its streaming deltas and final outputs (RequestDelta / RequestOutput, the engine's one
+// streaming interface).
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shardlm/llm.h"
+
+namespace shardlm {
+
+class LLMEngine;
+
+namespace server {
+
+// What one submitted request (one HTTP call, possibly several prompts) receives, in order.
+struct StreamEvent {
+  int prompt_index = 0;
+  std::optional<RequestDelta> delta;  // tokens gained in a step
+  std::optional<RequestOutput> final;  // the prompt finished (or was rejected: final->error)
+  std::optional<std::string> failure;  // the engine failed; no more events
+};
+
+class RequestStream {
+ public:
+  explicit RequestStream(int num_prompts) : num_prompts_(num_prompts) {}
+  void push(StreamEvent e);
+  // The next event, or nullopt when `timeout` passes first.
+  std::optional<StreamEvent> next(std::chrono::milliseconds timeout);
+  int num_prompts() const { return num_prompts_; }
+
+ private:
+  const int num_prompts_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<StreamEvent> events_;
+};
+
+class EngineLoop {
+ public:
+  // At most `max_waiting` requests may wait to be added at once (beyond it, submit returns nullptr: HTTP 503).
+  EngineLoop(LLMEngine& engine, size_t max_waiting);
+  ~EngineLoop();  // stop()
+  EngineLoop(const EngineLoop&) = delete;
+  EngineLoop& operator=(const EngineLoop&) = delete;
+
+  // Queues the prompts with one set of parameters (validated here: std::invalid_argument). Returns the stream
+  // of their events, or nullptr when the queue is full or the loop has stopped.
+  std::shared_ptr<RequestStream> submit(std::vector<Prompt> prompts, const SamplingParams& params);
+  // Aborts every unfinished prompt of the stream (a client that went away); its KV blocks are freed.
+  void abort(const std::shared_ptr<RequestStream>& stream);
+  // Finishes: unfinished requests are aborted, the thread joined. Idempotent.
+  void stop();
+
+  int64_t num_unfinished() const { return unfinished_.load(); }
+
+ private:
+  struct Pending;
+  void run();
+
+  LLMEngine& engine_;
+  const size_t max_waiting_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Pending>> incoming_;
+  std::vector<std::shared_ptr<RequestStream>> aborts_;
+  bool stopping_ = false;
+  std::atomic<int64_t> unfinished_{0};
+  int64_t next_id_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace server
+}  // namespace shardlm

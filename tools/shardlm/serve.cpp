@@ -1,0 +1,256 @@
+// `shardlm serve MODEL`: an OpenAI-compatible HTTP server (cpp-httplib from Debian: header-only, threads per
+// connection, chunked responses for server-sent events). HTTP threads parse and answer; one engine thread
+// (server/engine_loop.h) batches every connection's requests. One rank for now: under a launcher with several
+// ranks the command refuses to start.
+#include <httplib.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "commands.h"
+#include "core/error.h"
+#include "engine/llm_engine.h"
+#include "engine_options.h"
+#include "server/engine_loop.h"
+#include "server/openai_api.h"
+
+namespace shardlm::cli {
+
+namespace {
+
+using nlohmann::json;
+using server::ApiError;
+
+struct ServeFlags {
+  EngineFlags engine;
+  std::string model_tag, host = "127.0.0.1", api_key, served_model_name;
+  int port = 8000;
+  size_t max_waiting = 4096;
+  size_t max_body_bytes = 32u << 20;
+};
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.status, server::error_body(e)); }
+
+int g_stop_pipe[2] = {-1, -1};
+void on_stop_signal(int) {
+  const char c = 's';
+  if (write(g_stop_pipe[1], &c, 1) < 0) {
+  }
+}
+
+int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string sse(const json& j) { return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"; }
+
+// One streamed completion: what the chunked-content provider needs between its calls.
+struct StreamState {
+  std::shared_ptr<server::RequestStream> events;
+  server::CompletionRequest req;
+  std::string id, model;
+  int64_t created;
+  std::optional<server::StreamEvent> first;  // taken before the response started
+  std::vector<RequestOutput> finals;
+  int finished = 0;
+  bool done = false;
+};
+
+// The chunks one event becomes; "" when it carries nothing to send.
+std::string chunks_of(StreamState& st, const server::StreamEvent& e) {
+  std::string out;
+  if (e.failure) {
+    out += sse(server::error_body(ApiError{500, *e.failure, ""}));
+    st.done = true;
+    return out;
+  }
+  if (e.delta)
+    for (const SequenceDelta& s : e.delta->sequences)
+      if (!s.text.empty() || !s.finish_reason.empty())
+        out += sse(server::completion_chunk(st.id, st.model, st.created,
+                                            server::choice_index(e.prompt_index, s.index, st.req.params.n), s.text,
+                                            s.finish_reason));
+  if (e.final) {
+    if (e.final->error) out += sse(server::error_body(ApiError{400, *e.final->error, "prompt"}));
+    st.finals[(size_t)e.prompt_index] = *e.final;
+    if (++st.finished == st.events->num_prompts()) {
+      if (st.req.include_usage) out += sse(server::usage_chunk(st.id, st.model, st.created, st.finals));
+      out += "data: [DONE]\n\n";
+      st.done = true;
+    }
+  }
+  return out;
+}
+
+int run_serve(ServeFlags& f) {
+  if (!f.model_tag.empty()) f.engine.args.model = f.model_tag;
+  if (f.engine.args.model.empty()) throw std::invalid_argument("serve: give the model (shardlm serve MODEL)");
+  LLM llm(f.engine.resolve());
+  if (llm.world_size() != 1)
+    fail("serve: serving under a launcher with ", llm.world_size(), " ranks is not implemented yet; run one rank");
+  const std::string model_name = f.served_model_name.empty() ? f.engine.args.model : f.served_model_name;
+  server::EngineLoop loop(llm.engine(), f.max_waiting);
+  std::atomic<int64_t> next_id{0};
+
+  httplib::Server svr;
+  svr.new_task_queue = [] { return new httplib::ThreadPool(256); };
+  svr.set_payload_max_length(f.max_body_bytes);
+  svr.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
+    if (f.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    if (req.get_header_value("Authorization") == "Bearer " + f.api_key) return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, ApiError{401, "invalid API key", ""});
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) send_error(res, ApiError{404, "no such route", ""});
+    else if (res.status == 413) send_error(res, ApiError{413, "the request body is too large", ""});
+  });
+  svr.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+  svr.Get("/version", [](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, {{"version", "shardlm"}});
+  });
+  svr.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200,
+              {{"object", "list"},
+               {"data", {{{"id", model_name}, {"object", "model"}, {"created", now_seconds()}, {"owned_by", "shardlm"},
+                          {"root", f.engine.args.model}, {"max_model_len", llm.max_model_len()}}}}});
+  });
+  svr.Post("/v1/completions", [&](const httplib::Request& http_req, httplib::Response& res) {
+    server::CompletionRequest req;
+    try {
+      req = server::parse_completion_request(http_req.body);
+    } catch (const ApiError& e) {
+      return send_error(res, e);
+    }
+    if (req.model != model_name)
+      return send_error(res, ApiError{404, "The model '" + req.model + "' does not exist (this server has '" +
+                                               model_name + "')", "model"});
+    std::shared_ptr<server::RequestStream> events;
+    try {
+      events = loop.submit(req.prompts, req.params);
+    } catch (const std::invalid_argument& e) {
+      return send_error(res, ApiError{400, e.what(), ""});
+    }
+    if (!events) return send_error(res, ApiError{503, "the server's request queue is full; retry later", ""});
+    auto st = std::make_shared<StreamState>();
+    st->events = events;
+    st->req = req;
+    st->id = "cmpl-" + std::to_string(next_id++);
+    st->model = model_name;
+    st->created = now_seconds();
+    st->finals.resize(req.prompts.size());
+    // Wait for the first event: a prompt rejected at once (too long) is an HTTP 400, streaming or not.
+    while (!st->first) st->first = events->next(std::chrono::milliseconds(100));
+    if (st->first->final && st->first->final->error) {
+      loop.abort(events);
+      return send_error(res, ApiError{400, *st->first->final->error, "prompt"});
+    }
+    if (st->first->failure) return send_error(res, ApiError{500, *st->first->failure, ""});
+    if (!req.stream) {
+      std::optional<server::StreamEvent> e = std::move(st->first);
+      for (;;) {
+        if (e->failure) return send_error(res, ApiError{500, *e->failure, ""});
+        if (e->final) {
+          if (e->final->error) {
+            loop.abort(events);
+            return send_error(res, ApiError{400, *e->final->error, "prompt"});
+          }
+          st->finals[(size_t)e->prompt_index] = *e->final;
+          if (++st->finished == events->num_prompts()) break;
+        }
+        do e = events->next(std::chrono::milliseconds(100));
+        while (!e);
+      }
+      return send_json(res, 200, server::completion_response(st->id, model_name, st->created, req, st->finals));
+    }
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [st, &loop](size_t, httplib::DataSink& sink) {
+          std::string out;
+          if (st->first) {
+            out = chunks_of(*st, *st->first);
+            st->first.reset();
+          } else {
+            std::optional<server::StreamEvent> e;
+            while (!e) {
+              if (!sink.is_writable()) {  // the client went away: its requests stop and free their blocks
+                loop.abort(st->events);
+                return false;
+              }
+              e = st->events->next(std::chrono::milliseconds(50));
+            }
+            out = chunks_of(*st, *e);
+          }
+          if (!out.empty() && !sink.write(out.data(), out.size())) {
+            loop.abort(st->events);
+            return false;
+          }
+          if (st->done) sink.done();
+          return true;
+        },
+        [st, &loop](bool success) {
+          if (!success || !st->done) loop.abort(st->events);
+        });
+  });
+
+  // SIGINT/SIGTERM: the handler (any thread may take the signal) writes to a pipe; a watcher thread stops the
+  // server, whose listen() then returns; in-flight requests are aborted and the exit status is 0.
+  if (pipe(g_stop_pipe) != 0) fail("serve: pipe: ", std::strerror(errno));
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::thread signals([&] {
+    char c;
+    while (read(g_stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    svr.stop();
+  });
+  auto stop_watcher = [&] {
+    const char c = 'q';
+    if (write(g_stop_pipe[1], &c, 1) < 0) {
+    }
+    signals.join();
+  };
+  if (!svr.bind_to_port(f.host.c_str(), f.port)) {
+    stop_watcher();
+    fail("serve: cannot listen on ", f.host, ":", f.port, " (in use, or not an address of this host)");
+  }
+  std::fprintf(stderr, "shardlm serve: %s on http://%s:%d (POST /v1/completions, GET /v1/models, /health)\n",
+               model_name.c_str(), f.host.c_str(), f.port);
+  svr.listen_after_bind();
+  loop.stop();  // in-flight requests are aborted
+  stop_watcher();
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_serve_command(CLI::App& app) {
+  auto f = std::make_shared<ServeFlags>();
+  CLI::App* sub = app.add_subcommand("serve", "OpenAI-compatible HTTP server: /v1/completions, /v1/models, /health");
+  sub->add_option("model_tag", f->model_tag, "the model (same as --model)");
+  add_engine_flags(sub, f->engine, false);
+  sub->add_option("--host", f->host, "address to listen on")->capture_default_str();
+  sub->add_option("--port", f->port, "port to listen on")->capture_default_str()->check(CLI::Range(1, 65535));
+  sub->add_option("--api-key", f->api_key, "require 'Authorization: Bearer KEY' on /v1/ routes");
+  sub->add_option("--served-model-name", f->served_model_name, "the model's name in the API (default: --model)");
+  sub->add_option("--max-waiting-requests", f->max_waiting, "requests queued before HTTP 503")->capture_default_str();
+  return [f] { return run_serve(*f); };
+}
+
+}  // namespace shardlm::cli

@@ -141,3 +141,29 @@ def test_api_key_is_required_when_set(tiny_opt):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+def _metric(server, name):
+    text = urllib.request.urlopen(server.replace("/v1", "/metrics"), timeout=10).read().decode()
+    for line in text.splitlines():
+        if line.startswith(f"shardlm:{name}{{"):
+            return float(line.split()[-1])
+    raise AssertionError(f"no {name} in /metrics:\n{text}")
+
+
+def test_a_client_that_disconnects_mid_stream_frees_its_request(client, server):
+    before = _metric(server, "generation_tokens_total")
+    stream = client.completions.create(model=MODEL, prompt="Hello", max_tokens=500, temperature=0, stream=True,
+                                       extra_body={"ignore_eos": True})
+    for i, _ in enumerate(stream):
+        if i == 2:
+            break
+    stream.close()
+    deadline = time.time() + 20
+    while _metric(server, "num_requests_running") != 0 and time.time() < deadline:
+        time.sleep(0.05)
+    assert _metric(server, "num_requests_running") == 0
+    time.sleep(0.5)  # the counters are published after each engine step
+    generated = _metric(server, "generation_tokens_total") - before
+    assert 3 <= generated < 400, generated  # aborted, not run to its 500 tokens
+    assert client.completions.create(model=MODEL, prompt="a", max_tokens=2).usage.completion_tokens == 2

@@ -55,6 +55,16 @@ void EngineLoop::abort(const std::shared_ptr<RequestStream>& stream) {
   cv_.notify_all();
 }
 
+int64_t EngineLoop::num_queued() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return (int64_t)incoming_.size();
+}
+
+EngineStats EngineLoop::stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
 void EngineLoop::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -129,6 +139,11 @@ void EngineLoop::run() {
       for (auto& [id, owner] : owners) engine_.abort_request(id);
       owners.clear();
       continue;
+    }
+    {
+      const EngineStats now = engine_.stats();
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_ = now;
     }
     for (RequestDelta& d : deltas) {
       auto it = owners.find(d.request_id);

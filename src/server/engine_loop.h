@@ -62,6 +62,10 @@ class EngineLoop {
   void stop();
 
   int64_t num_unfinished() const { return unfinished_.load(); }
+  // Requests submitted but not yet handed to the engine.
+  int64_t num_queued();
+  // The engine's counters as of its last step (read safely from any thread).
+  EngineStats stats();
 
  private:
   struct Pending;
@@ -75,6 +79,7 @@ class EngineLoop {
   std::vector<std::shared_ptr<RequestStream>> aborts_;
   bool stopping_ = false;
   std::atomic<int64_t> unfinished_{0};
+  EngineStats stats_;  // under mu_
   int64_t next_id_ = 0;
   std::thread thread_;
 };

@@ -127,6 +127,26 @@ int run_serve(ServeFlags& f) {
                {"data", {{{"id", model_name}, {"object", "model"}, {"created", now_seconds()}, {"owned_by", "shardlm"},
                           {"root", f.engine.args.model}, {"max_model_len", llm.max_model_len()}}}}});
   });
+  // Prometheus text format, vLLM's metric names under the shardlm: prefix.
+  svr.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    const EngineStats st = loop.stats();
+    std::string m;
+    auto gauge = [&](const char* name, const char* help, const char* type, double v) {
+      m += str_cat("# HELP shardlm:", name, " ", help, "\n# TYPE shardlm:", name, " ", type, "\nshardlm:", name,
+                   "{model_name=\"", model_name, "\"} ", v, "\n");
+    };
+    gauge("num_requests_running", "Requests in the engine (running or waiting for KV blocks).", "gauge",
+          (double)loop.num_unfinished());
+    gauge("num_requests_waiting", "Requests received, not yet handed to the engine.", "gauge", (double)loop.num_queued());
+    gauge("prompt_tokens_total", "Prompt tokens processed.", "counter", (double)st.prompt_tokens);
+    gauge("generation_tokens_total", "Tokens generated.", "counter", (double)st.generated_tokens);
+    gauge("num_preemptions_total", "Requests preempted (recomputed later).", "counter", (double)st.num_preemptions);
+    gauge("prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", "counter",
+          (double)st.prefix_cache_queries_tokens);
+    gauge("prefix_cache_hits_total", "Prompt tokens found in the prefix cache.", "counter",
+          (double)st.prefix_cache_hits_tokens);
+    res.set_content(m, "text/plain; version=0.0.4");
+  });
   svr.Post("/v1/completions", [&](const httplib::Request& http_req, httplib::Response& res) {
     server::CompletionRequest req;
     try {

@@ -26,9 +26,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _start(model_dir, *extra):
+def _start(model_dir, *extra, launcher=()):
     port = _free_port()
-    proc = subprocess.Popen([str(require_binary("shardlm")), "serve", str(model_dir), "--device", "cpu",
+    proc = subprocess.Popen([*launcher, str(require_binary("shardlm")), "serve", str(model_dir), "--device", "cpu",
                              "--served-model-name", MODEL, "--port", str(port), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env())
     deadline = time.time() + 60
@@ -167,3 +167,25 @@ def test_a_client_that_disconnects_mid_stream_frees_its_request(client, server):
     generated = _metric(server, "generation_tokens_total") - before
     assert 3 <= generated < 400, generated  # aborted, not run to its 500 tokens
     assert client.completions.create(model=MODEL, prompt="a", max_tokens=2).usage.completion_tokens == 2
+
+
+def test_two_ranks_under_shardlm_run_serve_what_one_rank_generates(tiny_opt, reference):
+    launcher = (str(require_binary("shardlm-run")), "--standalone", "--nproc-per-node=2")
+    proc, url = _start(tiny_opt, "--tensor-parallel-size", "2", launcher=launcher)
+    try:
+        client = openai.OpenAI(base_url=url, api_key="unused")
+        prompts = ["Hello, my name is", "The capital of France is"]
+        want = reference.generate(prompts, SamplingParams(temperature=0, max_tokens=10), use_tqdm=False)
+        out = client.completions.create(model=MODEL, prompt=prompts, max_tokens=10, temperature=0)
+        assert [c.text for c in out.choices] == [w.outputs[0].text for w in want]
+        text = "".join(c.choices[0].text for c in client.completions.create(
+            model=MODEL, prompt=prompts[0], max_tokens=10, temperature=0, stream=True) if c.choices)
+        assert text == want[0].outputs[0].text
+        time.sleep(2.5)  # idle longer than the leader's heartbeat: the followers must still be there
+        again = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=10, temperature=0)
+        assert again.choices[0].text == want[1].outputs[0].text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+    log = proc.stdout.read()
+    assert rc in (0, 143) and "Error" not in log and "error" not in log, log  # 143: the launcher's own SIGTERM

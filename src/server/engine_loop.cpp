@@ -1,11 +1,112 @@
-// EngineLoop: the queue between HTTP threads and the engine thread (see engine_loop.h).
+// EngineLoop: the queue between HTTP threads and the engine thread, and the leader/follower protocol of a
+// multi-rank server (see engine_loop.h).
 #include "server/engine_loop.h"
 
 #include <map>
+#include <set>
+#include <nlohmann/json.hpp>
 
 #include "engine/llm_engine.h"
 
 namespace shardlm::server {
+
+namespace {
+
+using nlohmann::json;
+
+// Every SamplingParams field: followers must sample exactly as the leader does.
+json params_to_json(const SamplingParams& p) {
+  return {{"n", p.n},
+          {"presence_penalty", p.presence_penalty},
+          {"frequency_penalty", p.frequency_penalty},
+          {"repetition_penalty", p.repetition_penalty},
+          {"temperature", p.temperature},
+          {"top_p", p.top_p},
+          {"top_k", p.top_k},
+          {"min_p", p.min_p},
+          {"seed", p.seed ? json(*p.seed) : json(nullptr)},
+          {"stop", p.stop},
+          {"stop_token_ids", p.stop_token_ids},
+          {"ignore_eos", p.ignore_eos},
+          {"max_tokens", p.max_tokens ? json(*p.max_tokens) : json(nullptr)},
+          {"min_tokens", p.min_tokens},
+          {"logprobs", p.logprobs ? json(*p.logprobs) : json(nullptr)},
+          {"skip_special_tokens", p.skip_special_tokens},
+          {"include_stop_str_in_output", p.include_stop_str_in_output}};
+}
+
+SamplingParams params_from_json(const json& j) {
+  SamplingParams p;
+  p.n = j.at("n");
+  p.presence_penalty = j.at("presence_penalty");
+  p.frequency_penalty = j.at("frequency_penalty");
+  p.repetition_penalty = j.at("repetition_penalty");
+  p.temperature = j.at("temperature");
+  p.top_p = j.at("top_p");
+  p.top_k = j.at("top_k");
+  p.min_p = j.at("min_p");
+  if (!j.at("seed").is_null()) p.seed = j.at("seed").get<int64_t>();
+  p.stop = j.at("stop").get<std::vector<std::string>>();
+  p.stop_token_ids = j.at("stop_token_ids").get<std::vector<int32_t>>();
+  p.ignore_eos = j.at("ignore_eos");
+  p.max_tokens = j.at("max_tokens").is_null() ? std::nullopt : std::optional<int>(j.at("max_tokens").get<int>());
+  p.min_tokens = j.at("min_tokens");
+  if (!j.at("logprobs").is_null()) p.logprobs = j.at("logprobs").get<int>();
+  p.skip_special_tokens = j.at("skip_special_tokens");
+  p.include_stop_str_in_output = j.at("include_stop_str_in_output");
+  return p;
+}
+
+json prompt_to_json(const Prompt& p) { return p.token_ids ? json{{"ids", *p.token_ids}} : json{{"text", p.text}}; }
+
+Prompt prompt_from_json(const json& j) {
+  return j.contains("ids") ? Prompt::from_token_ids(j["ids"].get<std::vector<int32_t>>())
+                           : Prompt(j.at("text").get<std::string>());
+}
+
+// One iteration's decisions, as the leader broadcasts them.
+struct Plan {
+  struct Add {
+    std::string id;
+    Prompt prompt;
+    SamplingParams params;
+  };
+  std::vector<Add> adds;
+  std::vector<std::string> aborts;
+  bool stop = false;
+};
+
+std::string encode(const Plan& plan) {
+  json adds = json::array();
+  for (const auto& a : plan.adds) adds.push_back({{"id", a.id}, {"prompt", prompt_to_json(a.prompt)}, {"params", params_to_json(a.params)}});
+  return json{{"adds", adds}, {"aborts", plan.aborts}, {"stop", plan.stop}}.dump(-1, ' ', false,
+                                                                                json::error_handler_t::replace);
+}
+
+Plan decode(const std::string& bytes) {
+  const json j = json::parse(bytes);
+  Plan plan;
+  for (const json& a : j.at("adds"))
+    plan.adds.push_back({a.at("id"), prompt_from_json(a.at("prompt")), params_from_json(a.at("params"))});
+  plan.aborts = j.at("aborts").get<std::vector<std::string>>();
+  plan.stop = j.at("stop");
+  return plan;
+}
+
+// What every rank does with a plan's adds: the engine's answer (nullopt: queued; else the rejected output).
+std::optional<RequestOutput> add_to(LLMEngine& engine, const Plan::Add& a) {
+  try {
+    return engine.add_request(a.id, a.prompt, a.params);
+  } catch (const std::exception& e) {  // an id outside the vocabulary, say: that prompt alone fails
+    RequestOutput failed;
+    failed.request_id = a.id;
+    failed.finished = true;
+    failed.error = e.what();
+    return failed;
+  }
+}
+
+}  // namespace
 
 void RequestStream::push(StreamEvent e) {
   {
@@ -29,8 +130,10 @@ struct EngineLoop::Pending {
   std::shared_ptr<RequestStream> stream;
 };
 
-EngineLoop::EngineLoop(LLMEngine& engine, size_t max_waiting)
-    : engine_(engine), max_waiting_(max_waiting), thread_([this] { run(); }) {}
+EngineLoop::EngineLoop(LLMEngine& engine, size_t max_waiting, Group* sync,
+                       std::function<void(const std::string&)> on_fatal)
+    : engine_(engine), max_waiting_(max_waiting), sync_(sync), on_fatal_(std::move(on_fatal)),
+      thread_([this] { run(); }) {}
 
 EngineLoop::~EngineLoop() { stop(); }
 
@@ -68,7 +171,6 @@ EngineStats EngineLoop::stats() {
 void EngineLoop::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
   }
   cv_.notify_all();
@@ -81,51 +183,66 @@ void EngineLoop::run() {
     int prompt_index;
   };
   std::map<std::string, Owner> owners;  // engine request id -> who receives its events
-  auto abort_stream = [&](const std::shared_ptr<RequestStream>& s) {
-    for (auto it = owners.begin(); it != owners.end();) {
-      if (it->second.stream == s) {
-        engine_.abort_request(it->first);
-        it = owners.erase(it);
-      } else {
-        ++it;
-      }
-    }
+  auto fail_all = [&](const std::string& why) {
+    for (auto& [id, owner] : owners) owner.stream->push(StreamEvent{owner.prompt_index, std::nullopt, std::nullopt, why});
+    for (auto& [id, owner] : owners) engine_.abort_request(id);
+    owners.clear();
+    unfinished_ = 0;
   };
   for (;;) {
     std::deque<std::shared_ptr<Pending>> incoming;
     std::vector<std::shared_ptr<RequestStream>> aborts;
-    bool stopping = false;
+    Plan plan;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !aborts_.empty() || !owners.empty(); });
+      auto ready = [&] { return stopping_ || !incoming_.empty() || !aborts_.empty() || !owners.empty(); };
+      if (sync_) cv_.wait_for(lock, std::chrono::seconds(1), ready);  // followers hear from us at least each second
+      else cv_.wait(lock, ready);
       incoming.swap(incoming_);
       aborts.swap(aborts_);
-      stopping = stopping_;
+      plan.stop = stopping_;
     }
-    for (const auto& s : aborts) abort_stream(s);
-    for (const auto& p : incoming) {
+    // Decide: ids for new prompts, ids of aborted streams.
+    std::vector<std::pair<std::shared_ptr<RequestStream>, int>> add_owner;
+    for (const auto& p : incoming)
       for (size_t i = 0; i < p->prompts.size(); ++i) {
-        const std::string id = "req-" + std::to_string(next_id_++);
-        try {
-          std::optional<RequestOutput> rejected = engine_.add_request(id, p->prompts[i], p->params);
-          if (rejected) p->stream->push(StreamEvent{(int)i, std::nullopt, std::move(rejected), std::nullopt});
-          else owners[id] = Owner{p->stream, (int)i};
-        } catch (const std::exception& e) {  // an id outside the vocabulary, say: that prompt alone fails
-          RequestOutput failed;
-          failed.request_id = id;
-          failed.finished = true;
-          failed.error = e.what();
-          p->stream->push(StreamEvent{(int)i, std::nullopt, std::move(failed), std::nullopt});
+        plan.adds.push_back({"req-" + std::to_string(next_id_++), p->prompts[i], p->params});
+        add_owner.emplace_back(p->stream, (int)i);
+      }
+    for (const auto& s : aborts)
+      for (auto it = owners.begin(); it != owners.end();) {
+        if (it->second.stream == s) {
+          plan.aborts.push_back(it->first);
+          it = owners.erase(it);
+        } else {
+          ++it;
         }
       }
-    }
-    if (stopping) {
-      for (auto& [id, owner] : owners) {
-        engine_.abort_request(id);
-        owner.stream->push(StreamEvent{owner.prompt_index, std::nullopt, std::nullopt, "the server is shutting down"});
+    if (sync_) {
+      try {
+        std::string bytes = encode(plan);
+        sync_->broadcast_bytes(bytes, 0);
+      } catch (const std::exception& e) {
+        const std::string why = std::string("the server lost a rank: ") + e.what();
+        fail_all(why);
+        for (size_t k = 0; k < add_owner.size(); ++k)
+          add_owner[k].first->push(StreamEvent{add_owner[k].second, std::nullopt, std::nullopt, why});
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          stopping_ = true;
+        }
+        if (on_fatal_) on_fatal_(why);
+        return;
       }
-      owners.clear();
-      unfinished_ = 0;
+    }
+    for (const std::string& id : plan.aborts) engine_.abort_request(id);
+    for (size_t k = 0; k < plan.adds.size(); ++k) {
+      std::optional<RequestOutput> rejected = add_to(engine_, plan.adds[k]);
+      if (rejected) add_owner[k].first->push(StreamEvent{add_owner[k].second, std::nullopt, std::move(rejected), std::nullopt});
+      else owners[plan.adds[k].id] = Owner{add_owner[k].first, add_owner[k].second};
+    }
+    if (plan.stop) {
+      fail_all("the server is shutting down");
       return;
     }
     unfinished_ = (int64_t)owners.size();
@@ -134,10 +251,8 @@ void EngineLoop::run() {
     std::vector<RequestOutput> finished;
     try {
       finished = engine_.step(&deltas);
-    } catch (const std::exception& e) {  // nothing can go on: every waiting client gets the error
-      for (auto& [id, owner] : owners) owner.stream->push(StreamEvent{owner.prompt_index, std::nullopt, std::nullopt, e.what()});
-      for (auto& [id, owner] : owners) engine_.abort_request(id);
-      owners.clear();
+    } catch (const std::exception& e) {  // every rank fails the same step: every waiting client gets the error
+      fail_all(e.what());
       continue;
     }
     {
@@ -156,6 +271,29 @@ void EngineLoop::run() {
       owners.erase(it);
       unfinished_ = (int64_t)owners.size();  // before the client can see its final output
       owner.stream->push(StreamEvent{owner.prompt_index, std::nullopt, std::move(o), std::nullopt});
+    }
+  }
+}
+
+void EngineLoop::follow(LLMEngine& engine, Group& sync) {
+  std::set<std::string> live;  // what the leader's `owners` holds, by id
+  for (;;) {
+    std::string bytes;
+    sync.broadcast_bytes(bytes, 0);
+    const Plan plan = decode(bytes);
+    for (const std::string& id : plan.aborts) {
+      engine.abort_request(id);
+      live.erase(id);
+    }
+    for (const Plan::Add& a : plan.adds)
+      if (!add_to(engine, a)) live.insert(a.id);
+    if (plan.stop) return;
+    if (live.empty()) continue;
+    try {
+      for (const RequestOutput& o : engine.step()) live.erase(o.request_id);
+    } catch (const std::exception&) {  // the leader failed the same step and aborted everything: so do we
+      for (const std::string& id : live) engine.abort_request(id);
+      live.clear();
     }
   }
 }

@@ -2,11 +2,18 @@
 // LLMEngine, steps it while anything is unfinished (continuous batching across every connection), and hands
 // each request its streaming deltas and final outputs (RequestDelta / RequestOutput, the engine's one
 // streaming interface).
+//
+// Under a launcher with several ranks, rank 0 serves HTTP and leads: before each step it broadcasts over the
+// world's CPU group what it is about to do (requests added with their ids, prompts and parameters, requests
+// aborted, or stop), and every other rank runs follow(), applying the same to its engine, so all ranks
+// schedule identically. While idle the leader sends an empty message every second, so followers never sit
+// in a collective long enough to time out.
 #pragma once
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "shardlm/distributed.h"
 #include "shardlm/llm.h"
 
 namespace shardlm {
@@ -48,7 +56,10 @@ class RequestStream {
 class EngineLoop {
  public:
   // At most `max_waiting` requests may wait to be added at once (beyond it, submit returns nullptr: HTTP 503).
-  EngineLoop(LLMEngine& engine, size_t max_waiting);
+  // `sync`: the world's CPU group when there are several ranks (this process is rank 0, the leader).
+  // `on_fatal` is called (from the engine thread) when a collective fails: a rank died; nothing can go on.
+  EngineLoop(LLMEngine& engine, size_t max_waiting, Group* sync = nullptr,
+             std::function<void(const std::string&)> on_fatal = {});
   ~EngineLoop();  // stop()
   EngineLoop(const EngineLoop&) = delete;
   EngineLoop& operator=(const EngineLoop&) = delete;
@@ -62,6 +73,8 @@ class EngineLoop {
   void stop();
 
   int64_t num_unfinished() const { return unfinished_.load(); }
+  // Ranks other than 0: apply the leader's messages until it says stop. Throws when the leader is lost.
+  static void follow(LLMEngine& engine, Group& sync);
   // Requests submitted but not yet handed to the engine.
   int64_t num_queued();
   // The engine's counters as of its last step (read safely from any thread).
@@ -73,6 +86,8 @@ class EngineLoop {
 
   LLMEngine& engine_;
   const size_t max_waiting_;
+  Group* sync_;
+  std::function<void(const std::string&)> on_fatal_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Pending>> incoming_;

@@ -1,7 +1,7 @@
 // `shardlm serve MODEL`: an OpenAI-compatible HTTP server (cpp-httplib from Debian: header-only, threads per
 // connection, chunked responses for server-sent events). HTTP threads parse and answer; one engine thread
-// (server/engine_loop.h) batches every connection's requests. One rank for now: under a launcher with several
-// ranks the command refuses to start.
+// (server/engine_loop.h) batches every connection's requests. Under a launcher with several ranks (tensor
+// parallelism), rank 0 serves and leads; the other ranks follow its broadcast decisions and serve nothing.
 #include <httplib.h>
 #include <signal.h>
 #include <unistd.h>
@@ -97,10 +97,29 @@ int run_serve(ServeFlags& f) {
   if (!f.model_tag.empty()) f.engine.args.model = f.model_tag;
   if (f.engine.args.model.empty()) throw std::invalid_argument("serve: give the model (shardlm serve MODEL)");
   LLM llm(f.engine.resolve());
-  if (llm.world_size() != 1)
-    fail("serve: serving under a launcher with ", llm.world_size(), " ranks is not implemented yet; run one rank");
+  if (llm.data_parallel_size() > 1)
+    fail("serve: data parallelism (", llm.data_parallel_size(), " replicas) is not supported by the server; "
+         "launch tensor_parallel_size ranks");
+  Group world_cpu = llm.world_group().cpu_group;
+  if (pipe(g_stop_pipe) != 0) fail("serve: pipe: ", std::strerror(errno));
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  if (llm.rank() != 0) {
+    // A follower: the leader (rank 0) decides when to stop; a signal here is only noted.
+    server::EngineLoop::follow(llm.engine(), world_cpu);
+    return 0;
+  }
   const std::string model_name = f.served_model_name.empty() ? f.engine.args.model : f.served_model_name;
-  server::EngineLoop loop(llm.engine(), f.max_waiting);
+  std::atomic<bool> fatal{false};
+  server::EngineLoop loop(llm.engine(), f.max_waiting, llm.world_size() > 1 ? &world_cpu : nullptr,
+                          [&](const std::string& why) {
+                            std::fprintf(stderr, "shardlm serve: %s\n", why.c_str());
+                            fatal = true;
+                            on_stop_signal(0);
+                          });
   std::atomic<int64_t> next_id{0};
 
   httplib::Server svr;
@@ -227,13 +246,8 @@ int run_serve(ServeFlags& f) {
   });
 
   // SIGINT/SIGTERM: the handler (any thread may take the signal) writes to a pipe; a watcher thread stops the
-  // server, whose listen() then returns; in-flight requests are aborted and the exit status is 0.
-  if (pipe(g_stop_pipe) != 0) fail("serve: pipe: ", std::strerror(errno));
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  // server, whose listen() then returns; in-flight requests are aborted and the exit status is 0 (1 when a
+  // rank was lost).
   std::thread signals([&] {
     char c;
     while (read(g_stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
@@ -253,9 +267,9 @@ int run_serve(ServeFlags& f) {
   std::fprintf(stderr, "shardlm serve: %s on http://%s:%d (POST /v1/completions, GET /v1/models, /health)\n",
                model_name.c_str(), f.host.c_str(), f.port);
   svr.listen_after_bind();
-  loop.stop();  // in-flight requests are aborted
+  loop.stop();  // in-flight requests are aborted; followers are told to stop
   stop_watcher();
-  return 0;
+  return fatal ? 1 : 0;
 }
 
 }  // namespace

@@ -45,6 +45,9 @@ struct EngineArgs {
   // Weights and KV cache live in sleepable memory arenas, so sleep()/wake_up() can hand their memory back
   // (vLLM's flag). Off: the ordinary allocators, and sleep() is an error.
   bool enable_sleep_mode = false;
+  // The most top log-probabilities a request may ask for (vLLM's max_logprobs); -1: no limit, and then
+  // SamplingParams::logprobs = -1 returns the whole vocabulary.
+  int max_logprobs = 20;
 };
 
 // A prompt: text, or token ids (vLLM's {"prompt_token_ids": [...]}).

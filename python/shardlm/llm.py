@@ -74,6 +74,7 @@ class LLM:
         enforce_eager=False,
         data_parallel_size=1,
         enable_sleep_mode=False,
+        max_logprobs=20,
         **kwargs,
     ):
         for key, value in kwargs.items():
@@ -122,6 +123,7 @@ class LLM:
         a.enforce_eager = _checks.as_bool(_OWNER, "enforce_eager", enforce_eager)
         a.data_parallel_size = _checks.as_int(_OWNER, "data_parallel_size", data_parallel_size)
         a.enable_sleep_mode = _checks.as_bool(_OWNER, "enable_sleep_mode", enable_sleep_mode)
+        a.max_logprobs = _checks.as_int(_OWNER, "max_logprobs", max_logprobs)
 
         # torch.distributed first where the engine must join a store torch hosts (mpirun/srun); the engine's
         # own rendezvous (with its timeouts and rank-fault messages) before any torch group is created.

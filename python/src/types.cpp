@@ -35,7 +35,8 @@ void bind_engine_args(py::module_& m) {
       .def_readwrite("num_threads", &EngineArgs::num_threads)
       .def_readwrite("distributed_timeout_s", &EngineArgs::distributed_timeout_s)
       .def_readwrite("enforce_eager", &EngineArgs::enforce_eager)
-      .def_readwrite("enable_sleep_mode", &EngineArgs::enable_sleep_mode);
+      .def_readwrite("enable_sleep_mode", &EngineArgs::enable_sleep_mode)
+      .def_readwrite("max_logprobs", &EngineArgs::max_logprobs);
 }
 
 void bind_sampling_params(py::module_& m) {

@@ -279,3 +279,13 @@ def test_use_tqdm_accepts_a_progress_bar_factory(llm):
     llm.generate(["a", "b", "c"], [SamplingParams(max_tokens=k) for k in (1, 4, 8)], use_tqdm=Bar)
     assert events[0] == ("init", 3, "Processed prompts") and events[-1] == ("close",)
     assert sum(e[1] for e in events if e[0] == "update") == 3
+
+
+def test_logprobs_are_capped_by_max_logprobs_as_in_vllm(tiny_opt):
+    llm = LLM(str(tiny_opt), dtype="float32", max_logprobs=5)
+    with pytest.raises(ValueError, match=r"max_logprobs \(5\)"):
+        llm.generate(["Hi"], SamplingParams(max_tokens=2, logprobs=6), use_tqdm=False)
+    out = llm.generate(["Hi"], SamplingParams(temperature=0, max_tokens=2, logprobs=5), use_tqdm=False)[0]
+    assert [len(lp) for lp in out.outputs[0].logprobs] == [5, 5]
+    with pytest.raises(ValueError, match="whole vocabulary"):
+        llm.generate(["Hi"], SamplingParams(max_tokens=1, logprobs=-1), use_tqdm=False)

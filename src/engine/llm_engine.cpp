@@ -115,6 +115,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
     throw std::invalid_argument("block_size must be in [1, 1024], got " + std::to_string(args.block_size));
   if (args.max_num_seqs < 1) throw std::invalid_argument("max_num_seqs must be at least 1");
   if (args.max_num_batched_tokens < 1) throw std::invalid_argument("max_num_batched_tokens must be at least 1");
+  if (args.max_logprobs < -1) throw std::invalid_argument("max_logprobs must be -1 (no limit) or at least 0");
   if (args.max_model_len < 0) throw std::invalid_argument("max_model_len must be positive");
   if (args.distributed_executor_backend != "external_launcher" && args.distributed_executor_backend != "" &&
       args.distributed_executor_backend != "mp" && args.distributed_executor_backend != "uni")
@@ -251,6 +252,14 @@ int64_t LLMEngine::profile_kv_budget(int64_t block_bytes, DType kv_dtype) {
 std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_id, const Prompt& prompt,
                                                     const SamplingParams& params) {
   params.validate();
+  if (params.logprobs) {
+    // vLLM's rule: -1 asks for the whole vocabulary, and neither may exceed max_logprobs (-1: no limit).
+    const int64_t wanted = *params.logprobs == -1 ? model_->config().vocab_size : *params.logprobs;
+    if (args_.max_logprobs != -1 && wanted > args_.max_logprobs)
+      throw std::invalid_argument("logprobs: requested " + std::to_string(wanted) + (*params.logprobs == -1 ? " (-1: the whole vocabulary)" : "") +
+                                  ", more than max_logprobs (" + std::to_string(args_.max_logprobs) +
+                                  "); raise max_logprobs (--max-logprobs on the command line; -1: no limit)");
+  }
   if (requests_.count(request_id)) throw std::invalid_argument("request id '" + request_id + "' is already in use");
   auto r = std::make_unique<RequestState>();
   r->request_id = request_id;

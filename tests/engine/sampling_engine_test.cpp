@@ -162,3 +162,28 @@ TEST(EngineErrors, RequestLargerThanTheKvCacheFailsAloneOthersGoOn) {
   ASSERT_FALSE(outs[1].error.has_value()) << *outs[1].error;
   EXPECT_EQ(outs[1].outputs[0].token_ids.size(), 40u);
 }
+
+// vLLM's max_logprobs (20 by default): more is refused with a message naming the limit, before anything runs;
+// -1 asks for the whole vocabulary and needs max_logprobs = -1.
+TEST(EngineErrors, LogprobsBeyondMaxLogprobsAreRefused) {
+  SHARDLM_REQUIRE_FIXTURES();
+  SamplingParams sp = greedy(2);
+  sp.logprobs = 21;
+  LLM llm(cpu_args("tiny-opt"));
+  try {
+    llm.generate({"Hi"}, sp, false);
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("max_logprobs (20)"), std::string::npos) << e.what();
+  }
+  sp.logprobs = 20;
+  EXPECT_EQ((*llm.generate({"Hi"}, sp, false)[0].outputs[0].logprobs)[0].size(), 20u);  // greedy: the sampled is the top one
+  sp.logprobs = -1;
+  EXPECT_THROW(llm.generate({"Hi"}, sp, false), std::invalid_argument);
+  EngineArgs unlimited = cpu_args("tiny-opt");
+  unlimited.max_logprobs = -1;
+  const auto all = LLM(unlimited).generate({"Hi"}, sp, false)[0].outputs[0];
+  EXPECT_EQ((*all.logprobs)[0].size(), 50272u);  // every token of tiny-opt's vocabulary
+  unlimited.max_logprobs = -2;
+  EXPECT_THROW(LLM{unlimited}, std::invalid_argument);
+}

@@ -43,6 +43,8 @@ inline void add_engine_flags(CLI::App* app, EngineFlags& f, bool model_required 
   app->add_option("--num-threads", f.args.num_threads, "CPU threads per rank (0: cores / local ranks)");
   app->add_option("--dist-timeout", f.args.distributed_timeout_s, "seconds to wait for other ranks")->capture_default_str();
   app->add_flag("--enforce-eager", f.args.enforce_eager, "run every step eagerly: no CUDA graphs for decode steps");
+  app->add_option("--max-logprobs", f.args.max_logprobs, "most log-probabilities a request may ask for (-1: no limit)")
+      ->capture_default_str();
 }
 
 }  // namespace shardlm::cli

@@ -2,6 +2,7 @@
 // writes one RequestOutput per line as JSON. Under data parallelism every replica runs every given prompt
 // (a program splits prompts by LLM::data_parallel_rank()); `{rank}` in --output-jsonl is the global rank.
 #include <fstream>
+#include <optional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -25,7 +26,7 @@ struct GenerateFlags {
   SamplingParams sp;
   int64_t seed = -1;
   int max_tokens = 16;
-  int logprobs = -1;
+  std::optional<int> logprobs;
   std::vector<std::string> stop;
   std::string stop_token_ids;
 };
@@ -83,7 +84,7 @@ int run_generate(GenerateFlags& g) {
   SamplingParams sp = g.sp;
   sp.max_tokens = g.max_tokens;
   if (g.seed >= 0) sp.seed = g.seed;
-  if (g.logprobs >= 0) sp.logprobs = g.logprobs;
+  sp.logprobs = g.logprobs;  // -1: the whole vocabulary (with --max-logprobs -1); other negatives are refused
   sp.stop = g.stop;
   if (!g.stop_token_ids.empty()) sp.stop_token_ids = parse_ids(g.stop_token_ids, "--stop-token-ids");
   sp.validate();
@@ -138,7 +139,8 @@ std::function<int()> add_generate_command(CLI::App& app) {
   sub->add_option("--stop", g->stop, "stop string (repeatable)");
   sub->add_option("--stop-token-ids", g->stop_token_ids, "comma-separated token ids");
   sub->add_flag("--ignore-eos", g->sp.ignore_eos);
-  sub->add_option("--logprobs", g->logprobs, "return the top N log-probabilities per token");
+  sub->add_option("--logprobs", g->logprobs,
+                  "return the top N log-probabilities per token (at most --max-logprobs; -1: all of them)");
   sub->add_option("--n", g->sp.n, "samples per prompt")->capture_default_str();
   sub->add_option("--presence-penalty", g->sp.presence_penalty)->capture_default_str();
   sub->add_option("--frequency-penalty", g->sp.frequency_penalty)->capture_default_str();

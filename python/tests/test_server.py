@@ -189,3 +189,24 @@ def test_two_ranks_under_shardlm_run_serve_what_one_rank_generates(tiny_opt, ref
         rc = proc.wait(timeout=60)
     log = proc.stdout.read()
     assert rc in (0, 143) and "Error" not in log and "error" not in log, log  # 143: the launcher's own SIGTERM
+
+
+def _post(server, path, body):
+    request = urllib.request.Request(server.replace("/v1", path), data=json.dumps(body).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_tokenize_and_detokenize_round_trip(server, reference):
+    status, tok = _post(server, "/tokenize", {"model": MODEL, "prompt": "Hello, my name is"})
+    assert status == 200 and tok["tokens"] == reference.get_tokenizer().encode("Hello, my name is")
+    assert tok["count"] == len(tok["tokens"]) and tok["max_model_len"] == 512
+    status, detok = _post(server, "/detokenize", {"model": MODEL, "tokens": tok["tokens"]})
+    assert status == 200 and detok["prompt"] == "Hello, my name is"
+    status, err = _post(server, "/detokenize", {"tokens": [10**9]})
+    assert status == 400 and err["error"]["param"] == "tokens"
+    status, err = _post(server, "/tokenize", {"model": "other", "prompt": "a"})
+    assert status == 404 and err["error"]["type"] == "NotFoundError"

@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "engine/llm_engine.h"
 #include "engine_options.h"
+#include "io/json_file.h"
 #include "server/engine_loop.h"
 #include "server/openai_api.h"
 
@@ -165,6 +166,49 @@ int run_serve(ServeFlags& f) {
     gauge("prefix_cache_hits_total", "Prompt tokens found in the prefix cache.", "counter",
           (double)st.prefix_cache_hits_tokens);
     res.set_content(m, "text/plain; version=0.0.4");
+  });
+  // vLLM's /tokenize and /detokenize (the tokenizer is immutable after loading: safe from HTTP threads).
+  auto body_of = [](const httplib::Request& req) {
+    try {
+      json j = parse_json_text(req.body.data(), req.body.size(), "request body");
+      if (!j.is_object()) throw ApiError{400, "the request body must be a JSON object", ""};
+      return j;
+    } catch (const Error& e) {
+      throw ApiError{400, e.what(), ""};
+    }
+  };
+  auto check_model = [&](const json& j) {
+    if (j.contains("model") && !j["model"].is_null() && j["model"] != model_name)
+      throw ApiError{404, "The model '" + json_excerpt(j["model"]) + "' does not exist", "model"};
+  };
+  svr.Post("/tokenize", [&](const httplib::Request& req, httplib::Response& res) {
+    try {
+      const json j = body_of(req);
+      check_model(j);
+      if (!j.contains("prompt") || !j["prompt"].is_string()) throw ApiError{400, "'prompt' (a string) is required", "prompt"};
+      const json add = j.value("add_special_tokens", json(true));
+      if (!add.is_boolean()) throw ApiError{400, "'add_special_tokens' must be true or false", "add_special_tokens"};
+      const std::vector<int32_t> ids = llm.encode(j["prompt"].get<std::string>(), add.get<bool>());
+      send_json(res, 200, {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", llm.max_model_len()}});
+    } catch (const ApiError& e) {
+      send_error(res, e);
+    }
+  });
+  svr.Post("/detokenize", [&](const httplib::Request& req, httplib::Response& res) {
+    try {
+      const json j = body_of(req);
+      check_model(j);
+      if (!j.contains("tokens") || !j["tokens"].is_array()) throw ApiError{400, "'tokens' (a list of ids) is required", "tokens"};
+      std::vector<int32_t> ids;
+      for (const json& t : j["tokens"]) {
+        if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= llm.vocab_size())
+          throw ApiError{400, "token id " + json_excerpt(t) + " is outside the vocabulary", "tokens"};
+        ids.push_back((int32_t)t.get<int64_t>());
+      }
+      send_json(res, 200, {{"prompt", llm.decode(ids, true)}});
+    } catch (const ApiError& e) {
+      send_error(res, e);
+    }
   });
   svr.Post("/v1/completions", [&](const httplib::Request& http_req, httplib::Response& res) {
     server::CompletionRequest req;

@@ -210,3 +210,16 @@ def test_tokenize_and_detokenize_round_trip(server, reference):
     assert status == 400 and err["error"]["param"] == "tokens"
     status, err = _post(server, "/tokenize", {"model": "other", "prompt": "a"})
     assert status == 404 and err["error"]["type"] == "NotFoundError"
+
+
+def test_bench_serve_drives_500_concurrent_streams(server, tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([str(require_binary("shardlm")), "bench", "serve", "--base-url", server[:-len("/v1")],
+                           "--num-prompts", "500", "--max-concurrency", "500", "--input-len", "16", "--output-len", "8",
+                           "--output-json", str(out)], capture_output=True, text=True, timeout=300, env=subprocess_env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    metrics = json.loads(out.read_text())
+    assert metrics["completed"] == 500 and metrics["failed"] == 0
+    assert metrics["total_output_tokens"] == 500 * 8 and metrics["total_input_tokens"] == 500 * 16
+    assert 0 < metrics["median_ttft_ms"] <= metrics["median_e2el_ms"]
+    assert _metric(server, "num_requests_running") == 0

@@ -143,7 +143,7 @@ void add_common(CLI::App* s, BenchFlags& b) {
 
 std::function<int()> add_bench_command(CLI::App& app) {
   auto b = std::make_shared<BenchFlags>();
-  CLI::App* sub = app.add_subcommand("bench", "offline benchmarks: throughput, latency");
+  CLI::App* sub = app.add_subcommand("bench", "benchmarks: throughput, latency (offline), serve (against a server)");
   sub->require_subcommand(1);
   CLI::App* tp = sub->add_subcommand("throughput", "requests/s and tokens/s over random-token prompts");
   add_common(tp, *b);
@@ -153,7 +153,12 @@ std::function<int()> add_bench_command(CLI::App& app) {
   lat->add_option("--batch-size", b->batch_size)->capture_default_str();
   lat->add_option("--num-iters", b->num_iters)->capture_default_str();
   lat->add_option("--num-iters-warmup", b->num_iters_warmup)->capture_default_str();
-  return [b, tp] { return tp->parsed() ? run_throughput(*b) : run_latency(*b); };
+  std::function<int()> serve = add_bench_serve(sub);
+  return [b, tp, lat, serve] {
+    if (tp->parsed()) return run_throughput(*b);
+    if (lat->parsed()) return run_latency(*b);
+    return serve();
+  };
 }
 
 }  // namespace shardlm::cli

@@ -4,6 +4,7 @@
 // parallelism), rank 0 serves and leads; the other ranks follow its broadcast decisions and serve nothing.
 #include <httplib.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -124,7 +125,17 @@ int run_serve(ServeFlags& f) {
   std::atomic<int64_t> next_id{0};
 
   httplib::Server svr;
-  svr.new_task_queue = [] { return new httplib::ThreadPool(256); };
+  // A thread per connection (a streaming request holds one while it runs): enough for hundreds of concurrent
+  // streams; more wait in the pool's queue.
+  svr.new_task_queue = [] { return new httplib::ThreadPool(1024); };
+  // The library listens with a backlog of 5, compiled in: hundreds of clients connecting at once would see
+  // resets. Keep the listening socket to raise the backlog after bind (listen() again changes it on Linux).
+  int listen_fd = -1;
+  svr.set_socket_options([&listen_fd](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);  // the library's default option
+    listen_fd = sock;
+  });
   svr.set_payload_max_length(f.max_body_bytes);
   svr.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
     if (f.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
@@ -308,6 +319,7 @@ int run_serve(ServeFlags& f) {
     stop_watcher();
     fail("serve: cannot listen on ", f.host, ":", f.port, " (in use, or not an address of this host)");
   }
+  if (listen_fd >= 0) ::listen(listen_fd, 4096);
   std::fprintf(stderr, "shardlm serve: %s on http://%s:%d (POST /v1/completions, GET /v1/models, /health)\n",
                model_name.c_str(), f.host.c_str(), f.port);
   svr.listen_after_bind();

@@ -223,3 +223,10 @@ def test_bench_serve_drives_500_concurrent_streams(server, tmp_path):
     assert metrics["total_output_tokens"] == 500 * 8 and metrics["total_input_tokens"] == 500 * 16
     assert 0 < metrics["median_ttft_ms"] <= metrics["median_e2el_ms"]
     assert _metric(server, "num_requests_running") == 0
+
+
+def test_a_port_in_use_is_a_clear_error(server, tiny_opt):
+    port = server.split(":")[-1].split("/")[0]
+    proc = subprocess.run([str(require_binary("shardlm")), "serve", str(tiny_opt), "--device", "cpu", "--port", port],
+                          capture_output=True, text=True, timeout=120, env=subprocess_env())
+    assert proc.returncode != 0 and f"cannot listen on 127.0.0.1:{port}" in proc.stderr, proc.stderr

@@ -1,6 +1,7 @@
 // `shardlm bench serve`: vLLM's `vllm bench serve` against any OpenAI-compatible completions server (shardlm's
 // or vLLM's): random token-id prompts sent at a request rate (Poisson arrivals, or all at once) under an
 // optional concurrency limit, streamed; reports request and token throughput and TTFT / TPOT / ITL.
+#if SHARDLM_HAVE_HTTPLIB
 #include <httplib.h>
 
 #include <algorithm>
@@ -244,3 +245,19 @@ std::function<int()> add_bench_serve(CLI::App* bench) {
 }
 
 }  // namespace shardlm::cli
+#else  // built without cpp-httplib: the command exists and says what is missing
+#include "commands.h"
+#include "core/error.h"
+
+namespace shardlm::cli {
+
+std::function<int()> add_bench_serve(CLI::App* bench) {
+  CLI::App* s = bench->add_subcommand("serve", "(not built: needs libcpp-httplib-dev)");
+  s->allow_extras();
+  return [] () -> int {
+    fail("shardlm bench serve: this build has no HTTP library; install libcpp-httplib-dev (scripts/setup.sh) and rebuild");
+  };
+}
+
+}  // namespace shardlm::cli
+#endif

@@ -2,6 +2,7 @@
 // connection, chunked responses for server-sent events). HTTP threads parse and answer; one engine thread
 // (server/engine_loop.h) batches every connection's requests. Under a launcher with several ranks (tensor
 // parallelism), rank 0 serves and leads; the other ranks follow its broadcast decisions and serve nothing.
+#if SHARDLM_HAVE_HTTPLIB
 #include <httplib.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -344,3 +345,19 @@ std::function<int()> add_serve_command(CLI::App& app) {
 }
 
 }  // namespace shardlm::cli
+#else  // built without cpp-httplib: the command exists and says what is missing
+#include "commands.h"
+#include "core/error.h"
+
+namespace shardlm::cli {
+
+std::function<int()> add_serve_command(CLI::App& app) {
+  CLI::App* s = app.add_subcommand("serve", "(not built: needs libcpp-httplib-dev)");
+  s->allow_extras();
+  return [] () -> int {
+    fail("shardlm serve: this build has no HTTP library; install libcpp-httplib-dev (scripts/setup.sh) and rebuild");
+  };
+}
+
+}  // namespace shardlm::cli
+#endif

@@ -147,6 +147,7 @@ class LLM:
         enforce_eager: bool = False,
         data_parallel_size: int = 1,
         enable_sleep_mode: bool = False,
+        max_logprobs: int = 20,
         **kwargs: Any,
     ) -> None: ...
     def collective_rpc(

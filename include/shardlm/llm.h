@@ -20,6 +20,10 @@
 
 namespace shardlm {
 
+// What the engine serves, as vLLM's UsageContext: offline generation (the LLM class, the CLI) or the OpenAI
+// server; it picks the scheduler defaults (EngineArgs::max_num_batched_tokens, max_num_seqs).
+enum class UsageContext { LLMClass, OpenAIServer };
+
 struct EngineArgs {
   std::string model;                 // Hugging Face folder, or a hub id found in the local HF cache
   std::string tokenizer;             // defaults to `model`
@@ -33,8 +37,12 @@ struct EngineArgs {
   int data_parallel_size = 1;
   std::string distributed_executor_backend = "external_launcher";
   int block_size = 16;               // KV-cache block size in tokens
-  int max_num_batched_tokens = 8192; // token budget of one engine step
-  int max_num_seqs = 256;            // requests running at once
+  // Token budget of one engine step and requests running at once; 0: vLLM's defaults for the device and use
+  // (GPUs of 70 GiB or more other than A100: 16384 tokens for the LLM class and CLI, 8192 for the server, 1024
+  // sequences; other GPUs: 8192 / 2048 tokens and 256 sequences; CPUs: 8192 tokens, 256 sequences).
+  int max_num_batched_tokens = 0;
+  int max_num_seqs = 0;
+  UsageContext usage_context = UsageContext::LLMClass;  // which of vLLM's defaults apply
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;
   int64_t kv_cache_memory_bytes = 0; // CPU KV-cache budget; 0: automatic (1 GiB, less when it is not needed)

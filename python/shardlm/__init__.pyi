@@ -138,7 +138,7 @@ class LLM:
         enable_prefix_caching: Optional[bool] = True,
         block_size: int = 16,
         max_num_batched_tokens: Optional[int] = None,
-        max_num_seqs: int = 256,
+        max_num_seqs: Optional[int] = None,
         kv_cache_memory_bytes: Optional[int] = None,
         device: str = "auto",
         enable_chunked_prefill: Optional[bool] = None,

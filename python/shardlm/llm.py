@@ -65,7 +65,7 @@ class LLM:
         enable_prefix_caching=True,
         block_size=16,
         max_num_batched_tokens=None,
-        max_num_seqs=256,
+        max_num_seqs=None,
         kv_cache_memory_bytes=None,
         device="auto",
         enable_chunked_prefill=None,
@@ -99,9 +99,13 @@ class LLM:
         caching = _checks.as_bool(_OWNER, "enable_prefix_caching", enable_prefix_caching, allow_none=True)
         a.enable_prefix_caching = True if caching is None else caching
         a.block_size = _checks.as_int(_OWNER, "block_size", block_size)
-        if max_num_batched_tokens is not None:
-            a.max_num_batched_tokens = _checks.as_int(_OWNER, "max_num_batched_tokens", max_num_batched_tokens)
-        a.max_num_seqs = _checks.as_int(_OWNER, "max_num_seqs", max_num_seqs)
+        # None: vLLM's defaults for the device (0 in the native EngineArgs, so 0 itself is refused here).
+        for key, value in (("max_num_batched_tokens", max_num_batched_tokens), ("max_num_seqs", max_num_seqs)):
+            if value is not None:
+                n = _checks.as_int(_OWNER, key, value)
+                if n < 1:
+                    raise ValueError(f"{_OWNER}: {key} must be at least 1, got {n}")
+                setattr(a, key, n)
         kv = _checks.as_int(_OWNER, "kv_cache_memory_bytes", kv_cache_memory_bytes, allow_none=True, bounds=_checks.INT64)
         if kv is not None:
             if kv <= 0:

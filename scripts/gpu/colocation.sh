@@ -4,7 +4,7 @@
 # the carried libdlpack-dev), then with the machine's torch: python/tests/test_cuda_colocation.py (parameters
 # as CUDA tensors, load_weights from CUDA tensors vs a fresh engine, sleep/wake GPU memory), the import-order
 # tests, the seed script and the RLHF example on --device cuda under torchrun (1 rank per GPU).
-# usage: OUT=$OUT bash scripts/gpu/colocation.sh
+# usage: OUT=$OUT [BUILD_TYPE=RelWithDebInfo] bash scripts/gpu/colocation.sh
 set -uo pipefail
 SUMMARY_NAME=colocation.txt
 source scripts/gpu/common.sh
@@ -13,20 +13,26 @@ F=$SHARDLM_FIXTURES/models
 NGPU=$(nvidia-smi -L | wc -l)
 say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) x$NGPU, $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
 PYB=$(python3 -c "import pybind11; print('-Dpybind11_DIR=' + pybind11.get_cmake_dir())" 2>/dev/null)
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=ON \
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-Release} -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=ON \
   -DPython_EXECUTABLE="$(command -v python3)" $PYB > "$OUT/build.log" 2>&1 &&
   ninja -C build-gpu -j "$(nproc)" shardlm shardlm-run _shardlm test_cuda >> "$OUT/build.log" 2>&1
 say "build rc=$? at $SECONDS s"; grep -E "error|FAILED|Python module" "$OUT/build.log" | head -5 | tee -a "$SUMMARY"
 export PYTHONPATH=$ROOT/build-gpu/python SHARDLM_BUILD_DIR=$ROOT/build-gpu
 
-timeout 120 $B/test_cuda --gtest_filter='*Sleep*:*Arena*' > "$OUT/test_cuda_sleep.log" 2>&1
-say "test_cuda sleep/arena rc=$?: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/test_cuda_sleep.log" | tr '\n' ' ')"
+timeout 120 $B/test_cuda --gtest_filter='*Sleep*:*Arena*:*MemoryBudget*' > "$OUT/test_cuda_sleep.log" 2>&1
+say "test_cuda sleep/arena/budget rc=$?: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/test_cuda_sleep.log" | tr '\n' ' ')"
 grep -E "^\[  FAILED  \]|free|MiB|GiB" "$OUT/test_cuda_sleep.log" | head -20 | tee -a "$SUMMARY"
 
 timeout ${PYTEST_S:-240} python3 -m pytest -q -s python/tests/test_cuda_colocation.py \
   "python/tests/test_torch_colocation.py::test_import_order" > "$OUT/pytest_cuda.log" 2>&1
 say "pytest cuda rc=$? at $SECONDS s: $(tail -1 "$OUT/pytest_cuda.log")"
 grep -E "free GPU memory|after wake_up|FAILED|Error" "$OUT/pytest_cuda.log" | head -20 | tee -a "$SUMMARY"
+if grep -q -E "Segmentation fault|Fatal Python error" "$OUT/pytest_cuda.log"; then
+  # No gdb on that machine; cuda-gdb debugs host code too. Backtraces of every thread at the fault.
+  timeout 300 cuda-gdb -batch -ex "set pagination off" -ex run -ex "thread apply all bt 30" --args python3 -m pytest \
+    -q -s -x python/tests/test_cuda_colocation.py > "$OUT/crash_bt.log" 2>&1
+  say "backtrace rc=$? in crash_bt.log"; grep -E "SIGSEGV|^#[0-9]" "$OUT/crash_bt.log" | head -25 | tee -a "$SUMMARY"
+fi
 
 timeout 180 torchrun --standalone --nproc-per-node=1 examples/torchrun_example.py --model "$F/tiny-opt" \
   --tensor-parallel-size 1 --device cuda --results /tmp/seed.jsonl > "$OUT/seed.log" 2>&1

@@ -1,6 +1,7 @@
 // Errors: every failure on user input is a shardlm::Error whose message names the file, field or value
 // and what was expected. Never abort() on user input.
 #pragma once
+#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -27,6 +28,13 @@ std::string str_cat(const Args&... args) {
   std::ostringstream os;
   detail::append(os, args...);
   return os.str();
+}
+
+// `value` with `digits` digits after the point (messages: "0.300", not "0.29999999999999999").
+inline std::string str_fixed(double value, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, value);
+  return buf;
 }
 
 template <typename... Args>

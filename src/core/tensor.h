@@ -27,6 +27,8 @@ class DeviceAllocator {
   virtual void memset_zero(void* p, size_t bytes) = 0;
   // Device memory: free and total bytes as the driver reports them (false where not meaningful, e.g. host).
   virtual bool memory_info(size_t* free_bytes, size_t* total_bytes) { return false; }
+  // The device's model name as its driver reports it (e.g. "NVIDIA H100 80GB HBM3"); empty for the host.
+  virtual std::string model_name() const { return ""; }
   // Returns cached but unused blocks to the device.
   virtual void release_cached() {}
   // The index of the device this process computes on (the CUDA ordinal; 0 for the host).

@@ -2,6 +2,7 @@
 #include "engine/llm_engine.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <stdexcept>
 
@@ -101,12 +102,33 @@ size_t weights_arena_bytes(const WeightStore& weights) {
   return 2 * total + (size_t(64) << 20);
 }
 
+// vLLM's scheduler defaults where the user left them at 0: large GPUs (70 GiB or more; A100 excepted, where
+// vLLM measured a large token budget to be slower) take bigger batches; the server keeps steps shorter.
+void apply_batch_defaults(EngineArgs& a, Device device) {
+  const bool server = a.usage_context == UsageContext::OpenAIServer;
+  bool large_gpu = false;
+  if (device != Device::CPU && (a.max_num_batched_tokens == 0 || a.max_num_seqs == 0)) {
+    DeviceAllocator* alloc = allocator_for(device);
+    size_t free_bytes = 0, total = 0;
+    std::string name = alloc->model_name();
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return (char)std::tolower(c); });
+    large_gpu = alloc->memory_info(&free_bytes, &total) && total >= (size_t(70) << 30) &&
+                name.find("a100") == std::string::npos;
+  }
+  if (a.max_num_batched_tokens == 0)
+    a.max_num_batched_tokens = device == Device::CPU ? 8192 : large_gpu ? (server ? 8192 : 16384) : (server ? 2048 : 8192);
+  if (a.max_num_seqs == 0) a.max_num_seqs = large_gpu ? 1024 : 256;
+}
+
 constexpr const char* kWeightsTag = "weights";
 constexpr const char* kKvCacheTag = "kv_cache";
 
 }  // namespace
 
-LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
+LLMEngine::LLMEngine(const EngineArgs& given) : args_(given) {
+  device_ = choose_device(given.device);
+  apply_batch_defaults(args_, device_);
+  const EngineArgs& args = args_;
   if (args.tensor_parallel_size < 1)
     throw std::invalid_argument("tensor_parallel_size must be at least 1, got " + std::to_string(args.tensor_parallel_size));
   if (args.data_parallel_size < 1)
@@ -121,7 +143,12 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args) {
       args.distributed_executor_backend != "mp" && args.distributed_executor_backend != "uni")
     throw std::invalid_argument("distributed_executor_backend must be 'external_launcher', got '" +
                                 args.distributed_executor_backend + "'");
-  device_ = choose_device(args.device);
+  if (device_ != Device::CPU) {
+    // gpu_memory_utilization is this engine's share of the card, as in vLLM: memory that other engines, torch
+    // or other processes hold is not charged to it, only checked to leave the share free.
+    size_t total = 0;
+    if (!allocator_for(device_)->memory_info(&device_free_at_start_, &total)) device_free_at_start_ = 0;
+  }
 
   const std::string model_dir = resolve_model_path(args.model);
   ModelConfig cfg = load_model_config(model_dir);
@@ -226,7 +253,16 @@ int64_t LLMEngine::profile_kv_budget(int64_t block_bytes, DType kv_dtype) {
   DeviceAllocator* alloc = allocator_for(device_);
   size_t free0 = 0, total = 0;
   if (!alloc->memory_info(&free0, &total)) return 0;
-  const int64_t used_before = (int64_t)(total - free0);
+  const double mib = 1 << 20;
+  const int64_t share = (int64_t)(args_.gpu_memory_utilization * (double)total);
+  if (device_free_at_start_ > 0 && (int64_t)device_free_at_start_ < share)
+    fail(str_fixed(device_free_at_start_ / mib, 0), " MiB of the device's ", str_fixed(total / mib, 0),
+         " MiB were free when the engine started, less than gpu_memory_utilization ",
+         str_fixed(args_.gpu_memory_utilization, 3), " asks for (", str_fixed(share / mib, 0),
+         " MiB): lower it, or free the memory other engines or processes hold");
+  // What this engine took before profiling: weights, communicators, workspaces.
+  const int64_t own_before = device_free_at_start_ > 0 ? (int64_t)device_free_at_start_ - (int64_t)free0
+                                                       : (int64_t)(total - free0);
   const int64_t tokens = std::max<int64_t>(1, std::min<int64_t>(args_.max_num_batched_tokens, max_model_len_ - 1));
   const int64_t blocks = (tokens + args_.block_size - 1) / args_.block_size;
   int64_t peak = 0;
@@ -241,11 +277,12 @@ int64_t LLMEngine::profile_kv_budget(int64_t block_bytes, DType kv_dtype) {
   }
   alloc->release_cached();
   const int64_t activations = std::max<int64_t>(0, peak - blocks * block_bytes);
-  const int64_t budget = (int64_t)(args_.gpu_memory_utilization * (double)total) - used_before - activations;
+  const int64_t budget = share - own_before - activations;
   if (budget < block_bytes)
-    fail("gpu_memory_utilization ", args_.gpu_memory_utilization, " of ", total >> 20, " MiB leaves no room for the KV cache (",
-         used_before >> 20, " MiB used after loading the weights, ", activations >> 20,
-         " MiB for activations of a ", tokens, "-token step): raise it or lower max_num_batched_tokens");
+    fail("gpu_memory_utilization ", str_fixed(args_.gpu_memory_utilization, 3), " of ", str_fixed(total / mib, 0),
+         " MiB leaves no room for the KV cache (", str_fixed(own_before / mib, 0),
+         " MiB taken by this engine's weights, ", str_fixed(activations / mib, 0), " MiB for activations of a ",
+         tokens, "-token step): raise it or lower max_num_batched_tokens");
   return budget;
 }
 

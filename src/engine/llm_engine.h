@@ -66,7 +66,8 @@ class LLMEngine {
   struct RequestState;  // one user request: its prompt and its n sequences
   void finish_sequence(SequenceState& seq, const std::string& reason);
   RequestOutput make_output(const RequestState& r) const;
-  // GPU: KV-cache bytes left by gpu_memory_utilization after weights and a profiled peak step.
+  // GPU: KV-cache bytes left of this engine's share (gpu_memory_utilization of the card) after what the
+  // engine itself took since it started (weights, communicators) and a profiled peak step.
   int64_t profile_kv_budget(int64_t block_bytes, DType kv_dtype);
   void require_sleep_mode(const char* what) const;
 
@@ -82,6 +83,7 @@ class LLMEngine {
   Device device_ = Device::CPU;
   int max_model_len_ = 0;
   int64_t num_kv_blocks_ = 0;
+  size_t device_free_at_start_ = 0;  // GPU: free device memory when this engine began (0: unknown)
   std::vector<int32_t> eos_token_ids_;
 
   std::map<std::string, std::unique_ptr<RequestState>> requests_;   // by user request id

@@ -3,6 +3,7 @@
 // preemption, and with chunked prefill.
 #include <gtest/gtest.h>
 
+#include "engine/llm_engine.h"
 #include "engine_util.h"
 
 using namespace shardlm;
@@ -106,4 +107,22 @@ TEST_F(Batching, ParallelSamplingSharesPromptAndMatchesSingleSamples) {
     EXPECT_EQ(outs[0].outputs[(size_t)i].token_ids, single[0].outputs[0].token_ids) << "sample " << i;
     EXPECT_EQ(outs[0].outputs[(size_t)i].index, i);
   }
+}
+
+// Token budget and sequence limit left at 0 take vLLM's defaults for the device (on CPUs: 8192 tokens, 256
+// sequences, also for the server); values the user gives are kept.
+TEST(BatchDefaults, ZeroTakesTheDeviceDefaultAndGivenValuesAreKept) {
+  SHARDLM_REQUIRE_FIXTURES();
+  EngineArgs a = cpu_args("tiny-opt");
+  LLM defaults(a);
+  EXPECT_EQ(defaults.engine().args().max_num_batched_tokens, 8192);
+  EXPECT_EQ(defaults.engine().args().max_num_seqs, 256);
+  a.max_num_batched_tokens = 300;
+  a.max_num_seqs = 3;
+  a.usage_context = UsageContext::OpenAIServer;
+  LLM given(a);
+  EXPECT_EQ(given.engine().args().max_num_batched_tokens, 300);
+  EXPECT_EQ(given.engine().args().max_num_seqs, 3);
+  a.max_num_seqs = -1;
+  EXPECT_THROW(LLM{a}, std::invalid_argument);
 }

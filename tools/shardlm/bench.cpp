@@ -88,7 +88,7 @@ int run_throughput(BenchFlags& b) {
              {{"elapsed_time", secs}, {"num_requests", outs.size()}, {"total_num_tokens", in_tok + out_tok},
               {"requests_per_second", outs.size() / secs}, {"tokens_per_second", (in_tok + out_tok) / secs},
               {"output_tokens_per_second", out_tok / secs}, {"num_preemptions", st.num_preemptions},
-              {"max_num_seqs", b.engine.args.max_num_seqs}},
+              {"max_num_seqs", llm.engine().args().max_num_seqs}},
              llm.rank());
   op_profile::write_report();
   return 0;

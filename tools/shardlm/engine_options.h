@@ -31,8 +31,11 @@ inline void add_engine_flags(CLI::App* app, EngineFlags& f, bool model_required 
   app->add_option("--max-model-len", f.args.max_model_len, "longest sequence (0: the model's limit)");
   app->add_option("--engine-seed", f.args.seed, "seed for requests without their own seed")->capture_default_str();
   app->add_option("--block-size", f.args.block_size, "KV-cache block size in tokens")->capture_default_str();
-  app->add_option("--max-num-batched-tokens", f.args.max_num_batched_tokens, "token budget per step")->capture_default_str();
-  app->add_option("--max-num-seqs", f.args.max_num_seqs, "requests running at once")->capture_default_str();
+  app->add_option("--max-num-batched-tokens", f.args.max_num_batched_tokens,
+                  "token budget per step (0: vLLM's default: 16384 offline / 8192 served on GPUs of 70 GiB or more "
+                  "other than A100, 8192 / 2048 on other GPUs, 8192 on CPUs)");
+  app->add_option("--max-num-seqs", f.args.max_num_seqs,
+                  "requests running at once (0: vLLM's default: 1024 on GPUs of 70 GiB or more other than A100, else 256)");
   app->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", f.args.enable_prefix_caching,
                 "reuse KV blocks of shared prompt prefixes (default on)");
   app->add_flag("--enable-chunked-prefill,!--no-enable-chunked-prefill", f.args.enable_chunked_prefill,

@@ -99,6 +99,7 @@ std::string chunks_of(StreamState& st, const server::StreamEvent& e) {
 int run_serve(ServeFlags& f) {
   if (!f.model_tag.empty()) f.engine.args.model = f.model_tag;
   if (f.engine.args.model.empty()) throw std::invalid_argument("serve: give the model (shardlm serve MODEL)");
+  f.engine.args.usage_context = UsageContext::OpenAIServer;
   LLM llm(f.engine.resolve());
   if (llm.data_parallel_size() > 1)
     fail("serve: data parallelism (", llm.data_parallel_size(), " replicas) is not supported by the server; "

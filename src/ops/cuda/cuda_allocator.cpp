@@ -146,6 +146,13 @@ class CachingCudaAllocator final : public DeviceAllocator {
 
   int device_index() const override { return cuda::device_index(); }
 
+  std::string model_name() const override {
+    ensure_device();
+    cudaDeviceProp prop{};
+    SHARDLM_CUDA_CHECK(cudaGetDeviceProperties(&prop, cuda::device_index()));
+    return prop.name;
+  }
+
   void release_cached() override {
     std::lock_guard<std::mutex> lock(mutex_);
     release_cached_locked();

@@ -102,6 +102,28 @@ def test_n_seed_stop_and_token_id_prompts_follow_sampling_params(client, referen
     assert ids.choices[0].text == greedy.outputs[0].text
 
 
+def test_logprobs_and_echo_match_llm_generate(client, reference):
+    prompt = "The future of AI is"
+    want = reference.generate([prompt], SamplingParams(temperature=0, max_tokens=6, logprobs=2), use_tqdm=False)[0]
+    ref = want.outputs[0]
+    tokenizer = reference.get_tokenizer()
+    out = client.completions.create(model=MODEL, prompt=prompt, max_tokens=6, temperature=0, logprobs=2)
+    lp = out.choices[0].logprobs
+    assert lp.tokens == [tokenizer.decode([t], skip_special_tokens=False) for t in ref.token_ids]
+    assert lp.token_logprobs == pytest.approx([ref.logprobs[i][t].logprob for i, t in enumerate(ref.token_ids)], abs=1e-5)
+    for i, top in enumerate(lp.top_logprobs):  # the sampled token and the top 2, keyed by their text
+        assert len(top) >= 2 and max(top.values()) == pytest.approx(max(x.logprob for x in ref.logprobs[i].values()), abs=1e-5)
+    assert lp.text_offset[0] == 0 and lp.text_offset == sorted(lp.text_offset)
+    # Streamed logprobs add up to the same lists; echo puts the prompt first and shifts the offsets.
+    streamed = [c.choices[0].logprobs for c in client.completions.create(
+        model=MODEL, prompt=prompt, max_tokens=6, temperature=0, logprobs=2, stream=True) if c.choices]
+    assert [t for c in streamed if c for t in c.tokens] == lp.tokens
+    echoed = client.completions.create(model=MODEL, prompt=prompt, max_tokens=6, temperature=0, echo=True)
+    assert echoed.choices[0].text == prompt + ref.text
+    chunks = client.completions.create(model=MODEL, prompt=prompt, max_tokens=6, temperature=0, echo=True, stream=True)
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == prompt + ref.text
+
+
 def test_errors_are_openai_error_objects(client, server):
     with pytest.raises(openai.BadRequestError, match="temperature"):
         client.completions.create(model=MODEL, prompt="a", temperature=-1)

@@ -55,15 +55,6 @@ std::vector<Prompt> prompts_of(const json& p) {
   return out;
 }
 
-json usage_of(const std::vector<RequestOutput>& outputs) {
-  int64_t prompt = 0, completion = 0;
-  for (const RequestOutput& o : outputs) {
-    prompt += (int64_t)o.prompt_token_ids.size();
-    for (const CompletionOutput& c : o.outputs) completion += (int64_t)c.token_ids.size();
-  }
-  return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
-}
-
 }  // namespace
 
 json error_body(const ApiError& e) {
@@ -78,7 +69,9 @@ json error_body(const ApiError& e) {
             {"code", e.status}}}};
 }
 
-CompletionRequest parse_completion_request(const std::string& body) {
+namespace {
+
+json parse_body(const std::string& body) {
   json j;
   try {
     j = parse_json_text(body.data(), body.size(), "request body");
@@ -86,96 +79,168 @@ CompletionRequest parse_completion_request(const std::string& body) {
     bad("", e.what());
   }
   if (!j.is_object()) bad("", "the request body must be a JSON object");
-  CompletionRequest r;
   if (!j.contains("model") || !j["model"].is_string()) bad("model", "'model' (a string) is required");
-  r.model = j["model"].get<std::string>();
-  if (!j.contains("prompt")) bad("prompt", "'prompt' is required");
-  r.prompts = prompts_of(j["prompt"]);
+  return j;
+}
+
+// The fields completions and chat share (sampling, streaming); false for a key that is not one of them.
+bool common_field(const std::string& key, const json& v, ApiRequest& r) {
   SamplingParams& sp = r.params;
-  sp.max_tokens = 16;
-  for (const auto& [key, v] : j.items()) {
-    if (v.is_null()) continue;  // OpenAI clients send null for "not given"
-    if (key == "model" || key == "prompt" || key == "user" || key == "suffix") continue;
-    else if (key == "max_tokens") sp.max_tokens = (int)integer(v, "max_tokens");
-    else if (key == "temperature") sp.temperature = (float)number(v, "temperature");
-    else if (key == "top_p") sp.top_p = (float)number(v, "top_p");
-    else if (key == "top_k") sp.top_k = (int)integer(v, "top_k");
-    else if (key == "min_p") sp.min_p = (float)number(v, "min_p");
-    else if (key == "n") sp.n = (int)integer(v, "n");
-    else if (key == "seed") sp.seed = integer(v, "seed");
-    else if (key == "presence_penalty") sp.presence_penalty = (float)number(v, "presence_penalty");
-    else if (key == "frequency_penalty") sp.frequency_penalty = (float)number(v, "frequency_penalty");
-    else if (key == "repetition_penalty") sp.repetition_penalty = (float)number(v, "repetition_penalty");
-    else if (key == "ignore_eos") sp.ignore_eos = boolean(v, "ignore_eos");
-    else if (key == "min_tokens") sp.min_tokens = (int)integer(v, "min_tokens");
-    else if (key == "skip_special_tokens") sp.skip_special_tokens = boolean(v, "skip_special_tokens");
-    else if (key == "include_stop_str_in_output") sp.include_stop_str_in_output = boolean(v, "include_stop_str_in_output");
-    else if (key == "stream") r.stream = boolean(v, "stream");
-    else if (key == "echo") r.echo = boolean(v, "echo");
-    else if (key == "logprobs") bad("logprobs", "'logprobs' is not supported by this server yet");
-    else if (key == "stop_token_ids") {
-      if (!v.is_array()) bad("stop_token_ids", "'stop_token_ids' must be a list of token ids");
-      sp.stop_token_ids = token_ids(v, "stop_token_ids");
-    } else if (key == "stop") {
-      if (v.is_string()) sp.stop = {v.get<std::string>()};
-      else if (v.is_array()) {
-        for (const json& s : v) {
-          if (!s.is_string()) bad("stop", "'stop' must be a string or a list of strings");
-          sp.stop.push_back(s.get<std::string>());
-        }
-      } else {
-        bad("stop", "'stop' must be a string or a list of strings");
+  if (key == "model" || key == "user") return true;
+  if (key == "max_tokens") sp.max_tokens = (int)integer(v, "max_tokens");
+  else if (key == "temperature") sp.temperature = (float)number(v, "temperature");
+  else if (key == "top_p") sp.top_p = (float)number(v, "top_p");
+  else if (key == "top_k") sp.top_k = (int)integer(v, "top_k");
+  else if (key == "min_p") sp.min_p = (float)number(v, "min_p");
+  else if (key == "n") sp.n = (int)integer(v, "n");
+  else if (key == "seed") sp.seed = integer(v, "seed");
+  else if (key == "presence_penalty") sp.presence_penalty = (float)number(v, "presence_penalty");
+  else if (key == "frequency_penalty") sp.frequency_penalty = (float)number(v, "frequency_penalty");
+  else if (key == "repetition_penalty") sp.repetition_penalty = (float)number(v, "repetition_penalty");
+  else if (key == "ignore_eos") sp.ignore_eos = boolean(v, "ignore_eos");
+  else if (key == "min_tokens") sp.min_tokens = (int)integer(v, "min_tokens");
+  else if (key == "skip_special_tokens") sp.skip_special_tokens = boolean(v, "skip_special_tokens");
+  else if (key == "include_stop_str_in_output") sp.include_stop_str_in_output = boolean(v, "include_stop_str_in_output");
+  else if (key == "stream") r.stream = boolean(v, "stream");
+  else if (key == "stop_token_ids") {
+    if (!v.is_array()) bad("stop_token_ids", "'stop_token_ids' must be a list of token ids");
+    sp.stop_token_ids = token_ids(v, "stop_token_ids");
+  } else if (key == "stop") {
+    if (v.is_string()) sp.stop = {v.get<std::string>()};
+    else if (v.is_array()) {
+      for (const json& s : v) {
+        if (!s.is_string()) bad("stop", "'stop' must be a string or a list of strings");
+        sp.stop.push_back(s.get<std::string>());
       }
-    } else if (key == "stream_options") {
-      if (!v.is_object()) bad("stream_options", "'stream_options' must be an object");
-      if (v.contains("include_usage") && !v["include_usage"].is_null())
-        r.include_usage = boolean(v["include_usage"], "stream_options.include_usage");
-    } else if (key == "best_of" || key == "logit_bias") {
-      if (key == "best_of" && integer(v, "best_of") == sp.n) continue;
-      if (key == "logit_bias" && v.is_object() && v.empty()) continue;
-      bad(key, str_cat("'", key, "' is not supported by this server"));
     } else {
-      bad(key, str_cat("unknown field '", key, "'"));
+      bad("stop", "'stop' must be a string or a list of strings");
     }
+  } else if (key == "stream_options") {
+    if (!v.is_object()) bad("stream_options", "'stream_options' must be an object");
+    if (v.contains("include_usage") && !v["include_usage"].is_null())
+      r.include_usage = boolean(v["include_usage"], "stream_options.include_usage");
+  } else if (key == "best_of" || key == "logit_bias") {
+    if (key == "best_of" && integer(v, "best_of") == sp.n) return true;
+    if (key == "logit_bias" && v.is_object() && v.empty()) return true;
+    bad(key, str_cat("'", key, "' is not supported by this server"));
+  } else {
+    return false;
   }
-  if (r.echo) bad("echo", "'echo' is not supported by this server yet");
+  return true;
+}
+
+void validate(SamplingParams& sp) {
   try {
     sp.validate();
   } catch (const std::invalid_argument& e) {
     bad("", e.what());
   }
+}
+
+// A message's content as the template sees it: a string (text parts joined by newlines, as vLLM does for
+// templates that take string content), or null.
+json message_content(const json& c, size_t i) {
+  if (c.is_null() || c.is_string()) return c;
+  const std::string where = str_cat("messages[", i, "].content");
+  if (!c.is_array()) bad(where, str_cat("'", where, "' must be a string or a list of content parts"));
+  std::string text;
+  for (size_t k = 0; k < c.size(); ++k) {
+    const json& part = c[k];
+    if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
+      bad(where, str_cat("'", where, "[", k, "]' must be an object with a 'type'"));
+    if (part["type"] != "text" || !part.contains("text") || !part["text"].is_string())
+      bad(where, str_cat("'", where, "[", k, "]': only text parts ({\"type\": \"text\", \"text\": ...}) are supported, got ",
+                         json_excerpt(part)));
+    if (k) text += "\n";
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+}  // namespace
+
+CompletionRequest parse_completion_request(const std::string& body) {
+  const json j = parse_body(body);
+  CompletionRequest r;
+  r.model = j["model"].get<std::string>();
+  if (!j.contains("prompt")) bad("prompt", "'prompt' is required");
+  r.prompts = prompts_of(j["prompt"]);
+  r.params.max_tokens = 16;
+  for (const auto& [key, v] : j.items()) {
+    if (v.is_null()) continue;  // OpenAI clients send null for "not given"
+    if (common_field(key, v, r) || key == "prompt" || key == "suffix") continue;
+    if (key == "echo") r.echo = boolean(v, "echo");
+    else if (key == "logprobs") {
+      const int64_t k = integer(v, "logprobs");
+      if (k < 0) bad("logprobs", str_cat("'logprobs' must be a non-negative integer, got ", k));
+      r.params.logprobs = (int)std::min<int64_t>(k, INT32_MAX);
+    } else {
+      bad(key, str_cat("unknown field '", key, "'"));
+    }
+  }
+  if (r.echo && r.params.logprobs)
+    bad("echo", "'echo' together with 'logprobs' needs prompt log-probabilities, which this server does not compute");
+  validate(r.params);
   return r;
 }
 
-json completion_response(const std::string& id, const std::string& model, int64_t created, const CompletionRequest& req,
-                         const std::vector<RequestOutput>& outputs) {
-  json choices = json::array();
-  for (size_t i = 0; i < outputs.size(); ++i)
-    for (const CompletionOutput& c : outputs[i].outputs)
-      choices.push_back({{"index", choice_index((int)i, c.index, req.params.n)},
-                         {"text", c.text},
-                         {"logprobs", nullptr},
-                         {"finish_reason", c.finish_reason.empty() ? json(nullptr) : json(c.finish_reason)},
-                         {"stop_reason", c.stop_reason_str   ? json(*c.stop_reason_str)
-                                         : c.stop_reason_token ? json(*c.stop_reason_token)
-                                                               : json(nullptr)}});
-  return {{"id", id},           {"object", "text_completion"}, {"created", created},
-          {"model", model},     {"choices", choices},          {"usage", usage_of(outputs)}};
-}
-
-json completion_chunk(const std::string& id, const std::string& model, int64_t created, int choice,
-                      const std::string& text, const std::string& finish_reason) {
-  json c = {{"index", choice},
-            {"text", text},
-            {"logprobs", nullptr},
-            {"finish_reason", finish_reason.empty() ? json(nullptr) : json(finish_reason)}};
-  return {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model}, {"choices", {c}}};
-}
-
-json usage_chunk(const std::string& id, const std::string& model, int64_t created,
-                 const std::vector<RequestOutput>& outputs) {
-  return {{"id", id},       {"object", "text_completion"}, {"created", created},
-          {"model", model}, {"choices", json::array()},    {"usage", usage_of(outputs)}};
+ChatRequest parse_chat_request(const std::string& body) {
+  const json j = parse_body(body);
+  ChatRequest r;
+  r.model = j["model"].get<std::string>();
+  r.params.max_tokens = std::nullopt;  // chat: up to the context length unless limited
+  if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty())
+    bad("messages", "'messages' (a non-empty list of messages) is required");
+  r.messages = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < j["messages"].size(); ++i) {
+    const json& m = j["messages"][i];
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+      bad("messages", str_cat("'messages[", i, "]' must be an object with a string 'role'"));
+    nlohmann::ordered_json msg = nlohmann::ordered_json::parse(m.dump());
+    if (m.contains("content")) msg["content"] = nlohmann::ordered_json::parse(message_content(m["content"], i).dump());
+    r.messages.push_back(std::move(msg));
+  }
+  bool want_logprobs = false;
+  std::optional<int64_t> top;
+  for (const auto& [key, v] : j.items()) {
+    if (v.is_null()) continue;
+    if (common_field(key, v, r) || key == "messages" || key == "parallel_tool_calls") continue;
+    if (key == "max_completion_tokens") r.params.max_tokens = (int)integer(v, "max_completion_tokens");
+    else if (key == "logprobs") want_logprobs = boolean(v, "logprobs");
+    else if (key == "top_logprobs") top = integer(v, "top_logprobs");
+    else if (key == "add_generation_prompt") r.add_generation_prompt = boolean(v, "add_generation_prompt");
+    else if (key == "continue_final_message") r.continue_final_message = boolean(v, "continue_final_message");
+    else if (key == "chat_template") {
+      if (!v.is_string()) bad("chat_template", "'chat_template' must be a string");
+      r.chat_template = v.get<std::string>();
+    } else if (key == "chat_template_kwargs") {
+      if (!v.is_object()) bad("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+      r.template_kwargs = nlohmann::ordered_json::parse(v.dump());
+    } else if (key == "tools") {
+      if (!v.is_array()) bad("tools", "'tools' must be a list");
+      r.tools = nlohmann::ordered_json::parse(v.dump());
+    } else if (key == "tool_choice") {
+      if (v != "none")
+        bad("tool_choice", "tool calls are not parsed by this server: 'tool_choice' may only be \"none\" "
+                           "(the tools are still shown to the model through the chat template)");
+    } else if (key == "response_format") {
+      if (!v.is_object() || v.value("type", "") != "text")
+        bad("response_format", "structured output is not supported: 'response_format' may only be {\"type\": \"text\"}");
+    } else if (key == "echo") {
+      if (boolean(v, "echo")) bad("echo", "'echo' is not supported for chat completions by this server");
+    } else {
+      bad(key, str_cat("unknown field '", key, "'"));
+    }
+  }
+  if (top) {
+    if (*top < 0) bad("top_logprobs", str_cat("'top_logprobs' must be a non-negative integer, got ", *top));
+    if (!want_logprobs) bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+  }
+  if (want_logprobs) r.params.logprobs = (int)std::min<int64_t>(top.value_or(0), INT32_MAX);
+  if (r.add_generation_prompt && r.continue_final_message)
+    bad("continue_final_message", "'continue_final_message' and 'add_generation_prompt' cannot both be true");
+  validate(r.params);
+  return r;
 }
 
 }  // namespace shardlm::server

@@ -1,5 +1,6 @@
-// OpenAI's completions API as shardlm serves it: request bodies to prompts and SamplingParams (with OpenAI's
-// error object for anything malformed), and outputs to response bodies and streamed chunks.
+// OpenAI's completions and chat completions requests as shardlm serves them: bodies to prompts (or a
+// conversation) and SamplingParams, with OpenAI's error object for anything malformed. Responses:
+// server/response_builder.h.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
@@ -17,29 +18,34 @@ struct ApiError {
 };
 nlohmann::json error_body(const ApiError& e);
 
-struct CompletionRequest {
+// What completions and chat requests share: the model, sampling and streaming fields.
+struct ApiRequest {
   std::string model;
-  std::vector<Prompt> prompts;
   SamplingParams params;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
-  bool echo = false;
 };
 
-// Parses POST /v1/completions' body. Throws ApiError (400) naming the field for a wrong type or value.
+struct CompletionRequest : ApiRequest {
+  std::vector<Prompt> prompts;
+  bool echo = false;  // the prompt precedes each choice's text
+};
+
+// POST /v1/chat/completions: the conversation and what the chat template needs to render it.
+struct ChatRequest : ApiRequest {
+  nlohmann::ordered_json messages;         // [{"role", "content", ...}], content a string or text parts
+  nlohmann::ordered_json tools;            // null or the tools list, given to the template
+  nlohmann::ordered_json template_kwargs;  // chat_template_kwargs (e.g. enable_thinking)
+  std::string chat_template;               // the request's own template; "" for the model's
+  bool add_generation_prompt = true;
+  bool continue_final_message = false;
+};
+
+// Parse the bodies. Throw ApiError (400) naming the field for a wrong type, an unknown field or a bad value.
 CompletionRequest parse_completion_request(const std::string& body);
+ChatRequest parse_chat_request(const std::string& body);
 
 // Choice index of sequence `seq` of prompt `prompt_index` (OpenAI: prompts x n, prompt-major).
 inline int choice_index(int prompt_index, int seq, int n) { return prompt_index * n + seq; }
-
-// The whole response for finished outputs (one per prompt, in order).
-nlohmann::json completion_response(const std::string& id, const std::string& model, int64_t created,
-                                   const CompletionRequest& req, const std::vector<RequestOutput>& outputs);
-// One streamed chunk: the text a sequence gained (and its finish reason, when it finished).
-nlohmann::json completion_chunk(const std::string& id, const std::string& model, int64_t created, int choice,
-                                const std::string& text, const std::string& finish_reason);
-// The last chunk under stream_options.include_usage: no choices, the usage of all outputs.
-nlohmann::json usage_chunk(const std::string& id, const std::string& model, int64_t created,
-                           const std::vector<RequestOutput>& outputs);
 
 }  // namespace shardlm::server

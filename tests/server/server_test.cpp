@@ -58,7 +58,8 @@ TEST(OpenAiApi, BadRequestsNameTheField) {
       {R"({"model": "m", "prompt": "a", "temperature": -1})", "", "temperature"},
       {R"({"model": "m", "prompt": "a", "stop": [1]})", "stop", "list of strings"},
       {R"({"model": "m", "prompt": "a", "frobnicate": 1})", "frobnicate", "unknown field"},
-      {R"({"model": "m", "prompt": "a", "logprobs": 2})", "logprobs", "not supported"},
+      {R"({"model": "m", "prompt": "a", "logprobs": -1})", "logprobs", "non-negative"},
+      {R"({"model": "m", "prompt": "a", "logprobs": 1, "echo": true})", "echo", "prompt log-probabilities"},
       {R"([1])", "", "JSON object"},
       {R"({"model": )", "", "not valid JSON"},
   };

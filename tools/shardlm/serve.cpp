@@ -22,6 +22,7 @@
 #include "io/json_file.h"
 #include "server/engine_loop.h"
 #include "server/openai_api.h"
+#include "server/response_builder.h"
 
 namespace shardlm::cli {
 
@@ -56,45 +57,12 @@ int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string sse(const json& j) { return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"; }
-
-// One streamed completion: what the chunked-content provider needs between its calls.
+// One streamed response: what the chunked-content provider needs between its calls.
 struct StreamState {
   std::shared_ptr<server::RequestStream> events;
-  server::CompletionRequest req;
-  std::string id, model;
-  int64_t created;
   std::optional<server::StreamEvent> first;  // taken before the response started
-  std::vector<RequestOutput> finals;
-  int finished = 0;
-  bool done = false;
+  server::ResponseBuilder builder;
 };
-
-// The chunks one event becomes; "" when it carries nothing to send.
-std::string chunks_of(StreamState& st, const server::StreamEvent& e) {
-  std::string out;
-  if (e.failure) {
-    out += sse(server::error_body(ApiError{500, *e.failure, ""}));
-    st.done = true;
-    return out;
-  }
-  if (e.delta)
-    for (const SequenceDelta& s : e.delta->sequences)
-      if (!s.text.empty() || !s.finish_reason.empty())
-        out += sse(server::completion_chunk(st.id, st.model, st.created,
-                                            server::choice_index(e.prompt_index, s.index, st.req.params.n), s.text,
-                                            s.finish_reason));
-  if (e.final) {
-    if (e.final->error) out += sse(server::error_body(ApiError{400, *e.final->error, "prompt"}));
-    st.finals[(size_t)e.prompt_index] = *e.final;
-    if (++st.finished == st.events->num_prompts()) {
-      if (st.req.include_usage) out += sse(server::usage_chunk(st.id, st.model, st.created, st.finals));
-      out += "data: [DONE]\n\n";
-      st.done = true;
-    }
-  }
-  return out;
-}
 
 int run_serve(ServeFlags& f) {
   if (!f.model_tag.empty()) f.engine.args.model = f.model_tag;
@@ -223,30 +191,29 @@ int run_serve(ServeFlags& f) {
       send_error(res, e);
     }
   });
-  svr.Post("/v1/completions", [&](const httplib::Request& http_req, httplib::Response& res) {
-    server::CompletionRequest req;
-    try {
-      req = server::parse_completion_request(http_req.body);
-    } catch (const ApiError& e) {
-      return send_error(res, e);
-    }
+  // Runs one request's prompts through the engine loop and answers: one JSON body, or server-sent events.
+  auto answer = [&](httplib::Response& res, const server::ApiRequest& req, std::vector<Prompt> prompts,
+                    server::ResponseOptions opts) {
     if (req.model != model_name)
       return send_error(res, ApiError{404, "The model '" + req.model + "' does not exist (this server has '" +
                                                model_name + "')", "model"});
+    const int num_prompts = (int)prompts.size();
     std::shared_ptr<server::RequestStream> events;
     try {
-      events = loop.submit(req.prompts, req.params);
+      events = loop.submit(std::move(prompts), req.params);
     } catch (const std::invalid_argument& e) {
       return send_error(res, ApiError{400, e.what(), ""});
     }
     if (!events) return send_error(res, ApiError{503, "the server's request queue is full; retry later", ""});
-    auto st = std::make_shared<StreamState>();
-    st->events = events;
-    st->req = req;
-    st->id = "cmpl-" + std::to_string(next_id++);
-    st->model = model_name;
-    st->created = now_seconds();
-    st->finals.resize(req.prompts.size());
+    opts.id += std::to_string(next_id++);
+    opts.model = model_name;
+    opts.created = now_seconds();
+    opts.n = req.params.n;
+    opts.logprobs = req.params.logprobs;
+    opts.include_usage = req.include_usage;
+    auto st = std::make_shared<StreamState>(StreamState{
+        events, std::nullopt,
+        server::ResponseBuilder(std::move(opts), num_prompts, [&llm](int32_t id) { return llm.decode({id}, false); })});
     // Wait for the first event: a prompt rejected at once (too long) is an HTTP 400, streaming or not.
     while (!st->first) st->first = events->next(std::chrono::milliseconds(100));
     if (st->first->final && st->first->final->error) {
@@ -257,19 +224,15 @@ int run_serve(ServeFlags& f) {
     if (!req.stream) {
       std::optional<server::StreamEvent> e = std::move(st->first);
       for (;;) {
-        if (e->failure) return send_error(res, ApiError{500, *e->failure, ""});
-        if (e->final) {
-          if (e->final->error) {
-            loop.abort(events);
-            return send_error(res, ApiError{400, *e->final->error, "prompt"});
-          }
-          st->finals[(size_t)e->prompt_index] = *e->final;
-          if (++st->finished == events->num_prompts()) break;
+        if (std::optional<ApiError> err = st->builder.add(*e)) {
+          loop.abort(events);
+          return send_error(res, *err);
         }
+        if (st->builder.done()) break;
         do e = events->next(std::chrono::milliseconds(100));
         while (!e);
       }
-      return send_json(res, 200, server::completion_response(st->id, model_name, st->created, req, st->finals));
+      return send_json(res, 200, st->builder.response());
     }
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
@@ -277,7 +240,7 @@ int run_serve(ServeFlags& f) {
         [st, &loop](size_t, httplib::DataSink& sink) {
           std::string out;
           if (st->first) {
-            out = chunks_of(*st, *st->first);
+            out = st->builder.sse(*st->first);
             st->first.reset();
           } else {
             std::optional<server::StreamEvent> e;
@@ -288,18 +251,32 @@ int run_serve(ServeFlags& f) {
               }
               e = st->events->next(std::chrono::milliseconds(50));
             }
-            out = chunks_of(*st, *e);
+            out = st->builder.sse(*e);
           }
           if (!out.empty() && !sink.write(out.data(), out.size())) {
             loop.abort(st->events);
             return false;
           }
-          if (st->done) sink.done();
+          if (st->builder.done()) sink.done();
           return true;
         },
         [st, &loop](bool success) {
-          if (!success || !st->done) loop.abort(st->events);
+          if (!success || !st->builder.done()) loop.abort(st->events);
         });
+  };
+  svr.Post("/v1/completions", [&](const httplib::Request& http_req, httplib::Response& res) {
+    server::CompletionRequest req;
+    try {
+      req = server::parse_completion_request(http_req.body);
+    } catch (const ApiError& e) {
+      return send_error(res, e);
+    }
+    server::ResponseOptions opts;
+    opts.kind = server::ApiKind::Completion;
+    opts.id = "cmpl-";
+    if (req.echo)
+      for (const Prompt& p : req.prompts) opts.echo.push_back(p.token_ids ? llm.decode(*p.token_ids, false) : p.text);
+    answer(res, req, req.prompts, std::move(opts));
   });
 
   // SIGINT/SIGTERM: the handler (any thread may take the signal) writes to a pipe; a watcher thread stops the

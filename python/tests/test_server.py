@@ -138,6 +138,19 @@ def test_errors_are_openai_error_objects(client, server):
     assert err.value.code == 400 and body["error"]["type"] == "BadRequestError" and "JSON" in body["error"]["message"]
     # The server still serves after every error.
     assert client.completions.create(model=MODEL, prompt="a", max_tokens=2).usage.completion_tokens == 2
+    assert _metric(server, 'request_success_total{model_name="tiny",finished_reason="abort"') >= 1
+
+
+def test_latency_histograms_count_requests(client, server):
+    ttft, e2e = (_metric(server, f"{n}_count") for n in ("time_to_first_token_seconds", "e2e_request_latency_seconds"))
+    lengths = _metric(server, 'request_success_total{model_name="tiny",finished_reason="length"')
+    for _ in range(3):
+        client.completions.create(model=MODEL, prompt="Hi", max_tokens=5, temperature=0, extra_body={"ignore_eos": True})
+    assert _metric(server, "time_to_first_token_seconds_count") == ttft + 3
+    assert _metric(server, "e2e_request_latency_seconds_count") == e2e + 3
+    assert _metric(server, 'request_success_total{model_name="tiny",finished_reason="length"') == lengths + 3
+    assert _metric(server, "inter_token_latency_seconds_count") >= 3 * 4  # four more outputs after each first
+    assert _metric(server, 'time_to_first_token_seconds_bucket{model_name="tiny",le="+Inf"') == ttft + 3
 
 
 def test_concurrent_streams_all_complete(client):
@@ -168,7 +181,7 @@ def test_api_key_is_required_when_set(tiny_opt):
 def _metric(server, name):
     text = urllib.request.urlopen(server.replace("/v1", "/metrics"), timeout=10).read().decode()
     for line in text.splitlines():
-        if line.startswith(f"shardlm:{name}{{"):
+        if line.startswith(f"shardlm:{name}{{" if "{" not in name else f"shardlm:{name}"):
             return float(line.split()[-1])
     raise AssertionError(f"no {name} in /metrics:\n{text}")
 
@@ -189,6 +202,19 @@ def test_a_client_that_disconnects_mid_stream_frees_its_request(client, server):
     generated = _metric(server, "generation_tokens_total") - before
     assert 3 <= generated < 400, generated  # aborted, not run to its 500 tokens
     assert client.completions.create(model=MODEL, prompt="a", max_tokens=2).usage.completion_tokens == 2
+    assert _metric(server, 'request_success_total{model_name="tiny",finished_reason="abort"') >= 1
+
+
+def test_latency_histograms_count_requests(client, server):
+    ttft, e2e = (_metric(server, f"{n}_count") for n in ("time_to_first_token_seconds", "e2e_request_latency_seconds"))
+    lengths = _metric(server, 'request_success_total{model_name="tiny",finished_reason="length"')
+    for _ in range(3):
+        client.completions.create(model=MODEL, prompt="Hi", max_tokens=5, temperature=0, extra_body={"ignore_eos": True})
+    assert _metric(server, "time_to_first_token_seconds_count") == ttft + 3
+    assert _metric(server, "e2e_request_latency_seconds_count") == e2e + 3
+    assert _metric(server, 'request_success_total{model_name="tiny",finished_reason="length"') == lengths + 3
+    assert _metric(server, "inter_token_latency_seconds_count") >= 3 * 4  # four more outputs after each first
+    assert _metric(server, 'time_to_first_token_seconds_bucket{model_name="tiny",le="+Inf"') == ttft + 3
 
 
 def test_two_ranks_under_shardlm_run_serve_what_one_rank_generates(tiny_opt, reference):

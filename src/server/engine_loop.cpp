@@ -2,6 +2,7 @@
 // multi-rank server (see engine_loop.h).
 #include "server/engine_loop.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -128,6 +129,7 @@ struct EngineLoop::Pending {
   std::vector<Prompt> prompts;
   SamplingParams params;
   std::shared_ptr<RequestStream> stream;
+  Clock::time_point arrival;
 };
 
 EngineLoop::EngineLoop(LLMEngine& engine, size_t max_waiting, Group* sync,
@@ -144,7 +146,7 @@ std::shared_ptr<RequestStream> EngineLoop::submit(std::vector<Prompt> prompts, c
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ || incoming_.size() >= max_waiting_) return nullptr;
-    incoming_.push_back(std::make_shared<Pending>(Pending{std::move(prompts), params, stream}));
+    incoming_.push_back(std::make_shared<Pending>(Pending{std::move(prompts), params, stream, Clock::now()}));
   }
   cv_.notify_all();
   return stream;
@@ -181,7 +183,10 @@ void EngineLoop::run() {
   struct Owner {
     std::shared_ptr<RequestStream> stream;
     int prompt_index;
+    Clock::time_point arrival, first_token, last_output;
+    bool started = false;
   };
+  const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   std::map<std::string, Owner> owners;  // engine request id -> who receives its events
   auto fail_all = [&](const std::string& why) {
     for (auto& [id, owner] : owners) owner.stream->push(StreamEvent{owner.prompt_index, std::nullopt, std::nullopt, why});
@@ -203,16 +208,17 @@ void EngineLoop::run() {
       plan.stop = stopping_;
     }
     // Decide: ids for new prompts, ids of aborted streams.
-    std::vector<std::pair<std::shared_ptr<RequestStream>, int>> add_owner;
+    std::vector<Owner> add_owner;
     for (const auto& p : incoming)
       for (size_t i = 0; i < p->prompts.size(); ++i) {
         plan.adds.push_back({"req-" + std::to_string(next_id_++), p->prompts[i], p->params});
-        add_owner.emplace_back(p->stream, (int)i);
+        add_owner.push_back(Owner{p->stream, (int)i, p->arrival, {}, {}, false});
       }
     for (const auto& s : aborts)
       for (auto it = owners.begin(); it != owners.end();) {
         if (it->second.stream == s) {
           plan.aborts.push_back(it->first);
+          metrics_.finished("abort");
           it = owners.erase(it);
         } else {
           ++it;
@@ -225,8 +231,7 @@ void EngineLoop::run() {
       } catch (const std::exception& e) {
         const std::string why = std::string("the server lost a rank: ") + e.what();
         fail_all(why);
-        for (size_t k = 0; k < add_owner.size(); ++k)
-          add_owner[k].first->push(StreamEvent{add_owner[k].second, std::nullopt, std::nullopt, why});
+        for (const Owner& o : add_owner) o.stream->push(StreamEvent{o.prompt_index, std::nullopt, std::nullopt, why});
         {
           std::lock_guard<std::mutex> lock(mu_);
           stopping_ = true;
@@ -238,8 +243,8 @@ void EngineLoop::run() {
     for (const std::string& id : plan.aborts) engine_.abort_request(id);
     for (size_t k = 0; k < plan.adds.size(); ++k) {
       std::optional<RequestOutput> rejected = add_to(engine_, plan.adds[k]);
-      if (rejected) add_owner[k].first->push(StreamEvent{add_owner[k].second, std::nullopt, std::move(rejected), std::nullopt});
-      else owners[plan.adds[k].id] = Owner{add_owner[k].first, add_owner[k].second};
+      if (rejected) add_owner[k].stream->push(StreamEvent{add_owner[k].prompt_index, std::nullopt, std::move(rejected), std::nullopt});
+      else owners[plan.adds[k].id] = add_owner[k];
     }
     if (plan.stop) {
       fail_all("the server is shutting down");
@@ -260,14 +265,32 @@ void EngineLoop::run() {
       std::lock_guard<std::mutex> lock(mu_);
       stats_ = now;
     }
+    const Clock::time_point now = Clock::now();
     for (RequestDelta& d : deltas) {
       auto it = owners.find(d.request_id);
-      if (it != owners.end()) it->second.stream->push(StreamEvent{it->second.prompt_index, std::move(d), std::nullopt, std::nullopt});
+      if (it == owners.end()) continue;
+      Owner& o = it->second;
+      const bool tokens = std::any_of(d.sequences.begin(), d.sequences.end(),
+                                      [](const SequenceDelta& s) { return !s.token_ids.empty(); });
+      if (tokens && !o.started) {
+        metrics_.time_to_first_token.observe(seconds(now - o.arrival));
+        o.started = true;
+        o.first_token = now;
+      } else if (tokens) {
+        metrics_.inter_token_latency.observe(seconds(now - o.last_output));
+      }
+      if (tokens) o.last_output = now;
+      o.stream->push(StreamEvent{o.prompt_index, std::move(d), std::nullopt, std::nullopt});
     }
     for (RequestOutput& o : finished) {
       auto it = owners.find(o.request_id);
       if (it == owners.end()) continue;
       const Owner owner = it->second;
+      metrics_.e2e_request_latency.observe(seconds(now - owner.arrival));
+      const size_t generated = o.outputs.empty() ? 0 : o.outputs[0].token_ids.size();
+      if (owner.started && generated > 1)
+        metrics_.time_per_output_token.observe(seconds(owner.last_output - owner.first_token) / (double)(generated - 1));
+      if (!o.outputs.empty()) metrics_.finished(o.outputs[0].finish_reason);
       owners.erase(it);
       unfinished_ = (int64_t)owners.size();  // before the client can see its final output
       owner.stream->push(StreamEvent{owner.prompt_index, std::nullopt, std::move(o), std::nullopt});

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/metrics.h"
 #include "shardlm/distributed.h"
 #include "shardlm/llm.h"
 
@@ -79,8 +80,11 @@ class EngineLoop {
   int64_t num_queued();
   // The engine's counters as of its last step (read safely from any thread).
   EngineStats stats();
+  // Latency histograms and finished-request counts (thread-safe).
+  const RequestMetrics& metrics() const { return metrics_; }
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Pending;
   void run();
 
@@ -96,7 +100,8 @@ class EngineLoop {
   std::atomic<int64_t> unfinished_{0};
   EngineStats stats_;  // under mu_
   int64_t next_id_ = 0;
-  std::thread thread_;
+  RequestMetrics metrics_;
+  std::thread thread_;  // last: starts in the constructor
 };
 
 }  // namespace server

@@ -8,6 +8,7 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -26,11 +27,11 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _start(model_dir, *extra, launcher=()):
+def _start(model_dir, *extra, launcher=(), command=None):
     port = _free_port()
-    proc = subprocess.Popen([*launcher, str(require_binary("shardlm")), "serve", str(model_dir), "--device", "cpu",
-                             "--served-model-name", MODEL, "--port", str(port), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env())
+    command = command or [str(require_binary("shardlm")), "serve", str(model_dir)]
+    proc = subprocess.Popen([*launcher, *command, "--device", "cpu", "--served-model-name", MODEL, "--port", str(port),
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env())
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -278,3 +279,18 @@ def test_a_port_in_use_is_a_clear_error(server, tiny_opt):
     proc = subprocess.run([str(require_binary("shardlm")), "serve", str(tiny_opt), "--device", "cpu", "--port", port],
                           capture_output=True, text=True, timeout=120, env=subprocess_env())
     assert proc.returncode != 0 and f"cannot listen on 127.0.0.1:{port}" in proc.stderr, proc.stderr
+
+
+def test_vllm_style_module_entry_point(tiny_opt, reference):
+    # python -m shardlm.entrypoints.openai.api_server --model M: vLLM's deployment command, native server behind it.
+    proc, url = _start(tiny_opt, command=[sys.executable, "-m", "shardlm.entrypoints.openai.api_server",
+                                          "--model", str(tiny_opt)])
+    try:
+        client = openai.OpenAI(base_url=url, api_key="unused")
+        out = client.completions.create(model=MODEL, prompt="Hello", max_tokens=4, temperature=0)
+        want = reference.generate(["Hello"], SamplingParams(temperature=0, max_tokens=4), use_tqdm=False)[0]
+        assert out.choices[0].text == want.outputs[0].text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+

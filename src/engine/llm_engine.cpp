@@ -418,8 +418,7 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
     if (wants) sampled_reqs.push_back(r);
   }
   if (op_profile::enabled()) {
-    const bool decode = sched.scheduled.size() == steps.size() &&
-                        std::all_of(steps.begin(), steps.end(), [](const SequenceStep& s) { return s.token_ids.size() == 1; });
+    const bool decode = std::all_of(steps.begin(), steps.end(), [](const SequenceStep& s) { return s.token_ids.size() == 1; });
     step_scope.rename(std::string("engine step ") + (decode ? "decode" : "with prefill") + " seqs" +
                       op_profile::rows_bucket((int64_t)steps.size()));
   }

@@ -1,9 +1,10 @@
 // shardlm-run's agent loop; see launcher.h.
 #include "distributed/launcher.h"
 
+#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,8 +22,6 @@
 #include "distributed/error_file.h"
 #include "distributed/launch_env.h"
 #include "distributed/tcp_store.h"
-
-extern char** environ;
 
 namespace shardlm {
 namespace {
@@ -53,6 +52,11 @@ struct Worker {
   std::string error_file;
 };
 
+// fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: the kernel sends the worker SIGTERM when the
+// launcher dies, even by SIGKILL, so no worker runs on as an orphan holding a GPU. (The signal follows the
+// thread that forked: run_launcher() runs on the launcher's main thread, which lives as long as it does.)
+// Between fork and exec the child only prepares signals and execs: the store server has threads, so it must
+// not allocate (glibc's execvpe searches the launcher's PATH, as posix_spawnp did, in stack buffers).
 pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
@@ -61,21 +65,46 @@ pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, st
   cargv.push_back(nullptr);
   for (auto& e : env_strings) cenv.push_back(e.data());
   cenv.push_back(nullptr);
-
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
+  sigset_t none;
   sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int s : kForwardedSignals) sigaddset(&defaults, s);
-  sigaddset(&defaults, SIGPIPE);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = -1;
-  int rv = posix_spawnp(&pid, cargv[0], nullptr, &attr, cargv.data(), cenv.data());
-  posix_spawnattr_destroy(&attr);
-  if (rv != 0) fail("shardlm-run: cannot start '", argv[0], "': ", strerror(rv));
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  sigemptyset(&default_action.sa_mask);
+
+  // The child reports a failed exec's errno through a close-on-exec pipe; EOF means the exec happened.
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) fail("shardlm-run: cannot create a pipe: ", strerror(errno));
+  const pid_t launcher = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(report[0]);
+    // Dies with the launcher; if the launcher is already gone (it died before prctl), getppid() is no longer it.
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != launcher) ::_exit(127);
+    for (int s : kForwardedSignals) ::sigaction(s, &default_action, nullptr);
+    ::sigaction(SIGPIPE, &default_action, nullptr);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execvpe(cargv[0], cargv.data(), cenv.data());
+    const int err = errno;
+    ssize_t ignored = ::write(report[1], &err, sizeof err);
+    (void)ignored;
+    ::_exit(127);
+  }
+  const int fork_errno = errno;
+  ::close(report[1]);
+  if (pid < 0) {
+    ::close(report[0]);
+    fail("shardlm-run: cannot start '", argv[0], "': fork failed: ", strerror(fork_errno));
+  }
+  int exec_errno = 0;
+  ssize_t n;
+  do {
+    n = ::read(report[0], &exec_errno, sizeof exec_errno);
+  } while (n < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (n == (ssize_t)sizeof exec_errno) {
+    ::waitpid(pid, nullptr, 0);
+    fail("shardlm-run: cannot start '", argv[0], "': ", strerror(exec_errno));
+  }
   return pid;
 }
 

@@ -1,6 +1,7 @@
 // The shardlm-run agent: hosts the rendezvous store (node 0), starts the local workers with torchrun's
 // environment, forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT to them, and when one fails stops the others and
-// reports which rank failed and how.
+// reports which rank failed and how. Each worker gets SIGTERM from the kernel when the launcher dies, even
+// by SIGKILL (PR_SET_PDEATHSIG), so no worker outlives it.
 #pragma once
 #include <map>
 #include <string>

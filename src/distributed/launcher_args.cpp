@@ -41,7 +41,8 @@ std::string launcher_usage() {
          "  --standalone         single node: host the store on a free localhost port\n"
          "  --rdzv-id ID         run id passed to workers as TORCHELASTIC_RUN_ID\n"
          "  --no-python          accepted for torchrun compatibility (PROGRAM is always run directly)\n"
-         "If a worker fails, the others are stopped (SIGTERM, then SIGKILL after 5 s) and shardlm-run exits 1.\n";
+         "If a worker fails, the others are stopped (SIGTERM, then SIGKILL after 5 s) and shardlm-run exits 1.\n"
+         "If shardlm-run itself dies (even by SIGKILL), the kernel sends every worker SIGTERM.\n";
 }
 
 LauncherArgs parse_launcher_args(const std::vector<std::string>& args) {

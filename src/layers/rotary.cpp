@@ -7,26 +7,49 @@
 
 #include "core/error.h"
 #include "core/memory_arena.h"
+#include "io/json_file.h"
 #include "ops/ops.h"
 
 namespace shardlm {
 
 namespace {
-double num(const nlohmann::json& j, const char* key, double def) {
-  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : def;
+// A number field of `j` (the config, or its rope dict named `dict`): absent or null gives `def`; any other
+// non-number is an error naming the field.
+double num(const nlohmann::json& j, const std::string& dict, const char* key, double def, const std::string& where) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  if (!j[key].is_number())
+    fail(where, ": field '", dict.empty() ? "" : dict + ".", key, "' must be a number, got ", json_excerpt(j[key]));
+  return j[key].get<double>();
 }
 }  // namespace
 
 RopeConfig parse_rope_config(const nlohmann::json& config, int64_t head_dim, int64_t max_position_embeddings,
                              const std::string& where) {
   RopeConfig rc;
+  // transformers v5 writes `rope_parameters`, v4 `rope_scaling` (null when there is no scaling).
+  std::string dict;
   nlohmann::json scaling = nlohmann::json::object();
-  if (config.contains("rope_parameters") && config["rope_parameters"].is_object()) {
-    scaling = config["rope_parameters"];  // transformers v5
-  } else if (config.contains("rope_scaling") && config["rope_scaling"].is_object()) {
-    scaling = config["rope_scaling"];
+  for (const char* name : {"rope_scaling", "rope_parameters"}) {
+    if (!config.contains(name) || config[name].is_null()) continue;
+    if (!config[name].is_object())
+      fail(where, ": field '", name, "' must be an object (e.g. {\"rope_type\": \"default\", \"rope_theta\": 10000.0}) or null, got ",
+           json_excerpt(config[name]));
   }
-  rc.theta = num(scaling, "rope_theta", num(config, "rope_theta", 10000.0));
+  if (config.contains("rope_parameters") && config["rope_parameters"].is_object()) {
+    dict = "rope_parameters";
+  } else if (config.contains("rope_scaling") && config["rope_scaling"].is_object()) {
+    dict = "rope_scaling";
+  }
+  if (!dict.empty()) scaling = config[dict];
+  auto scaled = [&](const char* key, double def) { return num(scaling, dict, key, def, where); };
+  auto top = [&](const char* key, double def) { return num(config, "", key, def, where); };
+  // The field's name as the config spells it: "rope_parameters.rope_theta" when the dict has it.
+  auto field = [&](const char* key) {
+    return scaling.contains(key) && !scaling[key].is_null() ? dict + "." + key : std::string(key);
+  };
+  rc.theta = scaled("rope_theta", top("rope_theta", 10000.0));
+  if (!(rc.theta > 0) || !std::isfinite(rc.theta))
+    fail(where, ": field '", field("rope_theta"), "' must be a positive number, got ", rc.theta);
   std::string type = "default";
   if (scaling.contains("rope_type") && scaling["rope_type"].is_string()) type = scaling["rope_type"];
   else if (scaling.contains("type") && scaling["type"].is_string()) type = scaling["type"];
@@ -34,31 +57,33 @@ RopeConfig parse_rope_config(const nlohmann::json& config, int64_t head_dim, int
   if (type != "default" && type != "linear" && type != "dynamic" && type != "llama3" && type != "yarn")
     fail(where, ": unknown rope type '", type, "' (supported: default, linear, dynamic, llama3, yarn)");
   rc.rope_type = type;
-  double partial = num(scaling, "partial_rotary_factor", num(config, "partial_rotary_factor", 1.0));
+  double partial = scaled("partial_rotary_factor", top("partial_rotary_factor", 1.0));
+  if (!(partial > 0 && partial <= 1))
+    fail(where, ": field '", field("partial_rotary_factor"), "' must be in (0, 1], got ", partial);
   rc.rotary_dim = (int64_t)(head_dim * partial);
-  rc.factor = num(scaling, "factor", 1.0);
-  rc.low_freq_factor = num(scaling, "low_freq_factor", 1.0);
-  rc.high_freq_factor = num(scaling, "high_freq_factor", 4.0);
+  rc.factor = scaled("factor", 1.0);
+  rc.low_freq_factor = scaled("low_freq_factor", 1.0);
+  rc.high_freq_factor = scaled("high_freq_factor", 4.0);
   // transformers lets a top-level original_max_position_embeddings (Phi-3 style) win over the scaling dict's.
-  rc.original_max_position_embeddings = (int64_t)num(
-      config, "original_max_position_embeddings",
-      num(scaling, "original_max_position_embeddings", (double)max_position_embeddings));
+  rc.original_max_position_embeddings = (int64_t)top(
+      "original_max_position_embeddings", scaled("original_max_position_embeddings", (double)max_position_embeddings));
   rc.max_position_embeddings = max_position_embeddings;
   // transformers reads these as `value or default`, so 0 also means the default.
-  rc.beta_fast = num(scaling, "beta_fast", 0.0);
-  rc.beta_slow = num(scaling, "beta_slow", 0.0);
+  rc.beta_fast = scaled("beta_fast", 0.0);
+  rc.beta_slow = scaled("beta_slow", 0.0);
   if (rc.beta_fast == 0) rc.beta_fast = 32.0;
   if (rc.beta_slow == 0) rc.beta_slow = 1.0;
-  rc.attention_factor = num(scaling, "attention_factor", -1.0);
-  rc.mscale = num(scaling, "mscale", 0.0);
-  rc.mscale_all_dim = num(scaling, "mscale_all_dim", 0.0);
+  rc.attention_factor = scaled("attention_factor", -1.0);
+  rc.mscale = scaled("mscale", 0.0);
+  rc.mscale_all_dim = scaled("mscale_all_dim", 0.0);
   if (scaling.contains("truncate") && scaling["truncate"].is_boolean()) rc.truncate = scaling["truncate"];
   if ((type == "llama3" || type == "yarn") && rc.original_max_position_embeddings <= 0)
     fail(where, ": rope scaling '", type, "' needs a positive original_max_position_embeddings");
   // yarn without a factor: the ratio of the extended to the original context, as transformers derives it.
   if (type == "yarn" && !(scaling.contains("factor") && scaling["factor"].is_number()))
     rc.factor = (double)max_position_embeddings / (double)rc.original_max_position_embeddings;
-  if (type != "default" && rc.factor <= 0) fail(where, ": rope scaling factor must be positive");
+  if (type != "default" && !(rc.factor > 0))
+    fail(where, ": field '", dict, ".factor' (rope scaling factor) must be positive, got ", rc.factor);
   return rc;
 }
 

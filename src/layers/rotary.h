@@ -26,7 +26,9 @@ struct RopeConfig {
   DType inv_freq_dtype = DType::F32;
 };
 
-// Reads the rope settings from a config.json object; Error naming the field for unknown rope types.
+// Reads the rope settings from a config.json object. Error naming `where` and the field for unknown rope types,
+// a rope_scaling / rope_parameters that is neither an object nor null, a non-number where a number belongs,
+// rope_theta <= 0, partial_rotary_factor outside (0, 1] and a non-positive scaling factor.
 RopeConfig parse_rope_config(const nlohmann::json& config, int64_t head_dim, int64_t max_position_embeddings,
                              const std::string& where);
 

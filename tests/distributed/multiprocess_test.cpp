@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 
 #include "dist_test_util.h"
 
@@ -168,6 +170,58 @@ TEST(MultiProcess, ShardlmRunForwardsSigterm) {
   EXPECT_TRUE(c.exited_with(128 + SIGTERM)) << describe(c);
   EXPECT_LT(seconds, 3.0);
   EXPECT_NE(c.output().find("received SIGTERM"), std::string::npos) << c.output();
+}
+
+// Whether `pid` still runs: a zombie (exited, not yet reaped by whoever inherited it) does not.
+bool process_running(pid_t pid) {
+  if (::kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const size_t paren = line.rfind(')');  // "pid (comm) S ...": the state follows the command name
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
+}
+
+TEST(MultiProcess, WorkersDieWhenShardlmRunIsKilled) {
+  // SIGKILL leaves the launcher no chance to forward anything: the workers' parent-death signal (SIGTERM)
+  // must end them, or they run on as orphans. Each worker writes its pid (sh's $$, kept by exec) to a file.
+  char dir_template[] = "/tmp/shardlm-pdeathsig-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  Child c = start_process({launcher_exe(), "--standalone", "--nproc-per-node=2", "sh", "-c",
+                           "echo $$ > " + dir + "/pid.$RANK.tmp && mv " + dir + "/pid.$RANK.tmp " + dir +
+                               "/pid.$RANK && exec sleep 60"},
+                          {});
+  std::vector<pid_t> pids;
+  const auto started = std::chrono::steady_clock::now();
+  while (pids.size() < 2 && std::chrono::steady_clock::now() - started < 15s) {
+    pids.clear();
+    for (int r = 0; r < 2; r++) {
+      std::ifstream f(dir + "/pid." + std::to_string(r));
+      long pid = 0;
+      if (f >> pid && pid > 0) pids.push_back((pid_t)pid);
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(pids.size(), 2u) << describe(c);
+  ::kill(c.pid, SIGKILL);
+  wait_all({&c}, 5s);
+  EXPECT_TRUE(c.killed_by(SIGKILL)) << describe(c);
+  const auto killed = std::chrono::steady_clock::now();
+  for (pid_t pid : pids) {
+    while (process_running(pid) && std::chrono::steady_clock::now() - killed < 5s) std::this_thread::sleep_for(20ms);
+    EXPECT_FALSE(process_running(pid)) << "worker " << pid << " outlived the SIGKILLed launcher";
+    if (process_running(pid)) ::kill(pid, SIGKILL);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(MultiProcess, ShardlmRunNamesAProgramItCannotStart) {
+  Child c = run_process({launcher_exe(), "--standalone", "--nproc-per-node=2", "no-such-program-shardlm"}, {}, 20s);
+  EXPECT_TRUE(c.exited_with(2)) << describe(c);
+  EXPECT_NE(c.output().find("shardlm-run: cannot start 'no-such-program-shardlm': No such file or directory"),
+            std::string::npos)
+      << c.output();
 }
 
 TEST(MultiProcess, ShardlmRunSucceedsAndPassesTheEnvironment) {

@@ -2,12 +2,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "cli/output_file.h"
 #include "commands.h"
 #include "core/error.h"
+#include "distributed/launch_env.h"
 #include "engine/llm_engine.h"
 #include "engine_options.h"
 #include "ops/op_profile.h"
@@ -54,14 +55,20 @@ std::string graph_summary(LLM& llm) {
                  sizes.empty() ? "none" : sizes);
 }
 
-void write_json(const std::string& path, const nlohmann::json& j, int rank) {
-  if (path.empty() || rank != 0) return;
-  std::ofstream f(path);
-  if (!f) fail("cannot write '", path, "'");
-  f << j.dump(2) << "\n";
+// --output-json, opened on rank 0 before the model loads (an unwritable path fails at once); other ranks
+// write nothing.
+OutputFile open_output_json(const std::string& path) {
+  if (path.empty() || detect_launch_env().rank != 0) return {};
+  return OutputFile(path, "--output-json");
+}
+
+void write_json(OutputFile& out, const nlohmann::json& j) {
+  out.write(j.dump(2) + "\n");
+  out.close();
 }
 
 int run_throughput(BenchFlags& b) {
+  OutputFile json_out = open_output_json(b.output_json);
   LLM llm(b.engine.resolve());
   const int64_t vocab = llm.vocab_size();
   auto prompts = random_prompts(b.num_prompts, b.input_len, vocab, b.dataset_seed);
@@ -84,12 +91,11 @@ int run_throughput(BenchFlags& b) {
                 (long long)st.num_preemptions, 100 * st.prefix_cache_hit_rate());
     std::printf("%s\n", graph_summary(llm).c_str());
   }
-  write_json(b.output_json,
+  write_json(json_out,
              {{"elapsed_time", secs}, {"num_requests", outs.size()}, {"total_num_tokens", in_tok + out_tok},
               {"requests_per_second", outs.size() / secs}, {"tokens_per_second", (in_tok + out_tok) / secs},
               {"output_tokens_per_second", out_tok / secs}, {"num_preemptions", st.num_preemptions},
-              {"max_num_seqs", llm.engine().args().max_num_seqs}},
-             llm.rank());
+              {"max_num_seqs", llm.engine().args().max_num_seqs}});
   op_profile::write_report();
   return 0;
 }
@@ -103,6 +109,7 @@ double percentile(std::vector<double> v, double p) {
 
 int run_latency(BenchFlags& b) {
   if (b.num_iters < 1) throw std::invalid_argument("--num-iters must be at least 1");
+  OutputFile json_out = open_output_json(b.output_json);
   LLM llm(b.engine.resolve());
   const int64_t vocab = llm.vocab_size();
   auto prompts = random_prompts(b.batch_size, b.input_len, vocab, b.dataset_seed);
@@ -126,7 +133,7 @@ int run_latency(BenchFlags& b) {
     std::printf("%s\n", graph_summary(llm).c_str());
   }
   for (int p : {10, 25, 50, 75, 90, 99}) pj[std::to_string(p)] = percentile(lat, p);
-  write_json(b.output_json, {{"avg_latency", avg}, {"latencies", lat}, {"percentiles", pj}}, llm.rank());
+  write_json(json_out, {{"avg_latency", avg}, {"latencies", lat}, {"percentiles", pj}});
   op_profile::write_report();
   return 0;
 }
@@ -135,7 +142,9 @@ void add_common(CLI::App* s, BenchFlags& b) {
   add_engine_flags(s, b.engine);
   s->add_option("--input-len", b.input_len)->capture_default_str();
   s->add_option("--output-len", b.output_len)->capture_default_str();
-  s->add_option("--seed", b.dataset_seed, "random prompt seed")->capture_default_str();
+  s->add_option("--seed", b.dataset_seed, "random prompt seed")
+      ->capture_default_str()
+      ->check(integer_in<uint64_t>(0, std::numeric_limits<uint64_t>::max()));
   s->add_option("--output-json", b.output_json, "write the results as JSON (rank 0)");
 }
 

@@ -10,13 +10,13 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
+#include "cli/output_file.h"
 #include "commands.h"
 #include "core/error.h"
 
@@ -133,6 +133,8 @@ int run(ServeBenchFlags& f) {
   if (f.num_prompts < 1 || f.input_len < 1 || f.output_len < 1 || f.vocab_size < 2)
     throw std::invalid_argument("bench serve: --num-prompts, --input-len, --output-len must be >= 1, --vocab-size >= 2");
   if (!(f.request_rate > 0)) throw std::invalid_argument("bench serve: --request-rate must be positive (inf: all at once)");
+  // Opened before the run, so an unwritable path fails at once; every write and the close are checked.
+  OutputFile json_out = f.output_json.empty() ? OutputFile() : OutputFile(f.output_json, "--output-json");
   std::string model = f.model;
   if (model.empty()) {  // the server's first model, as vLLM's benchmark does
     auto res = client_for(f)->Get("/v1/models");
@@ -217,11 +219,8 @@ int run(ServeBenchFlags& f) {
     metrics["p99_" + name + "_ms"] = percentile(*v, 99);
   }
   std::printf("==================================================\n");
-  if (!f.output_json.empty()) {
-    std::ofstream out(f.output_json);
-    out << metrics.dump(2) << "\n";
-    if (!out) fail("bench serve: cannot write ", f.output_json);
-  }
+  json_out.write(metrics.dump(2) + "\n");
+  json_out.close();
   return completed == f.num_prompts ? 0 : 1;
 }
 

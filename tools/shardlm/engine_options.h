@@ -1,10 +1,54 @@
 // Command-line flags for EngineArgs, shared by `generate` and `bench` (vLLM's engine flag names).
 #pragma once
 #include <CLI/CLI.hpp>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <string>
 
 #include "shardlm/llm.h"
 
 namespace shardlm::cli {
+
+// CLI11 (2.1) converts a number too large for the option's type to the type's limit (`--seed 2^64` became
+// INT64_MAX), an unsigned option takes "-1" as 2^64 - 1, and "010" is octal. These validators read the text
+// itself: the whole of it must be one decimal integer in [min, max], which they hand on in canonical form.
+// CLI11 prefixes the message with the flag's name.
+template <typename T>
+CLI::Validator integer_in(T min, T max) {
+  const std::string range = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  return CLI::Validator(
+      [min, max, range](std::string& text) -> std::string {
+        T value{};
+        const char* end = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max)
+          return "expected " + range + ", got '" + text + "'";
+        text = std::to_string(value);  // "010" -> "10": CLI11's own conversion would read octal
+        return {};
+      },
+      range);
+}
+template <typename T>
+CLI::Validator integer_at_least(T min) { return integer_in<T>(min, std::numeric_limits<T>::max()); }
+
+// A finite number in (min, max]: `--gpu-memory-utilization` (0, 1], `--dist-timeout` (0, inf).
+inline CLI::Validator number_above(double min, double max = std::numeric_limits<double>::infinity()) {
+  const std::string range = std::isinf(max) ? "a number greater than " + CLI::detail::to_string(min)
+                                            : "a number in (" + CLI::detail::to_string(min) + ", " +
+                                                  CLI::detail::to_string(max) + "]";
+  return CLI::Validator(
+      [min, max, range](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value) || !(value > min) ||
+            !(value <= max))
+          return "expected " + range + ", got '" + text + "'";
+        return {};
+      },
+      range);
+}
 
 struct EngineFlags {
   EngineArgs args;
@@ -24,30 +68,45 @@ inline void add_engine_flags(CLI::App* app, EngineFlags& f, bool model_required 
   app->add_option("--dtype", f.args.dtype, "auto, float32, float16, bfloat16")->capture_default_str();
   app->add_option("--device", f.args.device, "auto, cpu, cuda")->capture_default_str();
   app->add_option("--tensor-parallel-size", f.args.tensor_parallel_size, "ranks to shard one replica over")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_at_least(1));
   app->add_option("--data-parallel-size", f.args.data_parallel_size,
                   "engine replicas; launcher world size = data-parallel size x tensor-parallel size (1: world / tp)")
-      ->capture_default_str();
-  app->add_option("--max-model-len", f.args.max_model_len, "longest sequence (0: the model's limit)");
-  app->add_option("--engine-seed", f.args.seed, "seed for requests without their own seed")->capture_default_str();
-  app->add_option("--block-size", f.args.block_size, "KV-cache block size in tokens")->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_at_least(1));
+  app->add_option("--max-model-len", f.args.max_model_len, "longest sequence (0: the model's limit)")
+      ->check(integer_at_least(0));
+  app->add_option("--engine-seed", f.args.seed, "seed for requests without their own seed")
+      ->capture_default_str()
+      ->check(integer_in(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
+  app->add_option("--block-size", f.args.block_size, "KV-cache block size in tokens")
+      ->capture_default_str()
+      ->check(integer_at_least(1));
   app->add_option("--max-num-batched-tokens", f.args.max_num_batched_tokens,
                   "token budget per step (0: vLLM's default: 16384 offline / 8192 served on GPUs of 70 GiB or more "
-                  "other than A100, 8192 / 2048 on other GPUs, 8192 on CPUs)");
+                  "other than A100, 8192 / 2048 on other GPUs, 8192 on CPUs)")
+      ->check(integer_at_least(0));
   app->add_option("--max-num-seqs", f.args.max_num_seqs,
-                  "requests running at once (0: vLLM's default: 1024 on GPUs of 70 GiB or more other than A100, else 256)");
+                  "requests running at once (0: vLLM's default: 1024 on GPUs of 70 GiB or more other than A100, else 256)")
+      ->check(integer_at_least(0));
   app->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", f.args.enable_prefix_caching,
                 "reuse KV blocks of shared prompt prefixes (default on)");
   app->add_flag("--enable-chunked-prefill,!--no-enable-chunked-prefill", f.args.enable_chunked_prefill,
                 "split long prompts over steps (default on)");
-  app->add_option("--kv-cache-memory-bytes", f.args.kv_cache_memory_bytes, "CPU KV-cache budget in bytes (0: auto)");
-  app->add_option("--gpu-memory-utilization", f.args.gpu_memory_utilization, "fraction of GPU memory to use")
-      ->capture_default_str();
-  app->add_option("--num-threads", f.args.num_threads, "CPU threads per rank (0: cores / local ranks)");
-  app->add_option("--dist-timeout", f.args.distributed_timeout_s, "seconds to wait for other ranks")->capture_default_str();
+  app->add_option("--kv-cache-memory-bytes", f.args.kv_cache_memory_bytes, "CPU KV-cache budget in bytes (0: auto)")
+      ->check(integer_at_least<int64_t>(0));
+  app->add_option("--gpu-memory-utilization", f.args.gpu_memory_utilization, "fraction of GPU memory to use, in (0, 1]")
+      ->capture_default_str()
+      ->check(number_above(0.0, 1.0));
+  app->add_option("--num-threads", f.args.num_threads, "CPU threads per rank (0: cores / local ranks)")
+      ->check(integer_at_least(0));
+  app->add_option("--dist-timeout", f.args.distributed_timeout_s, "seconds to wait for other ranks")
+      ->capture_default_str()
+      ->check(number_above(0.0));
   app->add_flag("--enforce-eager", f.args.enforce_eager, "run every step eagerly: no CUDA graphs for decode steps");
   app->add_option("--max-logprobs", f.args.max_logprobs, "most log-probabilities a request may ask for (-1: no limit)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_at_least(-1));
 }
 
 }  // namespace shardlm::cli

@@ -1,15 +1,19 @@
 // `shardlm generate`: runs prompts through the engine, prints them as vLLM's example does, optionally
 // writes one RequestOutput per line as JSON. Under data parallelism every replica runs every given prompt
 // (a program splits prompts by LLM::data_parallel_rank()); `{rank}` in --output-jsonl is the global rank.
+#include <charconv>
+#include <cstdint>
 #include <fstream>
-#include <optional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
+#include "cli/output_file.h"
 #include "cli/output_format.h"
 #include "commands.h"
 #include "core/error.h"
+#include "distributed/launch_env.h"
 #include "engine_options.h"
 #include "io/json_file.h"
 
@@ -31,20 +35,37 @@ struct GenerateFlags {
   std::string stop_token_ids;
 };
 
+// A token id is an integer in [0, 2^31 - 1]; anything else (2^32 + 2, "2.9", "0x10") is refused, never wrapped.
+constexpr const char* kTokenIdRange = "an integer token id in [0, 2147483647]";
+
 std::vector<int32_t> parse_ids(const std::string& s, const std::string& what) {
   std::vector<int32_t> ids;
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
     if (item.empty()) continue;
-    try {
-      size_t used = 0;
-      long v = std::stol(item, &used);
-      if (used != item.size()) throw std::invalid_argument(item);
-      ids.push_back((int32_t)v);
-    } catch (const std::exception&) {
-      throw std::invalid_argument(what + ": '" + item + "' is not an integer token id");
-    }
+    int32_t v = 0;
+    const char* end = item.data() + item.size();
+    auto [ptr, ec] = std::from_chars(item.data(), end, v);
+    if (ec != std::errc() || ptr != end || v < 0)
+      throw std::invalid_argument(what + ": '" + item + "' is not " + kTokenIdRange);
+    ids.push_back(v);
+  }
+  return ids;
+}
+
+// JSON prompt_token_ids: a list of integer numbers (not 2.9, not true) that fit a token id.
+std::vector<int32_t> json_token_ids(const nlohmann::json& v, const std::string& where) {
+  if (!v.is_array()) fail(where, ": prompt_token_ids must be a list of integers, got ", json_excerpt(v));
+  std::vector<int32_t> ids;
+  ids.reserve(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    const nlohmann::json& e = v[i];
+    const bool fits = e.is_number_unsigned() ? e.get<uint64_t>() <= (uint64_t)INT32_MAX
+                      : e.is_number_integer() ? e.get<int64_t>() >= 0 && e.get<int64_t>() <= INT32_MAX
+                                              : false;
+    if (!fits) fail(where, ": prompt_token_ids[", i, "] is ", json_excerpt(e), ", expected ", kTokenIdRange);
+    ids.push_back((int32_t)e.get<int64_t>());
   }
   return ids;
 }
@@ -65,13 +86,9 @@ std::vector<Prompt> read_prompts_file(const std::string& path) {
     }
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const nlohmann::json j = parse_json_text(line.data(), line.size(), str_cat(path, ":", lineno));
-    if (j.contains("prompt_token_ids")) {
-      try {
-        prompts.push_back(Prompt::from_token_ids(j["prompt_token_ids"].get<std::vector<int32_t>>()));
-      } catch (const std::exception&) {
-        fail(path, ":", lineno, ": prompt_token_ids must be a list of integers");
-      }
-    } else if (j.contains("prompt") && j["prompt"].is_string()) {
+    if (j.is_object() && j.contains("prompt_token_ids")) {
+      prompts.push_back(Prompt::from_token_ids(json_token_ids(j["prompt_token_ids"], str_cat(path, ":", lineno))));
+    } else if (j.is_object() && j.contains("prompt") && j["prompt"].is_string()) {
       prompts.emplace_back(j["prompt"].get<std::string>());
     } else {
       fail(path, ":", lineno, ": expected {\"prompt\": \"...\"} or {\"prompt_token_ids\": [...]}");
@@ -96,6 +113,11 @@ int run_generate(GenerateFlags& g) {
     for (auto& p : read_prompts_file(g.prompts_file)) prompts.push_back(std::move(p));
   if (prompts.empty()) throw std::invalid_argument("no prompts: give --prompt, --prompt-token-ids or --prompts-file");
 
+  // Opened before the model loads, so an unwritable path fails in a second, not after the whole generation.
+  // The launcher's rank is the LLM's global rank (the world group is ordered by it).
+  OutputFile jsonl;
+  if (!g.output_jsonl.empty()) jsonl = OutputFile(substitute_rank(g.output_jsonl, detect_launch_env().rank), "--output-jsonl");
+
   LLM llm(g.engine.resolve());
   std::vector<RequestOutput> outs = llm.generate(prompts, sp, !g.no_progress);
   int failed = 0;
@@ -110,13 +132,10 @@ int run_generate(GenerateFlags& g) {
       std::cout << "Prompt: " << python_repr(prompt_text) << ", Generated text: " << python_repr(c.text) << "\n";
     }
   }
-  std::cout.flush();
-  if (!g.output_jsonl.empty()) {
-    std::string path = substitute_rank(g.output_jsonl, llm.rank());
-    std::ofstream f(path);
-    if (!f) fail("cannot write '", path, "'");
-    for (const auto& o : outs) f << request_output_to_json(o) << "\n";
-  }
+  // Standard output is flushed and checked by main() on the way out.
+  SHARDLM_CHECK(!jsonl.is_open() || jsonl.path() == substitute_rank(g.output_jsonl, llm.rank()));
+  for (const auto& o : outs) jsonl.write(request_output_to_json(o) + "\n");
+  jsonl.close();
   return failed ? 1 : 0;
 }
 
@@ -133,7 +152,8 @@ std::function<int()> add_generate_command(CLI::App& app) {
   sub->add_option("--top-p", g->sp.top_p)->capture_default_str();
   sub->add_option("--top-k", g->sp.top_k, "0 or -1 = off")->capture_default_str();
   sub->add_option("--min-p", g->sp.min_p)->capture_default_str();
-  sub->add_option("--seed", g->seed, "per-request sampling seed");
+  sub->add_option("--seed", g->seed, "per-request sampling seed (-1: none)")
+      ->check(integer_at_least<int64_t>(-1));
   sub->add_option("--max-tokens", g->max_tokens)->capture_default_str();
   sub->add_option("--min-tokens", g->sp.min_tokens)->capture_default_str();
   sub->add_option("--stop", g->stop, "stop string (repeatable)");

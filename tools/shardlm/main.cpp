@@ -1,8 +1,10 @@
-// shardlm: the command line. `shardlm generate|make-model|bench ...`; errors print one line and exit 1.
+// shardlm: the command line. `shardlm generate|make-model|bench ...`; errors (a failed write to standard output
+// included) print one line and exit 1.
 #include <cstdio>
 #include <map>
 #include <stdexcept>
 
+#include "cli/output_file.h"
 #include "commands.h"
 #include "core/error.h"
 #include "distributed/error_file.h"
@@ -23,8 +25,13 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
-    for (auto& [sub, run] : runners)
-      if (sub->parsed()) return run();
+    for (auto& [sub, run] : runners) {
+      if (!sub->parsed()) continue;
+      const int code = run();
+      // Results printed to a full disk or /dev/full are lost: an error, not exit code 0.
+      shardlm::flush_stdout_or_fail();
+      return code;
+    }
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "shardlm: invalid argument: %s\n", e.what());
     shardlm::write_torchelastic_error_file(std::string("invalid argument: ") + e.what());

@@ -195,6 +195,8 @@ def test_values_assigned_after_construction_are_validated_at_generate(llm):
         ({"tensor_parallel_size": "2"}, TypeError, "tensor_parallel_size"),
         ({"block_size": 0}, ValueError, "block_size"),
         ({"max_num_seqs": 0}, ValueError, "max_num_seqs"),
+        ({"gpu_memory_utilization": 2}, ValueError, "gpu_memory_utilization"),
+        ({"max_model_len": -1}, ValueError, "max_model_len"),
         ({"dtype": "int8"}, ValueError, "dtype"),
         ({"dtype": 16}, TypeError, "dtype"),
         ({"device": "tpu"}, ValueError, "device"),

@@ -138,6 +138,11 @@ LLMEngine::LLMEngine(const EngineArgs& given) : args_(given) {
   if (args.max_num_seqs < 1) throw std::invalid_argument("max_num_seqs must be at least 1");
   if (args.max_num_batched_tokens < 1) throw std::invalid_argument("max_num_batched_tokens must be at least 1");
   if (args.max_logprobs < -1) throw std::invalid_argument("max_logprobs must be -1 (no limit) or at least 0");
+  if (!(args.gpu_memory_utilization > 0 && args.gpu_memory_utilization <= 1))  // also NaN
+    throw std::invalid_argument("gpu_memory_utilization must be in (0, 1], got " + str_fixed(args.gpu_memory_utilization, 3));
+  if (args.max_model_len < 0)
+    throw std::invalid_argument("max_model_len must be positive (or 0: the model's limit), got " +
+                                std::to_string(args.max_model_len));
   if (args.max_model_len < 0) throw std::invalid_argument("max_model_len must be positive");
   if (args.distributed_executor_backend != "external_launcher" && args.distributed_executor_backend != "" &&
       args.distributed_executor_backend != "mp" && args.distributed_executor_backend != "uni")
@@ -167,7 +172,8 @@ LLMEngine::LLMEngine(const EngineArgs& given) : args_(given) {
     cpu::set_num_threads(threads);
   }
 
-  tokenizer_ = Tokenizer::from_dir(args.tokenizer.empty() ? model_dir : resolve_model_path(args.tokenizer));
+  tokenizer_dir_ = args.tokenizer.empty() ? model_dir : resolve_model_path(args.tokenizer);
+  tokenizer_ = Tokenizer::from_dir(tokenizer_dir_);
   weights_ = WeightStore::open(model_dir);
   ProcessGroup* tp_group = dist_->tp.world_size > 1 ? dist_->tp.device_group.get() : nullptr;
   load_ctx_ = std::make_unique<LoadContext>(*weights_, dist_->tp.rank_in_group, dist_->tp.world_size, tp_group, device_,
@@ -247,9 +253,6 @@ int64_t LLMEngine::profile_kv_budget(int64_t block_bytes, DType kv_dtype) {
   // vLLM's sizing: run the largest step the scheduler may issue (max_num_batched_tokens of one prompt) on a
   // scratch cache, measure the peak memory it takes beyond the weights, and give the KV cache what is left of
   // gpu_memory_utilization * total.
-  if (args_.gpu_memory_utilization <= 0 || args_.gpu_memory_utilization > 1)
-    throw std::invalid_argument("gpu_memory_utilization must be in (0, 1], got " +
-                                std::to_string(args_.gpu_memory_utilization));
   DeviceAllocator* alloc = allocator_for(device_);
   size_t free0 = 0, total = 0;
   if (!alloc->memory_info(&free0, &total)) return 0;

@@ -41,6 +41,7 @@ class LLMEngine {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const Model& model() const { return *model_; }
   const EngineArgs& args() const { return args_; }
+  const std::string& tokenizer_dir() const { return tokenizer_dir_; }  // the folder the tokenizer came from
   int max_model_len() const { return max_model_len_; }
   EngineStats stats() const;
   DistributedState& distributed() const { return *dist_; }
@@ -83,6 +84,7 @@ class LLMEngine {
   Device device_ = Device::CPU;
   int max_model_len_ = 0;
   int64_t num_kv_blocks_ = 0;
+  std::string tokenizer_dir_;
   size_t device_free_at_start_ = 0;  // GPU: free device memory when this engine began (0: unknown)
   std::vector<int32_t> eos_token_ids_;
 

@@ -9,11 +9,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "shardlm/chat.h"
 #include "shardlm/distributed.h"
 #include "shardlm/outputs.h"
 #include "shardlm/sampling_params.h"
@@ -110,6 +112,8 @@ struct GenerateHooks {
   bool progress_bar = true;  // the terminal progress bar on stderr (use_tqdm)
 };
 
+class ChatPrompter;
+
 class LLM {
  public:
   explicit LLM(const EngineArgs& args);
@@ -130,6 +134,14 @@ class LLM {
 
   std::vector<int32_t> encode(const std::string& text, bool add_special_tokens = true) const;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = true) const;
+
+  // Chat (vLLM's LLM.chat): each conversation (JSON text, see shardlm/chat.h) rendered by the chat template,
+  // tokenized without added special tokens (the template writes them), then generated as generate() does.
+  // std::invalid_argument for a malformed conversation or one the template rejects.
+  std::vector<RequestOutput> chat(const std::vector<std::string>& conversations, const SamplingParams& params = {},
+                                  const ChatOptions& options = {}, bool use_tqdm = true);
+  // The prompt text a conversation renders to (transformers' apply_chat_template(tokenize=False)). Thread-safe.
+  std::string apply_chat_template(const std::string& conversation, const ChatOptions& options = {}) const;
 
   // Direct access to this rank's model: its parameters and their count.
   std::vector<ParameterInfo> parameters() const;
@@ -168,6 +180,8 @@ class LLM {
  private:
   std::unique_ptr<LLMEngine> engine_;
   int64_t next_request_id_ = 0;
+  mutable std::once_flag chat_once_;
+  mutable std::unique_ptr<ChatPrompter> chat_;  // read on first use of a chat method
 };
 
 }  // namespace shardlm

@@ -234,6 +234,30 @@ class LLM:
             from_native(r, was_ids, p.logprobs, decode_one) for r, was_ids, p in zip(raw, prompt_was_ids, params)
         ]
 
+    def chat(self, messages, sampling_params=None, use_tqdm=True, lora_request=None, chat_template=None,
+             chat_template_content_format="auto", add_generation_prompt=True, continue_final_message=False,
+             tools=None, chat_template_kwargs=None, mm_processor_kwargs=None):
+        """vLLM's LLM.chat: each conversation (a list of {"role", "content"} messages, or a list of such lists)
+        is rendered by the model's chat template (or `chat_template`, a template's text) exactly as
+        transformers' apply_chat_template renders it, tokenized without added special tokens (the template
+        writes them) and generated. Text content parts ([{"type": "text", "text": ...}]) are joined with
+        newlines. Returns one RequestOutput per conversation; its prompt is the rendered text."""
+        if lora_request is not None:
+            raise ValueError("LLM.chat: lora_request is not supported by shardlm")
+        if mm_processor_kwargs:
+            raise ValueError("LLM.chat: mm_processor_kwargs is not supported by shardlm (text models only)")
+        if chat_template_content_format not in ("auto", "string"):
+            raise ValueError(f"LLM.chat: chat_template_content_format {chat_template_content_format!r} is not "
+                             "supported (text content is passed as a string)")
+        conversations = _conversations(messages)
+        texts = [self._tokenizer._render(c, tools, chat_template, add_generation_prompt, continue_final_message,
+                                         chat_template_kwargs or {}) for c in conversations]
+        prompts = [{"prompt_token_ids": self._tokenizer.encode(t, add_special_tokens=False)} for t in texts]
+        outputs = self.generate(prompts, sampling_params, use_tqdm)
+        for out, text in zip(outputs, texts):
+            out.prompt = text
+        return outputs
+
     def _decode_one(self, token_id):
         return self._engine.decode([token_id], False).decode("utf-8", errors="replace")
 
@@ -291,3 +315,13 @@ def _parse_sampling_params(sampling_params, num_prompts):
     raise TypeError(
         f"generate: sampling_params must be a SamplingParams, a list of them or None, got {type(sampling_params).__name__}"
     )
+
+
+def _conversations(messages):
+    """One conversation (a list of message dicts) or several (a list of lists) -> a list of conversations."""
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise TypeError("LLM.chat: messages must be a non-empty list of messages or a list of conversations")
+    if all(isinstance(m, (list, tuple)) for m in messages):
+        return [list(c) for c in messages]
+    return [list(messages)]
+

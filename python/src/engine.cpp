@@ -148,6 +148,20 @@ void bind_engine(py::module_& m) {
            },
            py::arg("token_ids"), py::arg("skip_special_tokens") = true)
       .def("id_to_token", [](Engine& e, int32_t id) { return py::bytes(e.tokenizer().id_to_token(id)); })
+      .def(
+          "apply_chat_template",
+          [](Engine& e, const std::string& conversation, const std::string& chat_template, bool add_generation_prompt,
+             bool continue_final_message, const std::string& tools_json, const std::string& kwargs_json) {
+            ChatOptions o;
+            o.chat_template = chat_template;
+            o.add_generation_prompt = add_generation_prompt;
+            o.continue_final_message = continue_final_message;
+            o.tools_json = tools_json;
+            o.template_kwargs_json = kwargs_json;
+            return py::bytes(e.llm().apply_chat_template(conversation, o));
+          },
+          py::arg("conversation"), py::arg("chat_template"), py::arg("add_generation_prompt"),
+          py::arg("continue_final_message"), py::arg("tools_json"), py::arg("kwargs_json"))
       .def("is_special", [](Engine& e, int32_t id) { return e.tokenizer().is_special(id); })
       .def_property_readonly("tokenizer_vocab_size", [](Engine& e) { return e.tokenizer().vocab_size(); })
       .def_property_readonly("bos_token_id", [](Engine& e) { return e.tokenizer().bos_token_id(); })

@@ -4,6 +4,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "api/chat_prompter.h"
 #include "api/progress_bar.h"
 #include "core/error.h"
 #include "distributed/parallel_state.h"
@@ -23,6 +24,24 @@ EngineArgs args_for(const std::string& model) {
 
 LLM::LLM(const std::string& model) : LLM(args_for(model)) {}
 LLM::~LLM() = default;
+
+std::string LLM::apply_chat_template(const std::string& conversation, const ChatOptions& options) const {
+  std::call_once(chat_once_, [&] { chat_ = std::make_unique<ChatPrompter>(engine_->tokenizer_dir()); });
+  return chat_->render(conversation, options);
+}
+
+std::vector<RequestOutput> LLM::chat(const std::vector<std::string>& conversations, const SamplingParams& params,
+                                     const ChatOptions& options, bool use_tqdm) {
+  std::vector<std::string> texts;
+  std::vector<Prompt> prompts;
+  for (const std::string& c : conversations) {
+    texts.push_back(apply_chat_template(c, options));
+    prompts.push_back(Prompt::from_token_ids(encode(texts.back(), false)));
+  }
+  std::vector<RequestOutput> outputs = generate(prompts, params, use_tqdm);
+  for (size_t i = 0; i < outputs.size(); ++i) outputs[i].prompt = texts[i];  // as vLLM's chat() reports it
+  return outputs;
+}
 
 std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, const SamplingParams& params,
                                          bool use_tqdm) {

@@ -280,6 +280,30 @@ int run_serve(ServeFlags& f) {
     answer(res, req, req.prompts, std::move(opts));
   });
 
+  svr.Post("/v1/chat/completions", [&](const httplib::Request& http_req, httplib::Response& res) {
+    server::ChatRequest req;
+    std::vector<Prompt> prompts;
+    try {
+      req = server::parse_chat_request(http_req.body);
+      ChatOptions chat;
+      chat.chat_template = req.chat_template;
+      chat.add_generation_prompt = req.add_generation_prompt;
+      chat.continue_final_message = req.continue_final_message;
+      if (!req.tools.is_null()) chat.tools_json = req.tools.dump();
+      if (!req.template_kwargs.is_null()) chat.template_kwargs_json = req.template_kwargs.dump();
+      // The template writes the special tokens, so none are added (vLLM's add_special_tokens=False for chat).
+      prompts.push_back(Prompt::from_token_ids(llm.encode(llm.apply_chat_template(req.messages.dump(), chat), false)));
+    } catch (const ApiError& e) {
+      return send_error(res, e);
+    } catch (const std::invalid_argument& e) {
+      return send_error(res, ApiError{400, e.what(), "messages"});
+    }
+    server::ResponseOptions opts;
+    opts.kind = server::ApiKind::Chat;
+    opts.id = "chatcmpl-";
+    answer(res, req, std::move(prompts), std::move(opts));
+  });
+
   // SIGINT/SIGTERM: the handler (any thread may take the signal) writes to a pipe; a watcher thread stops the
   // server, whose listen() then returns; in-flight requests are aborted and the exit status is 0 (1 when a
   // rank was lost).
@@ -300,7 +324,7 @@ int run_serve(ServeFlags& f) {
     fail("serve: cannot listen on ", f.host, ":", f.port, " (in use, or not an address of this host)");
   }
   if (listen_fd >= 0) ::listen(listen_fd, 4096);
-  std::fprintf(stderr, "shardlm serve: %s on http://%s:%d (POST /v1/completions, GET /v1/models, /health)\n",
+  std::fprintf(stderr, "shardlm serve: %s on http://%s:%d (POST /v1/completions, /v1/chat/completions, GET /v1/models, /health)\n",
                model_name.c_str(), f.host.c_str(), f.port);
   svr.listen_after_bind();
   loop.stop();  // in-flight requests are aborted; followers are told to stop
@@ -312,7 +336,7 @@ int run_serve(ServeFlags& f) {
 
 std::function<int()> add_serve_command(CLI::App& app) {
   auto f = std::make_shared<ServeFlags>();
-  CLI::App* sub = app.add_subcommand("serve", "OpenAI-compatible HTTP server: /v1/completions, /v1/models, /health");
+  CLI::App* sub = app.add_subcommand("serve", "OpenAI-compatible HTTP server: /v1/completions, /v1/chat/completions, /v1/models, /health");
   sub->add_option("model_tag", f->model_tag, "the model (same as --model)");
   add_engine_flags(sub, f->engine, false);
   sub->add_option("--host", f->host, "address to listen on")->capture_default_str();

@@ -5,6 +5,7 @@ concurrent streams, and a clean exit on SIGTERM."""
 
 import concurrent.futures
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -238,6 +239,37 @@ def test_two_ranks_under_shardlm_run_serve_what_one_rank_generates(tiny_opt, ref
         rc = proc.wait(timeout=60)
     log = proc.stdout.read()
     assert rc in (0, 143) and "Error" not in log and "error" not in log, log  # 143: the launcher's own SIGTERM
+
+
+def _rank_pid(launcher_pid, rank):
+    """The pid of the launcher's worker whose environment says RANK=rank."""
+    for child in open(f"/proc/{launcher_pid}/task/{launcher_pid}/children").read().split():
+        try:
+            env = open(f"/proc/{child}/environ", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if f"RANK={rank}".encode() in env:
+            return int(child)
+    raise AssertionError(f"no rank {rank} among the children of {launcher_pid}")
+
+
+def test_a_rank_that_dies_stops_the_server_naming_it(tiny_opt):
+    launcher = (str(require_binary("shardlm-run")), "--standalone", "--nproc-per-node=2")
+    proc, url = _start(tiny_opt, "--tensor-parallel-size", "2", "--dist-timeout", "5", launcher=launcher)
+    try:
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+        assert client.completions.create(model=MODEL, prompt="Hi", max_tokens=2).usage.completion_tokens == 2
+        os.kill(_rank_pid(proc.pid, 1), signal.SIGKILL)
+        start = time.time()
+        rc = proc.wait(timeout=60)  # the leader notices at its next broadcast (heartbeat within a second)
+        elapsed = time.time() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = proc.stdout.read()
+    assert rc != 0, log
+    assert "the server lost a rank: lost rank 1" in log, log  # the server names it, not only the launcher
+    assert elapsed < 5 + 10 + 5, elapsed  # the documented bound: --dist-timeout + 10 s (and some slack)
 
 
 def _post(server, path, body):

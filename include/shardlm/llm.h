@@ -29,6 +29,9 @@ enum class UsageContext { LLMClass, OpenAIServer };
 struct EngineArgs {
   std::string model;                 // Hugging Face folder, or a hub id found in the local HF cache
   std::string tokenizer;             // defaults to `model`
+  // Default sampling parameters: "auto" (the model's generation_config.json), "vllm" (vLLM's neutral ones) or
+  // a folder holding a generation_config.json; see LLM::default_sampling_params().
+  std::string generation_config = "auto";
   std::string dtype = "auto";        // auto | float32 | float16 | bfloat16 (CPU computes in float32)
   std::string device = "auto";       // auto | cpu | cuda
   int max_model_len = 0;             // 0: the model's max_position_embeddings
@@ -140,6 +143,9 @@ class LLM {
   // std::invalid_argument for a malformed conversation or one the template rejects.
   std::vector<RequestOutput> chat(const std::vector<std::string>& conversations, const SamplingParams& params = {},
                                   const ChatOptions& options = {}, bool use_tqdm = true);
+  // vLLM's get_default_sampling_params(): SamplingParams with the model's generation_config.json defaults
+  // (temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens) per EngineArgs::generation_config.
+  SamplingParams default_sampling_params() const;
   // The prompt text a conversation renders to (transformers' apply_chat_template(tokenize=False)). Thread-safe.
   std::string apply_chat_template(const std::string& conversation, const ChatOptions& options = {}) const;
 

@@ -104,6 +104,22 @@ class Tokenizer:
     def bos_token_id(self) -> Optional[int]: ...
     @property
     def eos_token_id(self) -> Optional[int]: ...
+    def batch_decode(self, sequences: Sequence[Sequence[int]], skip_special_tokens: bool = True) -> List[str]: ...
+    def get_vocab(self) -> Dict[str, int]: ...
+    def convert_tokens_to_ids(self, tokens: Union[str, Sequence[str]]) -> Union[Optional[int], List[Optional[int]]]: ...
+    @property
+    def all_special_ids(self) -> List[int]: ...
+    def apply_chat_template(
+        self,
+        conversation: Sequence[Any],
+        tools: Optional[Sequence[Dict[str, Any]]] = None,
+        documents: Optional[Sequence[Dict[str, Any]]] = None,
+        chat_template: Optional[str] = None,
+        add_generation_prompt: bool = False,
+        continue_final_message: bool = False,
+        tokenize: bool = True,
+        **kwargs: Any,
+    ) -> Union[str, List[int], List[str], List[List[int]]]: ...
 
 class _ModelRunner:
     model: Model
@@ -148,6 +164,7 @@ class LLM:
         data_parallel_size: int = 1,
         enable_sleep_mode: bool = False,
         max_logprobs: int = 20,
+        generation_config: str = "auto",
         **kwargs: Any,
     ) -> None: ...
     def collective_rpc(
@@ -166,6 +183,20 @@ class LLM:
     def model(self) -> Model: ...
     def get_tokenizer(self) -> Tokenizer: ...
     def get_default_sampling_params(self) -> SamplingParams: ...
+    def chat(
+        self,
+        messages: Sequence[Any],
+        sampling_params: Optional[Union[SamplingParams, Sequence[SamplingParams]]] = None,
+        use_tqdm: Union[bool, Callable[..., Any]] = True,
+        lora_request: Any = None,
+        chat_template: Optional[str] = None,
+        chat_template_content_format: str = "auto",
+        add_generation_prompt: bool = True,
+        continue_final_message: bool = False,
+        tools: Optional[Sequence[Dict[str, Any]]] = None,
+        chat_template_kwargs: Optional[Dict[str, Any]] = None,
+        mm_processor_kwargs: Optional[Dict[str, Any]] = None,
+    ) -> List[RequestOutput]: ...
     def generate(
         self,
         prompts: Union[PromptType, Sequence[PromptType]],

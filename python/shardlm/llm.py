@@ -75,6 +75,7 @@ class LLM:
         data_parallel_size=1,
         enable_sleep_mode=False,
         max_logprobs=20,
+        generation_config="auto",
         **kwargs,
     ):
         for key, value in kwargs.items():
@@ -128,6 +129,7 @@ class LLM:
         a.data_parallel_size = _checks.as_int(_OWNER, "data_parallel_size", data_parallel_size)
         a.enable_sleep_mode = _checks.as_bool(_OWNER, "enable_sleep_mode", enable_sleep_mode)
         a.max_logprobs = _checks.as_int(_OWNER, "max_logprobs", max_logprobs)
+        a.generation_config = _checks.as_str(_OWNER, "generation_config", generation_config, allow_path=True)
 
         # torch.distributed first where the engine must join a store torch hosts (mpirun/srun); the engine's
         # own rendezvous (with its timeouts and rank-fault messages) before any torch group is created.
@@ -206,7 +208,11 @@ class LLM:
         return self._tokenizer
 
     def get_default_sampling_params(self) -> SamplingParams:
-        return SamplingParams()
+        """vLLM's: SamplingParams with the model's generation_config.json defaults (temperature, top_k, top_p,
+        min_p, repetition_penalty, max_new_tokens as max_tokens) unless LLM(generation_config="vllm")."""
+        native_params = self._engine.default_sampling_params()
+        return SamplingParams(**{name: getattr(native_params, name) for name in
+                                 ("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "max_tokens")})
 
     def generate(self, prompts, sampling_params=None, use_tqdm=True):
         """Generates for every prompt and returns one RequestOutput per prompt, in order.
@@ -221,6 +227,8 @@ class LLM:
         before anything is generated.
         """
         native_prompts, prompt_was_ids = _parse_prompts(prompts)
+        if sampling_params is None:  # vLLM: the model's generation defaults
+            sampling_params = self.get_default_sampling_params()
         params = _parse_sampling_params(sampling_params, len(native_prompts))
         native_params = [p._to_native() for p in params]
         on_step, native_bar, close = make_progress(use_tqdm, len(native_prompts))

@@ -187,7 +187,8 @@ void bind_engine(py::module_& m) {
       .def("sleep", &Engine::sleep, py::arg("level") = 1)
       .def("wake_up", &Engine::wake_up, py::arg("tags") = py::none())
       .def("is_sleeping", [](Engine& e) { return e.llm().is_sleeping(); })
-      .def("reset_prefix_cache", &Engine::reset_prefix_cache);
+      .def("reset_prefix_cache", &Engine::reset_prefix_cache)
+      .def("default_sampling_params", [](Engine& e) { return e.llm().default_sampling_params(); });
 }
 
 }  // namespace shardlm::python

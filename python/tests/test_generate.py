@@ -4,6 +4,7 @@ command line, prompt forms, per-prompt SamplingParams, logprobs, stops, rejected
 import json
 import math
 import pickle
+import shutil
 import subprocess
 
 import pytest
@@ -291,3 +292,19 @@ def test_logprobs_are_capped_by_max_logprobs_as_in_vllm(tiny_opt):
     assert [len(lp) for lp in out.outputs[0].logprobs] == [5, 5]
     with pytest.raises(ValueError, match="whole vocabulary"):
         llm.generate(["Hi"], SamplingParams(max_tokens=1, logprobs=-1), use_tqdm=False)
+
+
+def test_generation_config_defaults(tiny_opt, tmp_path):
+    # vLLM's generation_config="auto": the model's generation_config.json gives get_default_sampling_params()
+    # and what generate() uses without sampling_params; "vllm" ignores it.
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_opt, folder)
+    (folder / "generation_config.json").write_text(json.dumps({"temperature": 0.5, "top_p": 0.8, "max_new_tokens": 5}))
+    llm = LLM(str(folder), dtype="float32", device="cpu")
+    d = llm.get_default_sampling_params()
+    assert (d.temperature, d.top_p, d.max_tokens, d.top_k) == (0.5, pytest.approx(0.8), 5, 0)
+    assert len(llm.generate("Hello", use_tqdm=False)[0].outputs[0].token_ids) == 5
+    neutral = LLM(str(folder), dtype="float32", device="cpu", generation_config="vllm").get_default_sampling_params()
+    assert (neutral.temperature, neutral.max_tokens) == (1.0, 16)
+    with pytest.raises(ValueError, match="generation_config"):
+        LLM(str(folder), device="cpu", generation_config=str(tmp_path / "nowhere"))

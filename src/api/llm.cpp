@@ -25,6 +25,8 @@ EngineArgs args_for(const std::string& model) {
 LLM::LLM(const std::string& model) : LLM(args_for(model)) {}
 LLM::~LLM() = default;
 
+SamplingParams LLM::default_sampling_params() const { return engine_->default_sampling_params(); }
+
 std::string LLM::apply_chat_template(const std::string& conversation, const ChatOptions& options) const {
   std::call_once(chat_once_, [&] { chat_ = std::make_unique<ChatPrompter>(engine_->tokenizer_dir()); });
   return chat_->render(conversation, options);

@@ -10,6 +10,7 @@
 #include "core/memory_arena.h"
 #include "distributed/parallel_state.h"
 #include "engine/device_sampler.h"
+#include "engine/generation_defaults.h"
 #include "ops/op_profile.h"
 #include "io/hf_cache.h"
 #include "ops/cpu/cpu_kernels.h"
@@ -172,6 +173,7 @@ LLMEngine::LLMEngine(const EngineArgs& given) : args_(given) {
     cpu::set_num_threads(threads);
   }
 
+  default_params_ = generation_defaults(args.generation_config, model_dir);
   tokenizer_dir_ = args.tokenizer.empty() ? model_dir : resolve_model_path(args.tokenizer);
   tokenizer_ = Tokenizer::from_dir(tokenizer_dir_);
   weights_ = WeightStore::open(model_dir);

@@ -42,6 +42,7 @@ class LLMEngine {
   const Model& model() const { return *model_; }
   const EngineArgs& args() const { return args_; }
   const std::string& tokenizer_dir() const { return tokenizer_dir_; }  // the folder the tokenizer came from
+  const SamplingParams& default_sampling_params() const { return default_params_; }  // generation_config's
   int max_model_len() const { return max_model_len_; }
   EngineStats stats() const;
   DistributedState& distributed() const { return *dist_; }
@@ -85,6 +86,7 @@ class LLMEngine {
   int max_model_len_ = 0;
   int64_t num_kv_blocks_ = 0;
   std::string tokenizer_dir_;
+  SamplingParams default_params_;
   size_t device_free_at_start_ = 0;  // GPU: free device memory when this engine began (0: unknown)
   std::vector<int32_t> eos_token_ids_;
 

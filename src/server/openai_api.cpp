@@ -159,13 +159,13 @@ json message_content(const json& c, size_t i) {
 
 }  // namespace
 
-CompletionRequest parse_completion_request(const std::string& body) {
+CompletionRequest parse_completion_request(const std::string& body, const SamplingParams& defaults) {
   const json j = parse_body(body);
   CompletionRequest r;
+  r.params = defaults;  // max_tokens 16 unless the generation config sets one
   r.model = j["model"].get<std::string>();
   if (!j.contains("prompt")) bad("prompt", "'prompt' is required");
   r.prompts = prompts_of(j["prompt"]);
-  r.params.max_tokens = 16;
   for (const auto& [key, v] : j.items()) {
     if (v.is_null()) continue;  // OpenAI clients send null for "not given"
     if (common_field(key, v, r) || key == "prompt" || key == "suffix") continue;
@@ -184,11 +184,13 @@ CompletionRequest parse_completion_request(const std::string& body) {
   return r;
 }
 
-ChatRequest parse_chat_request(const std::string& body) {
+ChatRequest parse_chat_request(const std::string& body, const SamplingParams& defaults) {
   const json j = parse_body(body);
   ChatRequest r;
+  r.params = defaults;
+  // Chat: up to the context length unless the request or the generation config limits it.
+  if (defaults.max_tokens == SamplingParams{}.max_tokens) r.params.max_tokens = std::nullopt;
   r.model = j["model"].get<std::string>();
-  r.params.max_tokens = std::nullopt;  // chat: up to the context length unless limited
   if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty())
     bad("messages", "'messages' (a non-empty list of messages) is required");
   r.messages = nlohmann::ordered_json::array();

@@ -42,8 +42,10 @@ struct ChatRequest : ApiRequest {
 };
 
 // Parse the bodies. Throw ApiError (400) naming the field for a wrong type, an unknown field or a bad value.
-CompletionRequest parse_completion_request(const std::string& body);
-ChatRequest parse_chat_request(const std::string& body);
+// Fields a request leaves out take `defaults` (the model's generation_config defaults, as vLLM's server does;
+// max_tokens: completions 16, chat up to the context, unless the generation config sets max_new_tokens).
+CompletionRequest parse_completion_request(const std::string& body, const SamplingParams& defaults = {});
+ChatRequest parse_chat_request(const std::string& body, const SamplingParams& defaults = {});
 
 // Choice index of sequence `seq` of prompt `prompt_index` (OpenAI: prompts x n, prompt-major).
 inline int choice_index(int prompt_index, int seq, int n) { return prompt_index * n + seq; }

@@ -76,6 +76,9 @@ inline void add_engine_flags(CLI::App* app, EngineFlags& f, bool model_required 
       ->check(integer_at_least(1));
   app->add_option("--max-model-len", f.args.max_model_len, "longest sequence (0: the model's limit)")
       ->check(integer_at_least(0));
+  app->add_option("--generation-config", f.args.generation_config,
+                  "default sampling parameters: auto (the model's generation_config.json), vllm, or a folder")
+      ->capture_default_str();
   app->add_option("--engine-seed", f.args.seed, "seed for requests without their own seed")
       ->capture_default_str()
       ->check(integer_in(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));

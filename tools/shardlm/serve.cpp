@@ -268,7 +268,7 @@ int run_serve(ServeFlags& f) {
   svr.Post("/v1/completions", [&](const httplib::Request& http_req, httplib::Response& res) {
     server::CompletionRequest req;
     try {
-      req = server::parse_completion_request(http_req.body);
+      req = server::parse_completion_request(http_req.body, llm.default_sampling_params());
     } catch (const ApiError& e) {
       return send_error(res, e);
     }
@@ -284,7 +284,7 @@ int run_serve(ServeFlags& f) {
     server::ChatRequest req;
     std::vector<Prompt> prompts;
     try {
-      req = server::parse_chat_request(http_req.body);
+      req = server::parse_chat_request(http_req.body, llm.default_sampling_params());
       ChatOptions chat;
       chat.chat_template = req.chat_template;
       chat.add_generation_prompt = req.add_generation_prompt;

@@ -5,6 +5,7 @@ The build folder is $SHARDLM_BUILD_DIR (default build/); fixtures are $SHARDLM_F
 ../shared/fixtures) and tests that need them skip with a loud message when the folder is absent.
 """
 
+import gc
 import json
 import os
 import pathlib
@@ -48,6 +49,15 @@ def subprocess_env(**extra):
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(BUILD / "python"), os.environ.get("PYTHONPATH", "")] if p)
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+@pytest.fixture(autouse=True)
+def _collect_engines():
+    """Engines a test dropped are freed before the next test: an LLM and its torch views refer to each other,
+    so only the cycle collector frees them, and on a GPU the next engine checks that its
+    gpu_memory_utilization share is free (as vLLM does)."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -214,7 +214,7 @@ def test_torch_groups_in_a_single_process(f32_llm):
 @pytest.mark.parametrize("first,second", [("shardlm", "torch"), ("torch", "shardlm")])
 def test_import_order(first, second, tiny_opt):
     script = (f"import {first}, {second}\nimport shardlm, torch\n"
-              f"llm = shardlm.LLM({str(tiny_opt)!r})\n"
+              f"llm = shardlm.LLM({str(tiny_opt)!r}, gpu_memory_utilization=0.3)\n"
               "print(type(next(iter(llm.model.parameters()))).__name__, torch.ones(1).sum().item())\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           env=subprocess_env())

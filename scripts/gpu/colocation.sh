@@ -13,10 +13,16 @@ F=$SHARDLM_FIXTURES/models
 NGPU=$(nvidia-smi -L | wc -l)
 say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) x$NGPU, $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
 PYB=$(python3 -c "import pybind11; print('-Dpybind11_DIR=' + pybind11.get_cmake_dir())" 2>/dev/null)
+# -Wl,-y names the file that defines a libstdc++ facet symbol when libshardlm.so is linked: on the GPU machine
+# (2026-12-07) libshardlm.so carried its own copy of libstdc++'s locale code (8,627 std:: symbols, codecvt facets
+# among them; 3,378 and none here), and an ostream << double in it crashed inside torch's Python process.
+STDCXX_PROBE=_ZNKSt7codecvtIDsc11__mbstate_tE9do_lengthERS0_PKcS4_m
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-Release} -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=ON \
+  -DCMAKE_SHARED_LINKER_FLAGS="-Wl,-y,$STDCXX_PROBE" \
   -DPython_EXECUTABLE="$(command -v python3)" $PYB > "$OUT/build.log" 2>&1 &&
   ninja -C build-gpu -j "$(nproc)" shardlm shardlm-run _shardlm test_cuda >> "$OUT/build.log" 2>&1
 say "build rc=$? at $SECONDS s"; grep -E "error|FAILED|Python module" "$OUT/build.log" | head -5 | tee -a "$SUMMARY"
+say "libstdc++ facet code linked into libshardlm.so from: $(grep -E "libshardlm|definition of $STDCXX_PROBE" "$OUT/build.log" | grep -i definition | head -3 | tr '\n' ' ') (std:: symbols defined: $(nm -C --defined-only build-gpu/lib/libshardlm.so | grep -c ' std::'))"
 export PYTHONPATH=$ROOT/build-gpu/python SHARDLM_BUILD_DIR=$ROOT/build-gpu
 
 timeout 120 $B/test_cuda --gtest_filter='*Sleep*:*Arena*:*MemoryBudget*' > "$OUT/test_cuda_sleep.log" 2>&1

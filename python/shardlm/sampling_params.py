@@ -1,8 +1,14 @@
 """SamplingParams: vLLM's per-request decoding options (same names, defaults, normalisation and validation
 messages), converted to the engine's native struct for each request."""
 
+import warnings
+
 from shardlm import _checks
 from shardlm._native import native
+from shardlm.exceptions import VLLMValidationError
+
+_SAMPLING_EPS = 1e-5  # below it, temperature means greedy decoding (vLLM's)
+_MIN_TEMP = 1e-2  # smaller positive temperatures are raised to it, as vLLM does (numerical safety)
 
 _OWNER = "SamplingParams"
 
@@ -34,7 +40,8 @@ _FIELDS = {
     "ignore_eos": lambda v: _checks.as_bool(_OWNER, "ignore_eos", v),
     "max_tokens": lambda v: _checks.as_int(_OWNER, "max_tokens", v, allow_none=True),
     "min_tokens": lambda v: _checks.as_int(_OWNER, "min_tokens", v),
-    "logprobs": lambda v: _checks.as_int(_OWNER, "logprobs", v, allow_none=True),
+    # vLLM: logprobs=True means 1 (the sampled token's and the top one's).
+    "logprobs": lambda v: 1 if v is True else _checks.as_int(_OWNER, "logprobs", v, allow_none=True),
     "skip_special_tokens": lambda v: _checks.as_bool(_OWNER, "skip_special_tokens", v),
 }
 
@@ -74,6 +81,15 @@ class SamplingParams:
         values = dict(locals())
         for name in _FIELDS:
             setattr(self, name, values[name])
+        # vLLM's normalisation (SamplingParams.__post_init__).
+        if self.seed == -1:
+            self.seed = None
+        if 0 < self.temperature < _MIN_TEMP:
+            warnings.warn(f"temperature {self.temperature} is less than {_MIN_TEMP}, which may cause numerical errors "
+                          f"nan or inf in tensors; it is raised to {_MIN_TEMP}", stacklevel=2)
+            self.temperature = _MIN_TEMP
+        if self.temperature < _SAMPLING_EPS:  # greedy: the truncations mean nothing
+            self.top_p, self.top_k, self.min_p = 1.0, 0, 0.0
         self._to_native()  # validates
 
     def __setattr__(self, name, value):
@@ -87,7 +103,13 @@ class SamplingParams:
         sp = native.SamplingParams()
         for name in _FIELDS:
             setattr(sp, name, getattr(self, name))
-        sp.validate()
+        try:
+            sp.validate()
+        except ValueError as e:  # the engine's messages start with the field's name
+            parameter = str(e).split(" ", 1)[0]
+            value = getattr(self, parameter, None) if parameter in _FIELDS else None
+            raise VLLMValidationError(str(e), parameter=parameter if parameter in _FIELDS else None,
+                                      value=value) from None
         return sp
 
     def clone(self):

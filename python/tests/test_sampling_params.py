@@ -90,3 +90,22 @@ def test_pickle_repr_clone_eq():
     assert sp.clone() == sp and sp.clone() is not sp
     r = repr(sp)
     assert r.startswith("SamplingParams(n=1, presence_penalty=0.0") and "temperature=0.5" in r and "seed=7" in r
+
+
+def test_vllm_normalisation_and_validation_error():
+    # vLLM's __post_init__: seed -1 is None, logprobs=True is 1, tiny temperatures are raised to 0.01 with a
+    # warning, greedy decoding drops top_p/top_k/min_p; invalid values raise VLLMValidationError (a ValueError)
+    # naming the parameter and value.
+    from shardlm.exceptions import VLLMValidationError
+
+    assert SamplingParams(seed=-1).seed is None
+    assert SamplingParams(logprobs=True).logprobs == 1
+    with pytest.warns(UserWarning, match="temperature"):
+        assert SamplingParams(temperature=0.005).temperature == 0.01
+    greedy = SamplingParams(temperature=0, top_p=0.5, top_k=3, min_p=0.2)
+    assert (greedy.top_p, greedy.top_k, greedy.min_p) == (1.0, 0, 0.0)
+    assert SamplingParams(temperature=0.7, top_p=0.5).top_p == 0.5
+    with pytest.raises(VLLMValidationError) as e:
+        SamplingParams(top_p=2)
+    assert isinstance(e.value, ValueError) and e.value.parameter == "top_p" and e.value.value == 2.0
+    assert SamplingParams(seed=2**63 - 1).seed == 2**63 - 1

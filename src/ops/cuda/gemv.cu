@@ -27,6 +27,7 @@
 #include <mutex>
 #include <tuple>
 #include <type_traits>
+#include <vector>
 
 #include "ops/cuda/cuda_context.h"
 #include "ops/cuda/cuda_kernels.h"
@@ -354,10 +355,12 @@ __global__ void __launch_bounds__(kThreads) gemv_mma_kernel(GemvArgs a) {
 
 // Split-K scratch: counters (kept zero between launches) then f32 partials. Grows, never shrinks; one
 // per process (one device, one stream), so launches that use it are ordered. Never freed (leaked at
-// exit on purpose: the CUDA context may be gone by then).
+// exit on purpose: the CUDA context may be gone by then). A buffer outgrown is kept, not freed: CUDA graphs
+// captured earlier (another engine's in the same process, say) still point at it.
 struct Workspace {
   std::mutex mu;
   Tensor buf;
+  std::vector<Tensor> outgrown;
   int64_t counter_slots = 0, partial_floats = 0;
 
   // Returns {counters, partials} with at least the given sizes; the caller holds mu through the launch.
@@ -366,6 +369,7 @@ struct Workspace {
       counter_slots = std::max(counters_needed, 2 * counter_slots);
       partial_floats = std::max(partials_needed, 2 * partial_floats);
       counter_slots = (counter_slots + 3) / 4 * 4;  // partials stay 16-byte aligned
+      if (buf.defined()) outgrown.push_back(std::move(buf));
       buf = Tensor::zeros({(counter_slots + partial_floats) * 4}, DType::U8, Device::CUDA);
     }
     unsigned* counters = static_cast<unsigned*>(buf.raw());

@@ -6,6 +6,8 @@ import json
 import subprocess
 import textwrap
 
+import pytest
+
 from conftest import PYTHON, comparable_prefix, require_binary, subprocess_env
 
 
@@ -135,3 +137,33 @@ def test_two_ranks_generate_the_golden_tokens_and_exchange_data_without_torch(ti
     full = llm.model.num_parameters()
     assert r0["local_parameters"] < full and r1["local_parameters"] < full
     assert r0["local_parameters"] + r1["local_parameters"] >= full
+
+
+DISAGREE_WORKER = textwrap.dedent(
+    """
+    import os, sys
+    from shardlm import LLM, SamplingParams
+    rank = int(os.environ["RANK"])
+    what = sys.argv[2]
+    seed = rank if what == "engine seed" else 0
+    llm = LLM(sys.argv[1], tensor_parallel_size=2, device="cpu", dtype="float32", seed=seed)
+    prompts = ["Hello"] * (1 + rank if what == "prompt count" else 1)
+    params = SamplingParams(temperature=0.5 + 0.1 * rank if what == "temperature" else 0.5, max_tokens=4)
+    llm.generate(prompts, params, use_tqdm=False)
+    print("generated")
+    """
+)
+
+
+@pytest.mark.parametrize("what,field", [("engine seed", "seed (the engine's)"), ("prompt count", "the number of prompts"),
+                                        ("temperature", "SamplingParams.temperature")])
+def test_ranks_that_disagree_fail_together_naming_the_field(tiny_opt, tmp_path, what, field):
+    # vLLM issue 15895: different inputs per rank gave garbled outputs with exit 0, or an abort in Gloo.
+    worker = tmp_path / "disagree.py"
+    worker.write_text(DISAGREE_WORKER)
+    proc = _shardlm_run([PYTHON, str(worker), str(tiny_opt), what], env=subprocess_env())
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "generated" not in out
+    assert f"the ranks disagree on '{field}'" in out, out
+    assert "terminate called" not in out and "Aborted" not in out, out

@@ -7,7 +7,9 @@
 #include "api/chat_prompter.h"
 #include "api/progress_bar.h"
 #include "core/error.h"
+#include "distributed/agreement.h"
 #include "distributed/parallel_state.h"
+#include "distributed/process_group.h"
 #include "engine/llm_engine.h"
 
 namespace shardlm {
@@ -20,6 +22,42 @@ EngineArgs args_for(const std::string& model) {
   a.model = model;
   return a;
 }
+
+
+// Every input of a generate() call that the ranks of a tensor-parallel group must share, field by field.
+InputDigest generate_digest(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params) {
+  InputDigest d;
+  d.add_value("the number of prompts", prompts.size());
+  for (const Prompt& p : prompts) {
+    if (p.token_ids)
+      d.add("the prompts", std::string_view(reinterpret_cast<const char*>(p.token_ids->data()), p.token_ids->size() * 4));
+    else
+      d.add("the prompts", p.text);
+  }
+  for (const SamplingParams& s : params) {
+    d.add_value("SamplingParams.n", s.n);
+    d.add_value("SamplingParams.temperature", s.temperature);
+    d.add_value("SamplingParams.top_p", s.top_p);
+    d.add_value("SamplingParams.top_k", s.top_k);
+    d.add_value("SamplingParams.min_p", s.min_p);
+    d.add_value("SamplingParams.presence_penalty", s.presence_penalty);
+    d.add_value("SamplingParams.frequency_penalty", s.frequency_penalty);
+    d.add_value("SamplingParams.repetition_penalty", s.repetition_penalty);
+    d.add_value("SamplingParams.seed", s.seed.value_or(INT64_MIN));
+    for (const std::string& stop : s.stop) d.add("SamplingParams.stop", stop);
+    d.add_value("SamplingParams.stop", s.stop.size());
+    for (int32_t id : s.stop_token_ids) d.add_value("SamplingParams.stop_token_ids", id);
+    d.add_value("SamplingParams.stop_token_ids", s.stop_token_ids.size());
+    d.add_value("SamplingParams.max_tokens", s.max_tokens.value_or(-1));
+    d.add_value("SamplingParams.min_tokens", s.min_tokens);
+    d.add_value("SamplingParams.logprobs", s.logprobs.value_or(-2));
+    d.add_value("SamplingParams.ignore_eos", s.ignore_eos);
+    d.add_value("SamplingParams.skip_special_tokens", s.skip_special_tokens);
+    d.add_value("SamplingParams.include_stop_str_in_output", s.include_stop_str_in_output);
+  }
+  return d;
+}
+
 }  // namespace
 
 LLM::LLM(const std::string& model) : LLM(args_for(model)) {}
@@ -62,6 +100,9 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, con
   if (params.size() != prompts.size())
     throw std::invalid_argument("generate: got " + std::to_string(params.size()) + " SamplingParams for " +
                                 std::to_string(prompts.size()) + " prompts");
+  // Before anything a rank could do alone (validation may fail on one rank only when their inputs differ).
+  if (ProcessGroup* g = engine_->distributed().tp.cpu_group.get(); g && g->size() > 1)
+    require_agreement(*g, generate_digest(prompts, params), "generate");
   for (const auto& p : params) p.validate();
   engine_->check_awake();
   const size_t n = prompts.size();

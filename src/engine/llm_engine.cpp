@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/memory_arena.h"
+#include "distributed/agreement.h"
 #include "distributed/parallel_state.h"
 #include "engine/device_sampler.h"
 #include "engine/generation_defaults.h"
@@ -216,6 +217,24 @@ LLMEngine::LLMEngine(const EngineArgs& given) : args_(given) {
   if (budget <= 0) budget = std::min(kDefaultCpuKvBytes, (int64_t)args.max_num_seqs * blocks_per_seq * block_bytes);
   int64_t blocks = budget / block_bytes;
   if (dist_->tp.world_size > 1) {
+    // The ranks of a replica must run the same model with the same settings, or their outputs differ.
+    InputDigest d;
+    d.add("the model (architecture)", model_->config().architecture);
+    for (const std::string& name : weights_->names()) {
+      d.add("the model (its tensors)", name);
+      for (int64_t dim : weights_->info(name).shape) d.add_value("the model (its tensors)", dim);
+    }
+    d.add_value("dtype", kv_dtype);
+    d.add_value("max_model_len", max_model_len_);
+    d.add_value("block_size", args.block_size);
+    d.add_value("max_num_seqs", args.max_num_seqs);
+    d.add_value("max_num_batched_tokens", args.max_num_batched_tokens);
+    d.add_value("enable_prefix_caching", args.enable_prefix_caching);
+    d.add_value("enable_chunked_prefill", args.enable_chunked_prefill);
+    d.add_value("seed (the engine's)", args.seed);
+    d.add_value("max_logprobs", args.max_logprobs);
+    d.add("the tokenizer", std::to_string(tokenizer_->vocab_size()));
+    require_agreement(*dist_->tp.cpu_group, d, "LLM");
     Tensor t = Tensor::empty({1}, DType::I64);
     t.data<int64_t>()[0] = blocks;
     dist_->tp.cpu_group->all_reduce(t, ReduceOp::Min);

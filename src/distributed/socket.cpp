@@ -127,50 +127,90 @@ Socket connect_once(const std::string& host, int port, Clock::time_point deadlin
   fail("cannot connect to ", endpoint(host, port), ": ", reason);
 }
 
-Socket listen_any(int port, const std::string& display_host) {
-  auto bind_family = [&](int family, int& err) -> int {
-    int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      err = errno;
-      return -1;
+namespace {
+
+
+// Binds and listens on one address; the fd, or -1 with `err` set.
+int bind_listen(const sockaddr* addr, socklen_t len, int family, int& err) {
+  int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    err = errno;
+    return -1;
+  }
+  Socket guard(fd);
+  int one = 1, zero = 0;
+  // SO_REUSEADDR only lets us reuse a port whose old connections sit in TIME_WAIT; a live listener on the
+  // port still makes bind fail with EADDRINUSE.
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+  if (::bind(fd, addr, len) < 0 || ::listen(fd, 1024) < 0) {
+    err = errno;
+    return -1;
+  }
+  return guard.release();
+}
+
+int listen_every_interface(int port, int& err) {
+  sockaddr_in6 a6{};
+  a6.sin6_family = AF_INET6;
+  a6.sin6_addr = in6addr_any;
+  a6.sin6_port = htons((uint16_t)port);
+  int fd = bind_listen((sockaddr*)&a6, sizeof a6, AF_INET6, err);
+  if (fd >= 0 || err == EADDRINUSE || err == EACCES) return fd;
+  sockaddr_in a4{};
+  a4.sin_family = AF_INET;
+  a4.sin_addr.s_addr = htonl(INADDR_ANY);
+  a4.sin_port = htons((uint16_t)port);
+  return bind_listen((sockaddr*)&a4, sizeof a4, AF_INET, err);
+}
+
+}  // namespace
+
+Socket listen_on(int port, const std::string& host) {
+  int err = 0, fd = -1;
+  if (host == "localhost" || host == "ip6-localhost") {
+    sockaddr_in a4{};  // clients that resolve the name to ::1 first fall through to 127.0.0.1
+    a4.sin_family = AF_INET;
+    a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a4.sin_port = htons((uint16_t)port);
+    fd = bind_listen((sockaddr*)&a4, sizeof a4, AF_INET, err);
+  } else if (!host.empty()) {
+    bool not_local = true;
+    auto addrs = resolve(host, port, SOCK_STREAM, AI_PASSIVE);
+    for (const addrinfo* ai = addrs.get(); ai && fd < 0; ai = ai->ai_next) {
+      fd = bind_listen(ai->ai_addr, ai->ai_addrlen, ai->ai_family, err);
+      if (fd < 0 && err != EADDRNOTAVAIL) not_local = false;
     }
-    Socket guard(fd);
-    int one = 1, zero = 0;
-    // SO_REUSEADDR only lets us reuse a port whose old connections sit in TIME_WAIT; a live listener
-    // on the port still makes bind fail with EADDRINUSE.
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    int rv;
-    if (family == AF_INET6) {
-      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-      sockaddr_in6 a{};
-      a.sin6_family = AF_INET6;
-      a.sin6_addr = in6addr_any;
-      a.sin6_port = htons((uint16_t)port);
-      rv = ::bind(fd, (sockaddr*)&a, sizeof(a));
-    } else {
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_ANY);
-      a.sin_port = htons((uint16_t)port);
-      rv = ::bind(fd, (sockaddr*)&a, sizeof(a));
-    }
-    if (rv < 0 || ::listen(fd, 1024) < 0) {
-      err = errno;
-      return -1;
-    }
-    return guard.release();
-  };
-  int err = 0;
-  int fd = bind_family(AF_INET6, err);
-  if (fd < 0 && err != EADDRINUSE && err != EACCES) fd = bind_family(AF_INET, err);
+    // Not an address of this host (a NAT or DNS alias of it): every interface, as before.
+    if (fd < 0 && not_local && !is_loopback_host(host)) fd = listen_every_interface(port, err);
+  } else {
+    fd = listen_every_interface(port, err);
+  }
   if (fd < 0) {
     if (err == EADDRINUSE)
-      fail("cannot host the rendezvous store at ", endpoint(display_host, port),
+      fail("cannot host the rendezvous store at ", endpoint(host, port),
            ": the port is already in use (another job or store is listening there; choose a free port "
            "with MASTER_PORT / --master-port, or --standalone)");
-    fail("cannot host the rendezvous store at ", endpoint(display_host, port), ": ", std::strerror(err));
+    fail("cannot host the rendezvous store at ", endpoint(host, port), ": ", std::strerror(err));
   }
   return Socket(fd);
+}
+
+std::string local_connect_host(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, (sockaddr*)&ss, &len) < 0) return "127.0.0.1";
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    const auto* a = (const sockaddr_in*)&ss;
+    if (a->sin_addr.s_addr == htonl(INADDR_ANY)) return "127.0.0.1";
+    ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    return buf;
+  }
+  const auto* a = (const sockaddr_in6*)&ss;
+  if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) return "127.0.0.1";
+  ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+  return buf;
 }
 
 int local_port(int fd) {

@@ -53,10 +53,15 @@ std::string endpoint(const std::string& host, int port);
 // Throws Error with the reason ("Connection refused", "no such host", ...) when none accepts.
 Socket connect_once(const std::string& host, int port, Clock::time_point deadline);
 
-// A listening socket on every interface at `port` (0 picks a free port). Dual-stack IPv6 when the host has
-// it, else IPv4. Throws Error naming `display_host`:port when the port is taken.
-Socket listen_any(int port, const std::string& display_host);
+// A listening socket at `port` (0 picks a free port) on the address `host` names: only the loopback interface
+// for a loopback name ("localhost", 127.x.x.x, ::1), that address for a local one, and every interface (dual
+// stack when the host has IPv6) for "" or a name that is not a local address (a NAT or DNS alias). Throws
+// Error naming host:port when the port is taken.
+Socket listen_on(int port, const std::string& host);
 int local_port(int fd);
+// The numeric address a listening socket is bound to, or "127.0.0.1" when it listens on every interface: where
+// a client on this host reaches it.
+std::string local_connect_host(int fd);
 
 // Writes all n bytes (never raises SIGPIPE). Throws ClosedError / TimeoutError / Error.
 void send_all(int fd, const void* data, size_t n, Clock::time_point deadline);

@@ -91,7 +91,7 @@ std::shared_ptr<TcpStore> TcpStore::connect(const std::string& host, int port, s
 
 std::shared_ptr<TcpStore> TcpStore::host(int port, std::chrono::milliseconds timeout, const std::string& display_host) {
   auto server = std::make_unique<TcpStoreServer>(port, display_host);
-  auto store = connect("127.0.0.1", server->port(), timeout);
+  auto store = connect(server->connect_host(), server->port(), timeout);
   store->server_ = std::move(server);
   return store;
 }

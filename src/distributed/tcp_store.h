@@ -94,14 +94,17 @@ class TcpStore {
 // A TCPStore-compatible server: one poll loop on a background thread, all state in memory.
 class TcpStoreServer {
  public:
-  // Listens on every interface at `port` (0 picks a free one). Throws Error naming
-  // display_host:port when the port is in use.
-  explicit TcpStoreServer(int port, const std::string& display_host = "127.0.0.1");
+  // Listens at `port` (0 picks a free one) on the address `host` names (net::listen_on: loopback only for a
+  // loopback name, so a single-node job is not reachable from the network). Throws Error naming host:port
+  // when the port is in use.
+  explicit TcpStoreServer(int port, const std::string& host = "127.0.0.1");
   ~TcpStoreServer();  // stops the loop and closes every connection
   TcpStoreServer(const TcpStoreServer&) = delete;
   TcpStoreServer& operator=(const TcpStoreServer&) = delete;
 
   int port() const { return port_; }
+  // Where a client on this host reaches the server (the bound address; 127.0.0.1 for every interface).
+  std::string connect_host() const { return net::local_connect_host(listener_.fd()); }
 
  private:
   struct State;

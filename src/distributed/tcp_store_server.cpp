@@ -89,8 +89,14 @@ int64_t parse_counter(const std::string& key, const std::string& value) {
 
 }  // namespace
 
+// Bounds on what clients can make the store hold (a rendezvous stores addresses and ids of bytes to
+// kilobytes): one request's bytes, and keys plus values in total. Past them the client is dropped.
+constexpr size_t kMaxRequestBytes = size_t(64) << 20;
+constexpr size_t kMaxStoredBytes = size_t(1) << 30;
+
 struct TcpStoreServer::State {
   std::map<uint64_t, Client> clients;
+  size_t stored_bytes = 0;  // keys and values of kv and queues
   uint64_t next_id = 1;
   std::unordered_map<std::string, std::string> kv;
   std::unordered_map<std::string, std::vector<uint64_t>> waiting;  // key -> clients parked on it
@@ -139,7 +145,17 @@ struct TcpStoreServer::State {
     }
   }
 
+  // Accounts for `added` more stored bytes (and `removed` fewer); throws past kMaxStoredBytes.
+  void charge(size_t added, size_t removed = 0) {
+    const size_t after = stored_bytes - std::min(removed, stored_bytes) + added;
+    if (after > kMaxStoredBytes)
+      throw ProtocolError(str_cat("the store would hold more than ", kMaxStoredBytes >> 20, " MiB"));
+    stored_bytes = after;
+  }
+
   void set(const std::string& key, std::string value) {
+    auto it = kv.find(key);
+    charge(key.size() + value.size(), it == kv.end() ? 0 : key.size() + it->second.size());
     kv[key] = std::move(value);
     wake(key);
   }
@@ -185,7 +201,10 @@ bool TcpStoreServer::State::handle_one(uint64_t id, Client& c) {
         result = expected.empty() ? desired : expected;
         if (expected.empty()) set(key, desired);
       } else {
-        if (it->second == expected) it->second = desired;
+        if (it->second == expected) {
+          charge(desired.size(), it->second.size());
+          it->second = desired;
+        }
         result = it->second;
         wake(key);
       }
@@ -235,12 +254,16 @@ bool TcpStoreServer::State::handle_one(uint64_t id, Client& c) {
     case QueryType::GETNUMKEYS:
       c.out += Writer().value<int64_t>((int64_t)kv.size()).data();
       break;
-    case QueryType::DELETE_KEY:
+    case QueryType::DELETE_KEY: {
       if (!r.key(key)) return false;
+      auto it = kv.find(key);
+      if (it != kv.end()) charge(0, key.size() + it->second.size());
       c.out += Writer().value<int64_t>((int64_t)kv.erase(key)).data();
       break;
+    }
     case QueryType::APPEND:
       if (!r.key(key) || !r.payload(value)) return false;
+      charge(value.size() + (kv.count(key) ? 0 : key.size()));
       kv[key] += value;
       wake(key);
       break;
@@ -267,6 +290,7 @@ bool TcpStoreServer::State::handle_one(uint64_t id, Client& c) {
     }
     case QueryType::QUEUE_PUSH:
       if (!r.key(key) || !r.payload(value)) return false;
+      charge(key.size() + value.size());
       queues[key].push_back(std::move(value));
       wake(key, /*only_one=*/true);
       break;
@@ -277,6 +301,7 @@ bool TcpStoreServer::State::handle_one(uint64_t id, Client& c) {
       w.value<int64_t>((int64_t)queue.size());
       if (!queue.empty()) {
         w.bytes(queue.front());
+        charge(0, key.size() + queue.front().size());
         queue.pop_front();
       }
       c.out += w.data();
@@ -318,8 +343,8 @@ bool TcpStoreServer::State::handle_one(uint64_t id, Client& c) {
   return true;
 }
 
-TcpStoreServer::TcpStoreServer(int port, const std::string& display_host)
-    : listener_(net::listen_any(port, display_host)), state_(std::make_unique<State>()) {
+TcpStoreServer::TcpStoreServer(int port, const std::string& host)
+    : listener_(net::listen_on(port, host)), state_(std::make_unique<State>()) {
   port_ = net::local_port(listener_.fd());
   if (::pipe2(wake_fds_, O_CLOEXEC | O_NONBLOCK) < 0) fail("pipe2 failed: ", std::strerror(errno));
   int flags = ::fcntl(listener_.fd(), F_GETFL);
@@ -395,6 +420,11 @@ void TcpStoreServer::run() {
         }
         c.in.erase(0, c.in_consumed);
         c.in_consumed = 0;
+        if (c.in.size() > kMaxRequestBytes) {  // an incomplete request this large is not a rendezvous
+          std::cerr << "shardlm TcpStoreServer: dropping a client: a request larger than " << (kMaxRequestBytes >> 20)
+                    << " MiB\n";
+          c.dead = true;
+        }
       }
     }
     // Flush replies (including wake-ups queued for other clients), then drop dead clients.

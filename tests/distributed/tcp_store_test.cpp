@@ -281,3 +281,38 @@ TEST(TcpStore, ServerGoingAwayFailsClientsInsteadOfHanging) {
   EXPECT_NE(error.find("lost the connection"), std::string::npos) << error;
   EXPECT_THROW(s->set("k", "v"), shardlm::Error);
 }
+
+TEST(TcpStore, ALoopbackHostListensOnlyOnLoopback) {
+  // shardlm-run --standalone (and MASTER_ADDR=localhost) hosts the store for one machine: it must not be
+  // reachable from the network.
+  const std::string local = shardlm::net::local_address_towards("192.0.2.1");  // TEST-NET-1: no packet is sent
+  if (local.empty() || shardlm::net::is_loopback_host(local))
+    GTEST_SKIP() << "this machine has no non-loopback address to try";
+  TcpStoreServer loopback(0, "localhost");
+  EXPECT_EQ(loopback.connect_host(), "127.0.0.1");
+  auto s = TcpStore::connect("127.0.0.1", loopback.port(), 5s);
+  s->set("k", "v");
+  EXPECT_THROW(TcpStore::connect(local, loopback.port(), 1s), shardlm::Error) << "reachable at " << local;
+  TcpStoreServer everywhere(0, "");
+  EXPECT_EQ(TcpStore::connect(local, everywhere.port(), 5s)->add("n", 1), 1) << "the control: any interface";
+}
+
+TEST(TcpStore, ARequestOver64MiBDropsOnlyThatClient) {
+  TcpStoreServer server(0);
+  {
+    RawClient big(server.port());
+    big.send_bytes(kHello);
+    big.recv_bytes(4);
+    const std::vector<uint8_t> head = cat({{0x01}, lp("/big"), u64le(200ull << 20)});  // SET, a 200 MiB value
+    ASSERT_EQ(::send(big.fd, head.data(), head.size(), MSG_NOSIGNAL), (ssize_t)head.size());
+    std::vector<uint8_t> chunk(1 << 20, 0x5a);
+    for (int i = 0; i < 80; ++i)  // 80 MiB; the server stops reading past 64
+      if (::send(big.fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0) break;
+    char c;
+    const ssize_t r = ::recv(big.fd, &c, 1, 0);  // EOF, or a reset when the server closed with data unread
+    EXPECT_TRUE(r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) << "still connected";
+  }
+  auto s = TcpStore::connect("127.0.0.1", server.port(), 5s);
+  s->set("fine", "yes");
+  EXPECT_EQ(s->get("fine"), "yes");
+}

@@ -114,6 +114,14 @@ void signal_all(std::vector<Worker>& workers, int sig) {
     if (w.running) ::kill(w.pid, sig);
 }
 
+// One line of the launcher's own to stderr in one write(2): the workers write to the same stream, and a line
+// written piece by piece can be split by theirs (seen: "shardlm-run: rank 1[ OK ] ... (pid 23892) failed").
+void report(const std::string& line) {
+  const std::string s = line + "\n";
+  ssize_t ignored = ::write(STDERR_FILENO, s.data(), s.size());
+  (void)ignored;
+}
+
 }  // namespace
 
 std::map<std::string, std::string> worker_environment(const LauncherArgs& args, const WorkerEnvInputs& in,
@@ -154,7 +162,7 @@ int run_launcher(const LauncherArgs& args) {
   }
   const auto base_env = current_environment();
   if (!base_env.count("OMP_NUM_THREADS") && args.nproc_per_node > 1)
-    std::cerr << "shardlm-run: OMP_NUM_THREADS is not set; setting it to 1 for each worker, as torchrun does\n";
+    report("shardlm-run: OMP_NUM_THREADS is not set; setting it to 1 for each worker, as torchrun does");
 
   char dir_template[] = "/tmp/shardlm-run-XXXXXX";
   if (!::mkdtemp(dir_template)) fail("shardlm-run: cannot create a temporary directory: ", strerror(errno));
@@ -200,7 +208,7 @@ int run_launcher(const LauncherArgs& args) {
   while (running > 0) {
     if (int sig = g_received_signal) {
       g_received_signal = 0;
-      if (!stopping) std::cerr << "shardlm-run: received " << signal_name(sig) << ", forwarding it to the workers\n";
+      if (!stopping) report(str_cat("shardlm-run: received ", signal_name(sig), ", forwarding it to the workers"));
       if (exit_code == 0) exit_code = 128 + sig;
       if (stopping) {
         signal_all(workers, sig);
@@ -219,14 +227,13 @@ int run_launcher(const LauncherArgs& args) {
         // Once stopping, exits are the ones we asked for; only the first failure is the root cause.
         if (failed && !stopping) {
           if (WIFEXITED(status))
-            std::cerr << "shardlm-run: rank " << w.rank << " (pid " << pid << ") failed with exit code "
-                      << WEXITSTATUS(status) << "\n";
+            report(str_cat("shardlm-run: rank ", w.rank, " (pid ", pid, ") failed with exit code ", WEXITSTATUS(status)));
           else
-            std::cerr << "shardlm-run: rank " << w.rank << " (pid " << pid << ") failed with signal "
-                      << WTERMSIG(status) << " (" << signal_name(WTERMSIG(status)) << ")\n";
+            report(str_cat("shardlm-run: rank ", w.rank, " (pid ", pid, ") failed with signal ", WTERMSIG(status), " (",
+                           signal_name(WTERMSIG(status)), ")"));
           std::string message = read_torchelastic_error_file(w.error_file);
-          if (!message.empty()) std::cerr << "shardlm-run: rank " << w.rank << " error: " << message << "\n";
-          if (running > 0) std::cerr << "shardlm-run: stopping the other workers\n";
+          if (!message.empty()) report(str_cat("shardlm-run: rank ", w.rank, " error: ", message));
+          if (running > 0) report("shardlm-run: stopping the other workers");
           if (exit_code == 0) exit_code = 1;
           stop_all(SIGTERM);
         }

@@ -16,6 +16,7 @@ in the local HF cache).
 import argparse
 import json
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -56,12 +57,16 @@ llm = LLM(
 outputs = llm.generate(prompts, sampling_params)
 
 # all ranks will have the same outputs
-print("-" * 50)
+# Every rank shares the launcher's stdout: each writes its report in one write (atomic on a pipe up to 4 KiB),
+# so the ranks' lines cannot interleave even with PYTHONUNBUFFERED=1 (where print writes text and newline apart).
+report = ["-" * 50]
 for output in outputs:
     prompt = output.prompt
     generated_text = output.outputs[0].text
-    print(f"Prompt: {prompt!r}\nGenerated text: {generated_text!r}\n")
-    print("-" * 50)
+    report.append(f"Prompt: {prompt!r}\nGenerated text: {generated_text!r}\n")
+    report.append("-" * 50)
+sys.stdout.write("\n".join(report) + "\n")
+sys.stdout.flush()
 
 # Further tips, carried out.
 # 1. To communicate control messages across all ranks, use the cpu group, a PyTorch ProcessGroup with the Gloo
@@ -94,11 +99,11 @@ dist.all_reduce(rank_sum, group=device_group)
 #    (this rank's shard).
 model = llm.llm_engine.model_executor.driver_worker.worker.model_runner.model
 params = dict(model.named_parameters())
-print(
+sys.stdout.write(
     f"rank {torch_rank}/{dist.get_world_size()}: control message {message[0]!r}; "
     f"same outputs on all ranks: {all(t == texts for t in all_texts)}; "
     f"device-group ({dist.get_backend(device_group)}) sum of (rank+1) = {rank_sum.item():.0f}; "
     f"{model.architecture} shard holds {sum(p.numel() for p in params.values())} parameters in {len(params)} "
-    f"tensors on {next(iter(params.values())).device}",
-    flush=True,
+    f"tensors on {next(iter(params.values())).device}\n"
 )
+sys.stdout.flush()

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "cli/output_format.h"  // python_repr, as the original prints {text!r}
+#include "python_repr.h"  // as the original prints {text!r}
 #include "shardlm/llm.h"
 
 int main(int argc, char** argv) {
@@ -53,8 +53,8 @@ int main(int argc, char** argv) {
     // All ranks of a replica have the same outputs.
     std::printf("--------------------------------------------------\n");
     for (const auto& out : outputs) {
-      std::printf("DP rank %d: Prompt: %s\nGenerated text: %s\n\n", dp_rank, shardlm::python_repr(out.prompt).c_str(),
-                  shardlm::python_repr(out.outputs[0].text).c_str());
+      std::printf("DP rank %d: Prompt: %s\nGenerated text: %s\n\n", dp_rank, python_repr(out.prompt).c_str(),
+                  python_repr(out.outputs[0].text).c_str());
       std::printf("--------------------------------------------------\n");
     }
   } catch (const std::exception& e) {

@@ -10,7 +10,7 @@
 #include <iostream>
 #include <string>
 
-#include "cli/output_format.h"  // python_repr: prints strings as the original script's {text!r}
+#include "python_repr.h"  // prints strings as the original script's {text!r}
 #include "shardlm/llm.h"
 
 
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
     // All ranks will have the same outputs.
     std::cout << std::string(50, '-') << "\n";
     for (const auto& output : outputs) {
-      std::cout << "Prompt: " << shardlm::python_repr(output.prompt) << "\nGenerated text: " << shardlm::python_repr(output.outputs[0].text) << "\n";
+      std::cout << "Prompt: " << python_repr(output.prompt) << "\nGenerated text: " << python_repr(output.outputs[0].text) << "\n";
       std::cout << std::string(50, '-') << "\n";
     }
     std::cout.flush();
@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
     world.cpu_group.broadcast_bytes(message, 0);
     if (world.rank == 0) {
       std::ofstream f(results);
-      for (const auto& output : outputs) f << shardlm::python_repr(output.prompt) << "\t" << shardlm::python_repr(output.outputs[0].text) << "\n";
+      for (const auto& output : outputs) f << python_repr(output.prompt) << "\t" << python_repr(output.outputs[0].text) << "\n";
     }
     world.cpu_group.barrier();
 

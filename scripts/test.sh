@@ -15,6 +15,8 @@ if [[ -d build/python ]]; then
   echo "=== python tests ==="
   PYTHONPATH=build/python "$PY" -m pytest -q python/tests
 fi
+echo "=== downstream: a program built on the installed library (find_package, pkg-config, add_subdirectory) ==="
+tests/downstream/run.sh --build build
 
 if [[ "${SHARDLM_SKIP_SANITIZERS:-0}" != "1" ]]; then
   echo "=== build (ASan + UBSan) ==="

@@ -19,7 +19,12 @@ from shardlm.outputs import CompletionOutput, Logprob, RequestOutput
 from shardlm.sampling_params import SamplingParams
 from shardlm.tokenizer import Tokenizer
 
-__version__ = "0.1.0"
+try:
+    from shardlm._version import __version__  # written by CMake from project(shardlm VERSION ...)
+except ImportError:  # installed by setup.py, which packages python/: pyproject.toml's copy (CMake checks they agree)
+    from importlib.metadata import version as _distribution_version
+
+    __version__ = _distribution_version("shardlm")
 
 __all__ = [
     "LLM",

@@ -7,10 +7,11 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 
 #include "core/env_vars.h"
 #include "core/error.h"
+#include "io/mapped_file.h"
 
 namespace shardlm {
 
@@ -32,8 +33,15 @@ bool looks_like_hub_id(const std::string& model) {
   return is_hub_id_part(model.substr(0, slash)) && is_hub_id_part(model.substr(slash + 1));
 }
 
+// "" when the file is missing, unreadable or not a regular file (a FIFO there would block the lookup).
 std::string read_ref(const fs::path& ref_file) {
-  std::ifstream in(ref_file);
+  std::string text;
+  try {
+    text = read_regular_file(ref_file.string());
+  } catch (const Error&) {
+    return "";
+  }
+  std::istringstream in(text);
   std::string rev;
   in >> rev;  // the file holds one commit hash, possibly with a trailing newline
   return rev;

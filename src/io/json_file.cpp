@@ -1,13 +1,10 @@
 // read_json_file / parse_json_text: nlohmann parsing with line:column error positions.
 #include "io/json_file.h"
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <algorithm>
 
 #include "core/error.h"
+#include "io/mapped_file.h"
 
 namespace shardlm {
 
@@ -78,14 +75,12 @@ nlohmann::json parse_json_text(const char* text, size_t size, const std::string&
 }
 
 nlohmann::json read_json_file(const std::string& path, const std::string& what) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) fail(what, ": '", path, "' is a directory, expected a JSON file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(what, ": cannot read '", path, "': ", std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) fail(what, ": error reading '", path, "'");
-  std::string text = buffer.str();
+  std::string text;
+  try {
+    text = read_regular_file(path);  // a FIFO or directory is refused here instead of blocking or failing late
+  } catch (const Error& e) {
+    fail(what, ": ", e.what());
+  }
   return parse_json_text(text.data(), text.size(), str_cat(what, ": '", path, "'"));
 }
 

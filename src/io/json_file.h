@@ -7,7 +7,8 @@
 namespace shardlm {
 
 // Reads and parses `path`. `what` says what the file is for ("model config"), for messages:
-//   model config: cannot read '/m/config.json': No such file or directory
+//   model config: cannot open '/m/config.json': No such file or directory
+//   model config: '/m/config.json' is a FIFO (named pipe), not a regular file   (refused without blocking)
 //   model config: '/m/config.json' is not valid JSON: line 3, column 7: syntax error while parsing ...
 nlohmann::json read_json_file(const std::string& path, const std::string& what);
 

@@ -43,14 +43,25 @@ using Kind = PickleValue::Kind;
 
 class Unpickler {
  public:
-  Unpickler(const uint8_t* bytes, size_t size, PickleArena& arena, PickleHooks& hooks, const std::string& what)
-      : bytes_(bytes), size_(size), arena_(arena), hooks_(hooks), what_(what) {}
+  Unpickler(const uint8_t* bytes, size_t size, PickleArena& arena, PickleHooks& hooks, const std::string& what,
+            uint64_t memory_limit)
+      : bytes_(bytes), size_(size), arena_(arena), hooks_(hooks), what_(what), memory_limit_(memory_limit) {}
 
   PickleValue* run();
 
  private:
   [[noreturn]] void malformed(const std::string& why) const {
     fail(what_, ": malformed pickle at byte ", op_pos_, ": ", why);
+  }
+  // Called after every opcode; no single opcode allocates more than the input or the memory already counted.
+  void check_memory() const {
+    if (arena_.memory_bytes() <= memory_limit_) return;
+    auto mib = [](uint64_t bytes) { return str_fixed((double)bytes / (1 << 20), 1); };
+    fail(what_, ": refusing to unpickle: at byte ", op_pos_, " of ", size_, " the pickle holds about ",
+         mib(arena_.memory_bytes()), " MiB (", arena_.num_values(), " values, ", memo_.size(),
+         " memo entries), past the bound of ", mib(memory_limit_), " MiB for a pickle of ", size_, " bytes (",
+         kPickleMemoryPerByte, " bytes per pickle byte + ", kPickleMemoryBaseBytes >> 20,
+         " MiB; a torch.save state dict needs far less); the file is corrupt or not a state dict");
   }
   const uint8_t* take(uint64_t n) {
     if (n > size_ - pos_) malformed(str_cat("needs ", n, " more bytes but the pickle ends"));
@@ -75,7 +86,10 @@ class Unpickler {
   }
   // The stack above the innermost MARK is all an opcode may touch, as in CPython's metastack.
   size_t frame_base() const { return marks_.empty() ? 0 : marks_.back(); }
-  void push(PickleValue* v) { stack_.push_back(v); }
+  void push(PickleValue* v) {
+    arena_.charge(sizeof(PickleValue*));  // stack slots are counted as pushed, not given back on pop
+    stack_.push_back(v);
+  }
   PickleValue* pop() {
     if (stack_.size() <= frame_base()) malformed("stack underflow");
     PickleValue* v = stack_.back();
@@ -92,6 +106,7 @@ class Unpickler {
     marks_.pop_back();
     std::vector<PickleValue*> items(stack_.begin() + (std::ptrdiff_t)base, stack_.end());
     stack_.resize(base);
+    arena_.charge(items.size() * sizeof(PickleValue*));  // the items now live in a new container
     return items;
   }
   PickleValue* make_int(int64_t v) {
@@ -100,8 +115,10 @@ class Unpickler {
     return p;
   }
   PickleValue* make_text(Kind kind, uint64_t len) {
+    const char* text = reinterpret_cast<const char*>(take(len));  // checks len against the input first
     PickleValue* p = arena_.make(kind);
-    p->text.assign(reinterpret_cast<const char*>(take(len)), (size_t)len);
+    arena_.charge(len);
+    p->text.assign(text, (size_t)len);
     return p;
   }
   PickleValue* make_tuple(std::vector<PickleValue*> items) {
@@ -109,8 +126,15 @@ class Unpickler {
     p->items = std::move(items);
     return p;
   }
+  PickleValue* find_class(const std::string& module, const std::string& name) {
+    arena_.charge(module.size() + name.size());  // the hooks may keep both in the value they return
+    return hooks_.find_class(arena_, module, name);
+  }
   PickleValue* make_long(uint64_t nbytes);
-  void memo_put(uint64_t index) { memo_[index] = top(); }
+  void memo_put(uint64_t index) {
+    PickleValue* value = top();
+    if (memo_.insert_or_assign(index, value).second) arena_.charge(kMemoEntryBytes);
+  }
   PickleValue* memo_get(uint64_t index) {
     auto it = memo_.find(index);
     if (it == memo_.end()) malformed(str_cat("memo entry ", index, " was never stored"));
@@ -124,6 +148,7 @@ class Unpickler {
   void set_items(PickleValue* dict, const std::vector<PickleValue*>& kv, const char* opcode) {
     expect(dict, Kind::Dict, opcode);
     if (kv.size() % 2) malformed(str_cat(opcode, " has an odd number of keys and values"));
+    arena_.charge(kv.size() * sizeof(PickleValue*));
     for (size_t i = 0; i < kv.size(); i += 2) dict->entries.emplace_back(kv[i], kv[i + 1]);
   }
 
@@ -134,6 +159,9 @@ class Unpickler {
   PickleArena& arena_;
   PickleHooks& hooks_;
   const std::string& what_;
+  const uint64_t memory_limit_;
+  // An unordered_map node (key, value, next pointer, cached hash) plus its bucket and allocator overhead.
+  static constexpr uint64_t kMemoEntryBytes = 64;
   std::vector<PickleValue*> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PickleValue*> memo_;
@@ -150,6 +178,7 @@ PickleValue* Unpickler::make_long(uint64_t nbytes) {
 
 PickleValue* Unpickler::run() {
   while (true) {
+    check_memory();
     op_pos_ = pos_;
     const uint8_t op = *take(1);
     switch (op) {
@@ -166,6 +195,7 @@ PickleValue* Unpickler::run() {
         return result;
       }
       case '(':
+        arena_.charge(sizeof(size_t));
         marks_.push_back(stack_.size());
         break;  // MARK
       case '0':
@@ -286,6 +316,7 @@ PickleValue* Unpickler::run() {
       case 'a': {  // APPEND
         PickleValue* item = pop();
         expect(top(), Kind::List, "APPEND")->items.push_back(item);
+        arena_.charge(sizeof(PickleValue*));
         break;
       }
       case 'e': {  // APPENDS
@@ -323,13 +354,13 @@ PickleValue* Unpickler::run() {
       case 'c': {  // GLOBAL "module\nname\n"
         std::string module = take_line();
         std::string name = take_line();
-        push(hooks_.find_class(arena_, module, name));
+        push(find_class(module, name));
         break;
       }
       case 0x93: {  // STACK_GLOBAL
         PickleValue* name = expect(pop(), Kind::String, "STACK_GLOBAL");
         PickleValue* module = expect(pop(), Kind::String, "STACK_GLOBAL");
-        push(hooks_.find_class(arena_, module->text, name->text));
+        push(find_class(module->text, name->text));
         break;
       }
       case 'Q': {  // BINPERSID
@@ -360,8 +391,13 @@ PickleValue* Unpickler::run() {
 }  // namespace
 
 PickleValue* unpickle(const uint8_t* bytes, size_t size, PickleArena& arena, PickleHooks& hooks,
+                      const std::string& what, uint64_t memory_limit_bytes) {
+  return Unpickler(bytes, size, arena, hooks, what, memory_limit_bytes).run();
+}
+
+PickleValue* unpickle(const uint8_t* bytes, size_t size, PickleArena& arena, PickleHooks& hooks,
                       const std::string& what) {
-  return Unpickler(bytes, size, arena, hooks, what).run();
+  return unpickle(bytes, size, arena, hooks, what, pickle_memory_limit(size));
 }
 
 }  // namespace shardlm

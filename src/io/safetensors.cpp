@@ -1,7 +1,9 @@
 // safetensors header parsing and validation.
 #include "io/safetensors.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 #include "io/json_file.h"
@@ -52,6 +54,27 @@ const nlohmann::json& field(const nlohmann::json& entry, const char* name, const
   return *it;
 }
 
+// Two tensors whose data_offsets overlap would load from the same bytes, so at least one of them would get
+// the wrong values without a word. The format gives every tensor its own bytes (the safetensors library
+// refuses overlaps too), so an overlap means a corrupt or crafted header. Empty tensors occupy no bytes.
+template <typename Parsed>
+void check_no_shared_bytes(const std::string& path, const std::vector<Parsed>& parsed) {
+  std::vector<const Parsed*> by_begin;
+  for (const Parsed& p : parsed)
+    if (p.end > p.begin) by_begin.push_back(&p);
+  std::sort(by_begin.begin(), by_begin.end(), [](const Parsed* a, const Parsed* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  const Parsed* reach = nullptr;  // the tensor ending furthest among those seen
+  for (const Parsed* p : by_begin) {
+    if (reach && p->begin < reach->end)
+      fail(path, ": tensors '", reach->name, "' (data_offsets [", reach->begin, ", ", reach->end, "]) and '", p->name,
+           "' (data_offsets [", p->begin, ", ", p->end, "]) share bytes [", p->begin, ", ",
+           std::min(reach->end, p->end), "); each tensor must have its own bytes - the file is corrupt");
+    if (!reach || p->end > reach->end) reach = p;
+  }
+}
+
 }  // namespace
 
 void index_safetensors_file(const std::string& path, TensorIndex& index) {
@@ -70,6 +93,12 @@ void index_safetensors_file(const std::string& path, TensorIndex& index) {
                                           str_cat(path, ": safetensors header"));
   if (!header.is_object()) fail(path, ": safetensors header must be a JSON object, got ", header.type_name());
 
+  struct Parsed {
+    std::string name;
+    uint64_t begin, end;  // data_offsets
+    StoredTensor tensor;
+  };
+  std::vector<Parsed> parsed;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;
     const std::string where = str_cat(path, ": tensor '", name, "'");
@@ -94,8 +123,10 @@ void index_safetensors_file(const std::string& path, TensorIndex& index) {
            " bytes");
     tensor.file = file;
     tensor.byte_offset = (size_t)(data_start + begin);
-    add_stored_tensor(index, name, std::move(tensor));
+    parsed.push_back({name, begin, end, std::move(tensor)});
   }
+  check_no_shared_bytes(path, parsed);
+  for (Parsed& p : parsed) add_stored_tensor(index, p.name, std::move(p.tensor));
 }
 
 }  // namespace shardlm

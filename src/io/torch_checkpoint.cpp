@@ -15,6 +15,9 @@ using Kind = PickleValue::Kind;
 
 constexpr const char* kStorageTag = "storage";
 constexpr const char* kTensorTag = "tensor";
+// The largest data.pkl read: about 200,000 tensors' worth. Unpickling memory is bounded in proportion to
+// its size (pickle_memory_limit), so this caps that at about 3 GiB.
+constexpr uint64_t kMaxDataPklBytes = uint64_t{32} << 20;
 
 // torch.<name> storage classes: the dtype they hold, or nullopt with a name for the message.
 struct StorageType {
@@ -83,6 +86,7 @@ class TorchPickleHooks final : public PickleHooks {
         f[2]->kind != Kind::String)
       fail(what_, ": unexpected persistent id (expected ('storage', torch.<Type>Storage, key, location, numel))");
     storages_.push_back({find_storage_type(f[1]->name), f[2]->text});
+    arena.charge(sizeof(StorageRef) + f[2]->text.size());
     return make_object(arena, kStorageTag, (int64_t)storages_.size() - 1);
   }
 
@@ -106,6 +110,7 @@ class TorchPickleHooks final : public PickleHooks {
       t.stride = int_sequence(a[3], "stride");
       if (t.shape.size() != t.stride.size())
         fail(what_, ": _rebuild_tensor_v2 has ", t.shape.size(), " sizes but ", t.stride.size(), " strides");
+      arena.charge(sizeof(TensorRecord) + (t.shape.size() + t.stride.size()) * sizeof(int64_t));
       tensors_.push_back(std::move(t));
       return make_object(arena, kTensorTag, (int64_t)tensors_.size() - 1);
     }
@@ -225,6 +230,10 @@ void index_torch_zip_file(const std::string& path, TensorIndex& index) {
   check_byte_order(zip, prefix);
   const ZipEntry& pickle_entry = *zip.find(prefix + "/data.pkl");
   const uint64_t pickle_start = zip.data_offset(pickle_entry);
+  if (pickle_entry.uncompressed_bytes > kMaxDataPklBytes)
+    fail(path, ": ", pickle_entry.name, " is ", pickle_entry.uncompressed_bytes, " bytes, more than the ",
+         kMaxDataPklBytes >> 20, " MiB accepted: torch.save writes about 120 bytes per tensor (a 7B model's "
+         "is a few hundred KB), so this is not a state dict of weights; convert it to safetensors");
 
   const std::string what = str_cat(path, ": ", pickle_entry.name);
   TorchPickleHooks hooks(path);

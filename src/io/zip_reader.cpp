@@ -2,6 +2,7 @@
 #include "io/zip_reader.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "core/error.h"
 
@@ -134,7 +135,66 @@ void ZipReader::read_central_directory() {
     }
     pos += kCentralHeaderBytes + name_len + extra_len + comment_len;
     std::string name = e.name;
-    entries_[name] = std::move(e);
+    if (!entries_.emplace(name, std::move(e)).second)
+      fail(path, ": corrupt zip archive: two entries are named '", name, "'");
+  }
+  check_local_headers(cd_offset);
+}
+
+// Each entry's local header must sit where the central directory says, carry the same name and a
+// well-formed extra field, and the entry [local header, end of its bytes) must not reach into the next
+// entry or the central directory: otherwise two names read the same bytes, or one reads another's (Python's
+// zipfile refuses "overlapped entries" the same way). A data descriptor may follow an entry's bytes
+// (torch.save writes them), so gaps between entries are allowed.
+void ZipReader::check_local_headers(uint64_t central_directory_offset) {
+  const std::string& path = file_->path();
+  const uint8_t* base = file_->data();
+  struct Extent {
+    uint64_t begin, end;
+    const ZipEntry* entry;
+  };
+  std::vector<Extent> extents;
+  extents.reserve(entries_.size());
+  for (auto& [name, e] : entries_) {
+    if (!file_->contains(e.local_header_offset, kLocalHeaderBytes) ||
+        read_le(base + e.local_header_offset, 4) != kLocalHeaderSig)
+      fail(path, ": corrupt zip archive (no local header for entry '", name, "' at offset ", e.local_header_offset,
+           ")");
+    const uint8_t* h = base + e.local_header_offset;
+    const uint64_t name_len = read_le(h + 26, 2), extra_len = read_le(h + 28, 2);
+    const uint64_t name_at = e.local_header_offset + kLocalHeaderBytes;
+    // Two central entries pointing at one local header (aliased entries) fail here: it names one of them.
+    if (!file_->contains(name_at, name_len))
+      fail(path, ": corrupt zip archive: the local header of entry '", name, "' has a name running past the end of "
+           "the file");
+    const std::string local_name(reinterpret_cast<const char*>(base + name_at), name_len);
+    if (local_name != name)
+      fail(path, ": corrupt zip archive: the local header at offset ", e.local_header_offset, " of entry '", name,
+           "' names '", local_name.substr(0, 200), "' (entries aliased onto one header, or a corrupt header)");
+    const uint64_t extra_at = name_at + name_len;
+    if (!file_->contains(extra_at, extra_len))
+      fail(path, ": zip entry '", name, "': local extra field runs past the end of the file");
+    // The extra field is a sequence of (id, length, data) records; lengths that do not add up exactly
+    // mean the header is corrupt, and so would be where the entry's bytes start.
+    uint64_t x = 0;
+    while (x + 4 <= extra_len) x += 4 + read_le(base + extra_at + x + 2, 2);
+    if (x != extra_len)
+      fail(path, ": corrupt zip archive: the local header of entry '", name, "' has an extra field of ", extra_len,
+           " bytes whose records do not add up to it");
+    e.data_start = extra_at + extra_len;
+    if (e.compressed_bytes > central_directory_offset || e.data_start > central_directory_offset - e.compressed_bytes)
+      fail(path, ": zip entry '", name, "' (", e.compressed_bytes, " bytes at offset ", e.data_start,
+           ") runs into the central directory at offset ", central_directory_offset,
+           "; the archive is truncated or corrupt");
+    extents.push_back({e.local_header_offset, e.data_start + e.compressed_bytes, &e});
+  }
+  std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
+  for (size_t i = 1; i < extents.size(); ++i) {
+    const Extent& prev = extents[i - 1];
+    const Extent& next = extents[i];
+    if (next.begin < prev.end)
+      fail(path, ": corrupt zip archive: entry '", prev.entry->name, "' (bytes [", prev.begin, ", ", prev.end,
+           ")) overlaps entry '", next.entry->name, "' starting at offset ", next.begin);
   }
 }
 
@@ -149,18 +209,12 @@ uint64_t ZipReader::data_offset(const ZipEntry& e) const {
   if (e.compressed_bytes != e.uncompressed_bytes)
     fail(path, ": zip entry '", e.name, "' is stored but its sizes differ (", e.compressed_bytes, " vs ",
          e.uncompressed_bytes, ")");
-  const uint8_t* base = file_->data();
-  if (!file_->contains(e.local_header_offset, kLocalHeaderBytes) ||
-      read_le(base + e.local_header_offset, 4) != kLocalHeaderSig)
-    fail(path, ": corrupt zip archive (no local header for entry '", e.name, "' at offset ", e.local_header_offset,
-         ")");
-  const uint8_t* h = base + e.local_header_offset;
-  // The local header's name and extra lengths may differ from the central directory's.
-  uint64_t start = e.local_header_offset + kLocalHeaderBytes + read_le(h + 26, 2) + read_le(h + 28, 2);
-  if (!file_->contains(start, e.compressed_bytes))
-    fail(path, ": zip entry '", e.name, "' (", e.compressed_bytes, " bytes at offset ", start,
+  // data_start was found from the local header (whose extra field may differ from the central
+  // directory's) and checked to end before the central directory when the archive was opened.
+  if (!file_->contains(e.data_start, e.compressed_bytes))
+    fail(path, ": zip entry '", e.name, "' (", e.compressed_bytes, " bytes at offset ", e.data_start,
          ") runs past the end of the file (", file_->size(), " bytes); the file is truncated");
-  return start;
+  return e.data_start;
 }
 
 }  // namespace shardlm

@@ -18,11 +18,15 @@ struct ZipEntry {
   uint64_t compressed_bytes = 0;
   uint64_t uncompressed_bytes = 0;
   uint64_t local_header_offset = 0;
+  uint64_t data_start = 0;  // where the entry's bytes begin, after its local header (checked at open)
 };
 
 class ZipReader {
  public:
-  // Parses the central directory; Error naming the file when it is not a zip archive or is corrupt.
+  // Parses the central directory and checks every entry's local header; Error naming the file (and the
+  // entry) when it is not a zip archive or is corrupt: two entries with one name, a local header missing or
+  // naming another entry, a malformed local extra field, or two entries sharing bytes (aliased entries
+  // pointing at one local header, or lengths that run an entry into the next or into the directory).
   explicit ZipReader(std::shared_ptr<const MappedFile> file);
 
   const std::map<std::string, ZipEntry>& entries() const { return entries_; }
@@ -37,6 +41,7 @@ class ZipReader {
 
  private:
   void read_central_directory();
+  void check_local_headers(uint64_t central_directory_offset);
   std::shared_ptr<const MappedFile> file_;
   std::map<std::string, ZipEntry> entries_;
 };

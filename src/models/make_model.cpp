@@ -1,11 +1,13 @@
 // Random-weight checkpoints of real shapes, with a byte-level BPE tokenizer covering the whole vocabulary.
 #include "models/make_model.h"
 
+#include <climits>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
 
@@ -171,6 +173,47 @@ nlohmann::ordered_json make_tokenizer_json(const Shape& s, const std::vector<std
   return tok;
 }
 
+// The preset's value, or the override after checking it is positive and at most `max` (Error naming `flag`).
+int64_t shape_value(const std::optional<int64_t>& override_value, int64_t preset_value, const char* flag, int64_t max,
+                    const char* why_max) {
+  if (!override_value) return preset_value;
+  if (*override_value <= 0) fail(flag, " must be a positive integer, got ", *override_value);
+  if (*override_value > max) fail(flag, " ", *override_value, " is larger than ", max, " (", why_max, ")");
+  return *override_value;
+}
+
+std::string gib(uint64_t bytes) { return str_fixed((double)bytes / double(uint64_t{1} << 30), 2) + " GiB"; }
+
+// Bytes of the tensors' data, or nullopt when the sum does not fit 64 bits.
+std::optional<uint64_t> weight_bytes(const std::vector<TensorToWrite>& tensors) {
+  uint64_t total = 0;
+  for (const TensorToWrite& t : tensors) {
+    uint64_t n = dtype_size(t.dtype);
+    for (int64_t d : t.shape)
+      if (__builtin_mul_overflow(n, (uint64_t)d, &n)) return std::nullopt;
+    if (__builtin_add_overflow(total, n, &total)) return std::nullopt;
+  }
+  return total;
+}
+
+// Error unless the folder's file system has `needed` bytes free, counting a model.safetensors that the
+// write will replace as free.
+void check_free_space(const std::filesystem::path& dir, uint64_t needed) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::space_info space = fs::space(dir, ec);
+  if (ec) fail("cannot find the free disk space in '", dir.string(), "': ", ec.message());
+  uint64_t available = space.available;
+  const fs::path old_weights = dir / "model.safetensors";
+  if (fs::is_regular_file(old_weights, ec)) {
+    const uintmax_t old_bytes = fs::file_size(old_weights, ec);
+    if (!ec) available += old_bytes;
+  }
+  if (needed > available)
+    fail("not enough free disk space in '", dir.string(), "': the checkpoint needs ", gib(needed), " (", needed,
+         " bytes) but ", gib(available), " are available");
+}
+
 void write_json(const std::filesystem::path& p, const nlohmann::ordered_json& j) {
   std::ofstream f(p);
   if (!f) fail("cannot write '", p.string(), "'");
@@ -195,13 +238,17 @@ void make_random_model(const MakeModelOptions& opts) {
   }
   Shape s = it->second.first;
   if (!opts.dtype.empty()) s.dtype = dtype_name(parse_dtype(opts.dtype, "--dtype"));
-  if (opts.num_layers > 0) s.layers = opts.num_layers;
-  if (opts.max_position_embeddings > 0) s.max_pos = opts.max_position_embeddings;
-  if (opts.hidden_size > 0) s.hidden = opts.hidden_size;
-  if (opts.num_heads > 0) s.heads = s.kv_heads = opts.num_heads;
-  if (opts.num_kv_heads > 0) s.kv_heads = opts.num_kv_heads;
-  if (opts.ffn_dim > 0) s.ffn = opts.ffn_dim;
-  if (opts.vocab_size > 0) s.vocab = opts.vocab_size;
+  const int64_t kInt32 = INT32_MAX;
+  const char* kConfigInt = "config.json sizes are 32-bit";
+  s.layers = shape_value(opts.num_layers, s.layers, "--num-layers", kMakeModelMaxLayers, "make-model's limit");
+  s.max_pos = shape_value(opts.max_position_embeddings, s.max_pos, "--max-position-embeddings", kInt32, kConfigInt);
+  s.hidden = shape_value(opts.hidden_size, s.hidden, "--hidden-size", kInt32, kConfigInt);
+  s.heads = shape_value(opts.num_heads, s.heads, "--num-heads", kInt32, kConfigInt);
+  if (opts.num_heads) s.kv_heads = s.heads;  // MHA unless --num-kv-heads says otherwise
+  s.kv_heads = shape_value(opts.num_kv_heads, s.kv_heads, "--num-kv-heads", kInt32, kConfigInt);
+  s.ffn = shape_value(opts.ffn_dim, s.ffn, "--ffn-dim", kInt32, kConfigInt);
+  s.vocab = shape_value(opts.vocab_size, s.vocab, "--vocab-size", kMakeModelMaxVocab,
+                        "make-model's limit: its tokenizer is built in memory");
   if (s.hidden % s.heads != 0) fail("hidden size ", s.hidden, " is not divisible by the head count ", s.heads);
   if (s.heads % s.kv_heads != 0) fail("head count ", s.heads, " is not divisible by the KV head count ", s.kv_heads);
   if (s.vocab < 300) fail("vocab size must be at least 300 (specials, 256 bytes, merges)");
@@ -209,8 +256,6 @@ void make_random_model(const MakeModelOptions& opts) {
   namespace fs = std::filesystem;
   fs::path dir(opts.out_dir);
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) fail("cannot create '", opts.out_dir, "': ", ec.message());
 
   std::vector<TensorToWrite> t;
   uint64_t key = splitmix(opts.seed + 1);
@@ -283,6 +328,23 @@ void make_random_model(const MakeModelOptions& opts) {
            {"rope_parameters", rope}, {"tie_word_embeddings", s.tied}, {"vocab_size", s.vocab},
            {"attention_bias", false}, {"mlp_bias", false}, {"dtype", s.dtype}};
   }
+  // Size checks before anything is written: the bound (unless --force), then the free space.
+  const std::optional<uint64_t> bytes = weight_bytes(t);
+  if (!bytes)
+    fail("make-model: the weights of this shape (hidden size ", s.hidden, ", ", s.layers, " layers, MLP width ", s.ffn,
+         ", vocabulary ", s.vocab, ") would take more than 2^64 bytes; nothing was written");
+  if (*bytes > kMakeModelMaxBytesWithoutForce && !opts.force)
+    fail("make-model: the weights would take ", gib(*bytes), " (", *bytes, " bytes of ", s.dtype,
+         ": hidden size ", s.hidden, ", ", s.layers, " layers, MLP width ", s.ffn, ", vocabulary ", s.vocab,
+         "), more than the ", gib(kMakeModelMaxBytesWithoutForce),
+         " written without --force; check the sizes, or pass --force to write it anyway");
+  fs::create_directories(dir, ec);
+  if (ec) fail("cannot create '", opts.out_dir, "': ", ec.message());
+  // Beside the weights: the safetensors header (~100 bytes a tensor), the tokenizer (a vocabulary entry and a
+  // merge, ~64 bytes each) and the small JSON files.
+  const uint64_t other_bytes = t.size() * 128 + (uint64_t)s.vocab * 64 + (uint64_t{1} << 20);
+  check_free_space(dir, *bytes + other_bytes);
+
   write_json(dir / "config.json", cfg);
   write_json(dir / "generation_config.json", {{"bos_token_id", bos}, {"eos_token_id", eos}});
   write_json(dir / "tokenizer.json", make_tokenizer_json(s, specials, bos, true));

@@ -3,20 +3,31 @@
 // and its benchmarks run on machines that cannot download weights.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace shardlm {
+
+// Weights larger than this are written only with `force` (--force): a typo in --hidden-size used to fill the
+// disk at 2 GB a minute. Llama 3 8B in bfloat16 is 15 GiB; a 32B model is ~61 GiB.
+constexpr uint64_t kMakeModelMaxBytesWithoutForce = uint64_t{64} << 30;
+// Hard limits, --force or not: each is past any real model's, and the tensors of one layer, or the tokenizer
+// covering the vocabulary, are built in memory.
+constexpr int64_t kMakeModelMaxLayers = 4096;
+constexpr int64_t kMakeModelMaxVocab = int64_t{1} << 22;
 
 struct MakeModelOptions {
   std::string preset;        // see model_presets()
   std::string out_dir;
   std::string dtype;         // "" = the preset's
   uint64_t seed = 0;
-  int num_layers = 0;        // 0 = the preset's
-  int max_position_embeddings = 0;
-  // Shape overrides (0 = the preset's).
-  int hidden_size = 0, num_heads = 0, num_kv_heads = 0, ffn_dim = 0, vocab_size = 0;
+  // Overrides of the preset's shape (unset = the preset's); each must be positive, an Error naming its flag
+  // otherwise.
+  std::optional<int64_t> num_layers, max_position_embeddings;
+  std::optional<int64_t> hidden_size, num_heads, num_kv_heads, ffn_dim, vocab_size;
+  // Write even when the weights pass kMakeModelMaxBytesWithoutForce (free disk space is still checked).
+  bool force = false;
 };
 
 struct ModelPreset {
@@ -24,7 +35,10 @@ struct ModelPreset {
 };
 std::vector<ModelPreset> model_presets();
 
-// Writes the folder; Error for an unknown preset (listing the known ones) or an unwritable folder.
+// Writes the folder; Error for an unknown preset (listing the known ones), an override that is not positive
+// or past its limit (naming the flag), weights past kMakeModelMaxBytesWithoutForce without `force`, less free
+// disk space in the output folder than the files need (checked before anything is written), or an unwritable
+// folder.
 void make_random_model(const MakeModelOptions& opts);
 
 }  // namespace shardlm

@@ -4,6 +4,7 @@
 #include <queue>
 
 #include "core/error.h"
+#include "tokenizer/token_ids.h"
 #include "tokenizer/utf8.h"
 
 namespace shardlm {
@@ -11,12 +12,14 @@ namespace shardlm {
 BpeModel::BpeModel(TokenIdMap vocab, const std::vector<std::pair<std::string, std::string>>& merges,
                    BpeOptions options, const std::string& source)
     : vocab_(std::move(vocab)), options_(std::move(options)) {
+  // Ids below token_id_limit (token_ids.h) keep the id -> token table near the vocabulary's own size.
   int32_t max_id = -1;
   for (const auto& [token, id] : vocab_) {
     if (id < 0) fail(source, ": token '", token, "' has negative id ", id);
+    check_token_id(id, token, vocab_.size(), source);
     max_id = std::max(max_id, id);
   }
-  id_to_token_.assign(static_cast<size_t>(max_id + 1), nullptr);
+  id_to_token_.assign(static_cast<size_t>(max_id) + 1, nullptr);
   for (const auto& entry : vocab_) id_to_token_[entry.second] = &entry.first;
 
   if (options_.unk_token) {

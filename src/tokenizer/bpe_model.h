@@ -30,7 +30,8 @@ struct BpeOptions {
 class BpeModel {
  public:
   // `merges` in rank order. Error (naming `source`) when a merge names a token, or produces a token,
-  // that is not in `vocab`, or when the unknown token is not in `vocab`.
+  // that is not in `vocab`, when the unknown token is not in `vocab`, or when an id is negative or not
+  // below token_id_limit(vocab.size()) (token_ids.h).
   BpeModel(TokenIdMap vocab, const std::vector<std::pair<std::string, std::string>>& merges, BpeOptions options,
            const std::string& source);
 
@@ -41,6 +42,8 @@ class BpeModel {
   // nullptr when no vocabulary entry has this id.
   const std::string* id_to_token(int32_t id) const;
   int32_t max_id() const { return static_cast<int32_t>(id_to_token_.size()) - 1; }
+  // Vocabulary entries (distinct token strings).
+  size_t num_tokens() const { return vocab_.size(); }
 
  private:
   struct MergeResult {

@@ -1,13 +1,16 @@
 // vocab.json + merges.txt -> Pipeline (see gpt2_files.h).
 #include "tokenizer/gpt2_files.h"
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 
 #include "core/error.h"
 #include "io/json_file.h"
+#include "io/mapped_file.h"
 #include "tokenizer/json_fields.h"
 #include "tokenizer/pipeline_tokenizer.h"
+#include "tokenizer/token_ids.h"
 #include "tokenizer/tokenizer_config.h"
 
 namespace shardlm {
@@ -30,8 +33,7 @@ TokenIdMap read_vocab(const std::string& path) {
 
 // One merge per line, "left right"; a leading "#version" line and blank lines are skipped.
 std::vector<std::pair<std::string, std::string>> read_merges(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open file for reading");
+  std::istringstream in(read_regular_file(path));  // a FIFO or directory is an Error, not a hang
   std::vector<std::pair<std::string, std::string>> merges;
   std::string line;
   size_t line_number = 0;
@@ -78,10 +80,16 @@ std::unique_ptr<Tokenizer> load_gpt2_files(const std::string& dir) {
   // Added tokens, as transformers registers them: added_tokens_decoder and added_tokens.json keep their
   // ids; named special tokens take their vocabulary id, or the next free id when not in the vocabulary.
   std::vector<AddedToken> added = config.added_tokens_decoder;
-  for (AddedToken& t : read_added_tokens_json(dir)) added.push_back(std::move(t));
-  int32_t next_free_id = 0;
-  for (const auto& [token, id] : vocab) next_free_id = std::max(next_free_id, id + 1);
-  for (const AddedToken& t : added) next_free_id = std::max(next_free_id, t.id + 1);
+  std::vector<AddedToken> added_json = read_added_tokens_json(dir);
+  // Ids are bounded by the number of tokens defined (token_ids.h); the vocabulary's own are checked by BpeModel.
+  const size_t num_tokens = vocab.size() + added.size() + added_json.size();
+  for (const AddedToken& t : added)
+    check_token_id(t.id, t.content, num_tokens, str_cat(dir, "/tokenizer_config.json: added_tokens_decoder.", t.id));
+  for (const AddedToken& t : added_json) check_token_id(t.id, t.content, num_tokens, dir + "/added_tokens.json");
+  for (AddedToken& t : added_json) added.push_back(std::move(t));
+  int64_t next_free_id = 0;  // int64_t: `id + 1` of an id near INT32_MAX must not overflow
+  for (const auto& [token, id] : vocab) next_free_id = std::max<int64_t>(next_free_id, int64_t{id} + 1);
+  for (const AddedToken& t : added) next_free_id = std::max<int64_t>(next_free_id, int64_t{t.id} + 1);
   auto find_id = [&](const std::string& content) -> std::optional<int32_t> {
     for (const AddedToken& t : added)
       if (t.content == content) return t.id;
@@ -94,8 +102,14 @@ std::unique_ptr<Tokenizer> load_gpt2_files(const std::string& dir) {
     bool already_added = false;
     for (const AddedToken& a : added) already_added = already_added || a.content == t.content;
     if (already_added) continue;
-    t.id = find_id(t.content).value_or(next_free_id);
-    if (t.id == next_free_id) ++next_free_id;
+    const std::optional<int32_t> known = find_id(t.content);
+    if (known) {
+      t.id = *known;
+    } else {
+      // The ids before it are below the bound, so this one is too (PipelineTokenizer checks); min() keeps
+      // the cast exact regardless.
+      t.id = static_cast<int32_t>(std::min<int64_t>(next_free_id++, INT32_MAX));
+    }
     added.push_back(std::move(t));
   }
 

@@ -1,20 +1,14 @@
 // Typed JSON field access with file/field-naming errors (see json_fields.h).
 #include "tokenizer/json_fields.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "core/error.h"
 #include "io/json_file.h"
+#include "io/mapped_file.h"
 
 namespace shardlm::json_fields {
 
 Json read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open file for reading");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  const std::string text = read_regular_file(path);  // a FIFO or directory is an Error, not a hang
   return parse_json_text(text.data(), text.size(), path);  // line:column errors, nesting bounded
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "tokenizer/token_ids.h"
 #include "tokenizer/utf8.h"
 
 namespace shardlm {
@@ -12,8 +13,13 @@ PipelineTokenizer::PipelineTokenizer(Pipeline pipeline, const std::optional<std:
                                      const std::optional<std::string>& eos_token)
     : p_(std::move(pipeline)), added_(p_.added_tokens, p_.normalizer.get()) {
   SHARDLM_CHECK(p_.model != nullptr);
+  // The loaders check ids with the file's name; this keeps `max_id + 1` in range for any other caller.
+  const size_t num_tokens = p_.model->num_tokens() + p_.added_tokens.size();
   int32_t max_id = p_.model->max_id();
-  for (const AddedToken& t : p_.added_tokens) max_id = std::max(max_id, t.id);
+  for (const AddedToken& t : p_.added_tokens) {
+    check_token_id(t.id, t.content, num_tokens, "tokenizer: added tokens");
+    max_id = std::max(max_id, t.id);
+  }
   vocab_size_ = max_id + 1;
   if (bos_token) bos_id_ = token_to_id(*bos_token);
   if (eos_token) eos_id_ = token_to_id(*eos_token);

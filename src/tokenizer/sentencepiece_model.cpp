@@ -2,6 +2,7 @@
 #include "tokenizer/sentencepiece_model.h"
 
 #include "core/error.h"
+#include "io/mapped_file.h"
 #include "tokenizer/tokenizer_config.h"
 
 #ifdef SHARDLM_HAVE_SENTENCEPIECE
@@ -25,7 +26,8 @@ class SentencePieceTokenizer final : public Tokenizer {
  public:
   SentencePieceTokenizer(const std::string& dir) {
     const std::string path = dir + "/tokenizer.model";
-    const auto status = sp_.Load(path);
+    // Read here rather than by sp_.Load(path), which would block forever on a FIFO.
+    const auto status = sp_.LoadFromSerializedProto(read_regular_file(path));
     if (!status.ok()) fail(path, ": not a readable SentencePiece model: ", status.ToString());
     const TokenizerConfig config = read_tokenizer_config(dir);
     bos_id_ = resolve(config.bos_token, sp_.bos_id());

@@ -7,6 +7,7 @@
 #include "io/json_file.h"
 #include "tokenizer/json_fields.h"
 #include "tokenizer/pipeline_tokenizer.h"
+#include "tokenizer/token_ids.h"
 #include "tokenizer/tokenizer_config.h"
 
 namespace shardlm {
@@ -75,7 +76,8 @@ std::unique_ptr<BpeModel> parse_model(const jf::Json& root, const std::string& p
   return std::make_unique<BpeModel>(parse_vocab(model, where), parse_merges(model, where), std::move(options), where);
 }
 
-std::vector<AddedToken> parse_added_tokens(const jf::Json& root, const std::string& path) {
+// `model_tokens`: the model's vocabulary entries, which with the added tokens bound the ids (token_ids.h).
+std::vector<AddedToken> parse_added_tokens(const jf::Json& root, const std::string& path, size_t model_tokens) {
   std::vector<AddedToken> tokens;
   if (!root.contains("added_tokens") || root["added_tokens"].is_null()) return tokens;
   const jf::Json& list = jf::require_array(root, "added_tokens", path);
@@ -86,6 +88,7 @@ std::vector<AddedToken> parse_added_tokens(const jf::Json& root, const std::stri
     if (id < 0 || id > INT32_MAX) fail(jf::child(where, "id"), ": expected a non-negative 32-bit id, found ", id);
     t.id = static_cast<int32_t>(id);
     t.content = jf::require_string(list[i], "content", where);
+    check_token_id(id, t.content, model_tokens + list.size(), jf::child(where, "id"));
     t.special = jf::get_bool(list[i], "special", false, where);
     t.lstrip = jf::get_bool(list[i], "lstrip", false, where);
     t.rstrip = jf::get_bool(list[i], "rstrip", false, where);
@@ -130,7 +133,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& dir) {
   p.pre_tokenizer = optional_component<PreTokenizer>(root, "pre_tokenizer", path, pre_tokenizer_from_json);
   p.post_processor = optional_component<PostProcessor>(root, "post_processor", path, post_processor_from_json);
   p.decoder = optional_component<Decoder>(root, "decoder", path, decoder_from_json);
-  p.added_tokens = parse_added_tokens(root, path);
+  p.added_tokens = parse_added_tokens(root, path, p.model->num_tokens());
 
   const TokenizerConfig config = read_tokenizer_config(dir);
   auto content = [](const std::optional<AddedToken>& t) -> std::optional<std::string> {

@@ -1,5 +1,6 @@
 // `shardlm make-model`: writes a random-weight checkpoint of a real architecture's shape.
 #include <iostream>
+#include <string>
 
 #include "commands.h"
 #include "models/make_model.h"
@@ -22,6 +23,9 @@ std::function<int()> add_make_model_command(CLI::App& app) {
   sub->add_option("--num-kv-heads", o->num_kv_heads, "override the KV head count (Llama)");
   sub->add_option("--ffn-dim", o->ffn_dim, "override the MLP width");
   sub->add_option("--vocab-size", o->vocab_size, "override the vocabulary size");
+  sub->add_flag("--force", o->force,
+                "write the weights even when they take more than " +
+                    std::to_string(kMakeModelMaxBytesWithoutForce >> 30) + " GiB (free disk space is still checked)");
   return [o] {
     make_random_model(*o);
     std::cout << "wrote " << o->preset << " to " << o->out_dir << "\n";

@@ -81,6 +81,7 @@ struct EngineStats {
   int64_t num_preemptions = 0;
   int64_t prefix_cache_queries_tokens = 0, prefix_cache_hits_tokens = 0;
   int64_t num_kv_blocks = 0, block_size = 0;
+  double kv_cache_usage = 0.0;  // fraction of KV blocks held by requests (cached but unreferenced blocks are free)
   int64_t num_steps = 0;
   int64_t prompt_tokens = 0, generated_tokens = 0;
   double prefix_cache_hit_rate() const {

@@ -117,6 +117,7 @@ class Engine {
     d["prefix_cache_hits_tokens"] = s.prefix_cache_hits_tokens;
     d["prefix_cache_hit_rate"] = s.prefix_cache_hit_rate();
     d["num_kv_blocks"] = s.num_kv_blocks;
+    d["kv_cache_usage"] = s.kv_cache_usage;
     d["block_size"] = s.block_size;
     d["num_steps"] = s.num_steps;
     d["prompt_tokens"] = s.prompt_tokens;

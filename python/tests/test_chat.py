@@ -102,11 +102,11 @@ def test_chat_errors(qwen_llm, tiny_llama_dir, tmp_path):
 
 
 def test_chat_completions_endpoint_matches_llm_chat(qwen_folder, qwen_llm):
-    from test_server import _start
+    from serving import start_server
 
     params = SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
     want = qwen_llm.chat(CONVERSATION, params, use_tqdm=False)[0].outputs[0]
-    proc, url = _start(qwen_folder)
+    proc, url = start_server(qwen_folder)
     try:
         client = openai.OpenAI(base_url=url, api_key="unused")
         out = client.chat.completions.create(model="tiny", messages=CONVERSATION, max_completion_tokens=8,

@@ -167,3 +167,34 @@ def test_ranks_that_disagree_fail_together_naming_the_field(tiny_opt, tmp_path, 
     assert "generated" not in out
     assert f"the ranks disagree on '{field}'" in out, out
     assert "terminate called" not in out and "Aborted" not in out, out
+
+
+SECRET_WORKER = textwrap.dedent(
+    """
+    import sys
+    from shardlm import LLM, SamplingParams
+    llm = LLM(sys.argv[1], tensor_parallel_size=2, device="cpu", dtype="float32")
+    out = llm.generate(["Hello"], SamplingParams(temperature=0, max_tokens=3), use_tqdm=False)
+    print("generated", out[0].outputs[0].token_ids)
+    """
+)
+
+
+def test_a_store_secret_lets_the_job_in_and_keeps_a_rank_with_another_out(tiny_opt, tmp_path):
+    # SHARDLM_STORE_SECRET: shardlm-run's store serves only clients that present it (README "Security").
+    worker = tmp_path / "secret.py"
+    worker.write_text(SECRET_WORKER)
+    env = subprocess_env(SHARDLM_STORE_SECRET="job-secret-1", SHARDLM_DIST_TIMEOUT="20")
+    proc = _shardlm_run(without_torch(worker, tiny_opt), env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("generated") == 2
+    # The workers present another secret than the launcher's store wants: refused at once, said so, no hang.
+    proc = _shardlm_run(["env", "SHARDLM_STORE_SECRET=another", *without_torch(worker, tiny_opt)], env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "generated" not in out
+    assert "refused this process's SHARDLM_STORE_SECRET" in out, out
+    assert "another" not in out.replace("SHARDLM_STORE_SECRET=another", "") and "job-secret-1" not in out, out
+    # And none at all.
+    proc = _shardlm_run(["env", "-u", "SHARDLM_STORE_SECRET", *without_torch(worker, tiny_opt)], env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "requires a shared secret: set SHARDLM_STORE_SECRET" in out, out

@@ -7,7 +7,6 @@ import concurrent.futures
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,38 +16,13 @@ import pytest
 
 openai = pytest.importorskip("openai", reason="the openai client is installed by scripts/setup.sh")
 from conftest import require_binary, subprocess_env  # noqa: E402
+from serving import MODEL, metric, start_server  # noqa: E402
 from shardlm import LLM, SamplingParams  # noqa: E402
-
-MODEL = "tiny"
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(model_dir, *extra, launcher=(), command=None):
-    port = _free_port()
-    command = command or [str(require_binary("shardlm")), "serve", str(model_dir)]
-    proc = subprocess.Popen([*launcher, *command, "--device", "cpu", "--served-model-name", MODEL, "--port", str(port),
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env())
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            return proc, f"http://127.0.0.1:{port}/v1"
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("the server exited: " + proc.stdout.read())
-            time.sleep(0.2)
-    proc.kill()
-    pytest.fail("the server did not answer /health within 60 s")
 
 
 @pytest.fixture(scope="module")
 def server(tiny_opt):
-    proc, url = _start(tiny_opt)
+    proc, url = start_server(tiny_opt)
     yield url
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0, proc.stdout.read()
@@ -143,15 +117,15 @@ def test_errors_are_openai_error_objects(client, server):
 
 
 def test_latency_histograms_count_requests(client, server):
-    ttft, e2e = (_metric(server, f"{n}_count") for n in ("time_to_first_token_seconds", "e2e_request_latency_seconds"))
-    lengths = _metric(server, 'request_success_total{model_name="tiny",finished_reason="length"')
+    ttft, e2e = (metric(server, f"{n}_count") for n in ("time_to_first_token_seconds", "e2e_request_latency_seconds"))
+    lengths = metric(server, 'request_success_total{model_name="tiny",finished_reason="length"')
     for _ in range(3):
         client.completions.create(model=MODEL, prompt="Hi", max_tokens=5, temperature=0, extra_body={"ignore_eos": True})
-    assert _metric(server, "time_to_first_token_seconds_count") == ttft + 3
-    assert _metric(server, "e2e_request_latency_seconds_count") == e2e + 3
-    assert _metric(server, 'request_success_total{model_name="tiny",finished_reason="length"') == lengths + 3
-    assert _metric(server, "inter_token_latency_seconds_count") >= 3 * 4  # four more outputs after each first
-    assert _metric(server, 'time_to_first_token_seconds_bucket{model_name="tiny",le="+Inf"') == ttft + 3
+    assert metric(server, "time_to_first_token_seconds_count") == ttft + 3
+    assert metric(server, "e2e_request_latency_seconds_count") == e2e + 3
+    assert metric(server, 'request_success_total{model_name="tiny",finished_reason="length"') == lengths + 3
+    assert metric(server, "inter_token_latency_seconds_count") >= 3 * 4  # four more outputs after each first
+    assert metric(server, 'time_to_first_token_seconds_bucket{model_name="tiny",le="+Inf"') == ttft + 3
 
 
 def test_concurrent_streams_all_complete(client):
@@ -169,7 +143,7 @@ def test_concurrent_streams_all_complete(client):
 
 
 def test_api_key_is_required_when_set(tiny_opt):
-    proc, url = _start(tiny_opt, "--api-key", "secret")
+    proc, url = start_server(tiny_opt, "--api-key", "secret")
     try:
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=url, api_key="wrong").models.list()
@@ -179,16 +153,8 @@ def test_api_key_is_required_when_set(tiny_opt):
         assert proc.wait(timeout=30) == 0
 
 
-def _metric(server, name):
-    text = urllib.request.urlopen(server.replace("/v1", "/metrics"), timeout=10).read().decode()
-    for line in text.splitlines():
-        if line.startswith(f"shardlm:{name}{{" if "{" not in name else f"shardlm:{name}"):
-            return float(line.split()[-1])
-    raise AssertionError(f"no {name} in /metrics:\n{text}")
-
-
 def test_a_client_that_disconnects_mid_stream_frees_its_request(client, server):
-    before = _metric(server, "generation_tokens_total")
+    before = metric(server, "generation_tokens_total")
     stream = client.completions.create(model=MODEL, prompt="Hello", max_tokens=500, temperature=0, stream=True,
                                        extra_body={"ignore_eos": True})
     for i, _ in enumerate(stream):
@@ -196,32 +162,19 @@ def test_a_client_that_disconnects_mid_stream_frees_its_request(client, server):
             break
     stream.close()
     deadline = time.time() + 20
-    while _metric(server, "num_requests_running") != 0 and time.time() < deadline:
+    while metric(server, "num_requests_running") != 0 and time.time() < deadline:
         time.sleep(0.05)
-    assert _metric(server, "num_requests_running") == 0
+    assert metric(server, "num_requests_running") == 0
     time.sleep(0.5)  # the counters are published after each engine step
-    generated = _metric(server, "generation_tokens_total") - before
+    generated = metric(server, "generation_tokens_total") - before
     assert 3 <= generated < 400, generated  # aborted, not run to its 500 tokens
     assert client.completions.create(model=MODEL, prompt="a", max_tokens=2).usage.completion_tokens == 2
-    assert _metric(server, 'request_success_total{model_name="tiny",finished_reason="abort"') >= 1
-    assert _metric(server, 'request_success_total{model_name="tiny",finished_reason="abort"') >= 1
-
-
-def test_latency_histograms_count_requests(client, server):
-    ttft, e2e = (_metric(server, f"{n}_count") for n in ("time_to_first_token_seconds", "e2e_request_latency_seconds"))
-    lengths = _metric(server, 'request_success_total{model_name="tiny",finished_reason="length"')
-    for _ in range(3):
-        client.completions.create(model=MODEL, prompt="Hi", max_tokens=5, temperature=0, extra_body={"ignore_eos": True})
-    assert _metric(server, "time_to_first_token_seconds_count") == ttft + 3
-    assert _metric(server, "e2e_request_latency_seconds_count") == e2e + 3
-    assert _metric(server, 'request_success_total{model_name="tiny",finished_reason="length"') == lengths + 3
-    assert _metric(server, "inter_token_latency_seconds_count") >= 3 * 4  # four more outputs after each first
-    assert _metric(server, 'time_to_first_token_seconds_bucket{model_name="tiny",le="+Inf"') == ttft + 3
+    assert metric(server, 'request_success_total{model_name="tiny",finished_reason="abort"') >= 1
 
 
 def test_two_ranks_under_shardlm_run_serve_what_one_rank_generates(tiny_opt, reference):
     launcher = (str(require_binary("shardlm-run")), "--standalone", "--nproc-per-node=2")
-    proc, url = _start(tiny_opt, "--tensor-parallel-size", "2", launcher=launcher)
+    proc, url = start_server(tiny_opt, "--tensor-parallel-size", "2", launcher=launcher)
     try:
         client = openai.OpenAI(base_url=url, api_key="unused")
         prompts = ["Hello, my name is", "The capital of France is"]
@@ -255,7 +208,7 @@ def _rank_pid(launcher_pid, rank):
 
 def test_a_rank_that_dies_stops_the_server_naming_it(tiny_opt):
     launcher = (str(require_binary("shardlm-run")), "--standalone", "--nproc-per-node=2")
-    proc, url = _start(tiny_opt, "--tensor-parallel-size", "2", "--dist-timeout", "5", launcher=launcher)
+    proc, url = start_server(tiny_opt, "--tensor-parallel-size", "2", "--dist-timeout", "5", launcher=launcher)
     try:
         client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
         assert client.completions.create(model=MODEL, prompt="Hi", max_tokens=2).usage.completion_tokens == 2
@@ -303,7 +256,7 @@ def test_bench_serve_drives_500_concurrent_streams(server, tmp_path):
     assert metrics["completed"] == 500 and metrics["failed"] == 0
     assert metrics["total_output_tokens"] == 500 * 8 and metrics["total_input_tokens"] == 500 * 16
     assert 0 < metrics["median_ttft_ms"] <= metrics["median_e2el_ms"]
-    assert _metric(server, "num_requests_running") == 0
+    assert metric(server, "num_requests_running") == 0
 
 
 def test_a_port_in_use_is_a_clear_error(server, tiny_opt):
@@ -315,7 +268,7 @@ def test_a_port_in_use_is_a_clear_error(server, tiny_opt):
 
 def test_vllm_style_module_entry_point(tiny_opt, reference):
     # python -m shardlm.entrypoints.openai.api_server --model M: vLLM's deployment command, native server behind it.
-    proc, url = _start(tiny_opt, command=[sys.executable, "-m", "shardlm.entrypoints.openai.api_server",
+    proc, url = start_server(tiny_opt, command=[sys.executable, "-m", "shardlm.entrypoints.openai.api_server",
                                           "--model", str(tiny_opt)])
     try:
         client = openai.OpenAI(base_url=url, api_key="unused")

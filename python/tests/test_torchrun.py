@@ -27,12 +27,14 @@ def _blocks(text):
             if lines[i].startswith("Prompt: ") and lines[i + 1].startswith("Generated text: ")]
 
 
-@pytest.mark.parametrize("launcher", ["torchrun", "shardlm-run"])
+@pytest.mark.parametrize("launcher", ["torchrun", "shardlm-run", "shardlm-run with a store secret"])
 def test_seed_script_with_its_tips(tiny_opt, tmp_path, launcher):
     example = str(REPO / "examples" / "torchrun_example.py")
     results = tmp_path / "results.jsonl"
     args = [example, "--device", "cpu", "--results", str(results)]
     env = subprocess_env(SHARDLM_MODEL=tiny_opt)
+    if launcher.endswith("secret"):  # torch.distributed joins shardlm-run's store by presenting the secret too
+        env["SHARDLM_STORE_SECRET"] = "seed-secret"
     if launcher == "torchrun":
         proc = _torchrun(2, args, env=env, cwd=tmp_path)
     else:

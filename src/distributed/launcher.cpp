@@ -157,7 +157,8 @@ int run_launcher(const LauncherArgs& args) {
   std::unique_ptr<TcpStoreServer> server;
   int master_port = args.master_port;
   if (args.node_rank == 0) {
-    server = std::make_unique<TcpStoreServer>(args.standalone ? 0 : args.master_port, args.master_addr);
+    server = std::make_unique<TcpStoreServer>(args.standalone ? 0 : args.master_port, args.master_addr,
+                                              store_secret_from_env());
     master_port = server->port();
   }
   const auto base_env = current_environment();

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "core/env_vars.h"
 #include "distributed/tcp_store_protocol.h"
 
 namespace shardlm {
@@ -36,6 +37,12 @@ class NotATcpStore : public Error {
   using Error::Error;
 };
 
+// The store wants a secret this process lacks, or has another one: retrying will not help.
+class StoreRefused : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace
 
 TcpStore::TcpStore(net::Socket sock, std::string host, int port, std::chrono::milliseconds timeout)
@@ -50,7 +57,10 @@ TcpStore::~TcpStore() {
   server_.reset();
 }
 
-std::shared_ptr<TcpStore> TcpStore::connect(const std::string& host, int port, std::chrono::milliseconds timeout) {
+std::string store_secret_from_env() { return env_value("SHARDLM_STORE_SECRET").value_or(""); }
+
+std::shared_ptr<TcpStore> TcpStore::connect(const std::string& host, int port, std::chrono::milliseconds timeout,
+                                            const std::string& secret) {
   const auto start = net::Clock::now();
   const auto deadline = start + timeout;
   auto backoff = std::chrono::milliseconds(10);
@@ -70,12 +80,37 @@ std::shared_ptr<TcpStore> TcpStore::connect(const std::string& host, int port, s
       if (echoed != nonce)
         throw NotATcpStore(str_cat("the server at ", net::endpoint(host, port), " answered the ping with ",
                                    echoed, " instead of ", nonce, ": it does not speak the TCPStore protocol"));
+      // Does the store want a secret? It answers the key count with -1 if so; only then is ours sent (never to
+      // a store that did not ask, e.g. torch's). After it, a closed connection means ours is not the store's.
+      const std::string where = net::endpoint(host, port);
+      auto count_keys = [&] {
+        const std::string ask = Writer(QueryType::GETNUMKEYS).data();
+        net::send_all(sock.fd(), ask.data(), ask.size(), attempt_deadline);
+        int64_t keys = 0;
+        net::recv_exact(sock.fd(), &keys, sizeof(keys), attempt_deadline);
+        return keys;
+      };
+      if (count_keys() == tcpstore::kSecretRequiredReply) {
+        if (secret.empty())
+          throw StoreRefused(str_cat("the rendezvous store at ", where, " requires a shared secret: set "
+                                     "SHARDLM_STORE_SECRET to the one the store was started with"));
+        const std::string auth = Writer(QueryType::SET).bytes(tcpstore::kSecretKey).bytes(secret).data();
+        net::send_all(sock.fd(), auth.data(), auth.size(), attempt_deadline);
+        try {
+          if (count_keys() < 0) throw net::ClosedError("the store still asks for a secret");
+        } catch (const net::ClosedError&) {
+          throw StoreRefused(str_cat("the rendezvous store at ", where,
+                                     " refused this process's SHARDLM_STORE_SECRET: it differs from the store's"));
+        }
+      }
       return std::shared_ptr<TcpStore>(new TcpStore(std::move(sock), host, port, timeout));
     } catch (const net::ClosedError& e) {
       last_error = e.what();  // a server with a full backlog may drop us; retry
     } catch (const net::TimeoutError& e) {
       last_error = e.what();
     } catch (const NotATcpStore&) {
+      throw;
+    } catch (const StoreRefused&) {
       throw;
     } catch (const Error& e) {
       last_error = e.what();
@@ -89,9 +124,10 @@ std::shared_ptr<TcpStore> TcpStore::connect(const std::string& host, int port, s
   }
 }
 
-std::shared_ptr<TcpStore> TcpStore::host(int port, std::chrono::milliseconds timeout, const std::string& display_host) {
-  auto server = std::make_unique<TcpStoreServer>(port, display_host);
-  auto store = connect(server->connect_host(), server->port(), timeout);
+std::shared_ptr<TcpStore> TcpStore::host(int port, std::chrono::milliseconds timeout, const std::string& display_host,
+                                         const std::string& secret) {
+  auto server = std::make_unique<TcpStoreServer>(port, display_host, secret);
+  auto store = connect(server->connect_host(), server->port(), timeout, secret);
   store->server_ = std::move(server);
   return store;
 }

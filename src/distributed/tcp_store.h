@@ -29,14 +29,23 @@ class StoreTimeoutError : public Error {
 
 class TcpStoreServer;
 
+// SHARDLM_STORE_SECRET, or "" when unset: the shared secret a store hosted by shardlm requires of its clients
+// and that shardlm's clients present (tcp_store_protocol.h says how).
+std::string store_secret_from_env();
+
 class TcpStore {
  public:
   // Connects to a server at host:port, retrying refused connections until `timeout`, then validates
-  // (magic number) and pings. `timeout` also bounds every later reply and is the default wait.
-  static std::shared_ptr<TcpStore> connect(const std::string& host, int port, std::chrono::milliseconds timeout);
-  // Starts a TcpStoreServer on `port` (0 picks one) and connects to it; the store owns the server.
+  // (magic number), pings, and presents `secret` (when not empty) or checks that none is required. A missing
+  // or wrong secret is an Error saying so, at once. `timeout` also bounds every later reply and is the
+  // default wait.
+  static std::shared_ptr<TcpStore> connect(const std::string& host, int port, std::chrono::milliseconds timeout,
+                                           const std::string& secret = store_secret_from_env());
+  // Starts a TcpStoreServer on `port` (0 picks one) requiring `secret` (when not empty) and connects to it;
+  // the store owns the server.
   static std::shared_ptr<TcpStore> host(int port, std::chrono::milliseconds timeout,
-                                        const std::string& display_host = "127.0.0.1");
+                                        const std::string& display_host = "127.0.0.1",
+                                        const std::string& secret = store_secret_from_env());
   ~TcpStore();
   TcpStore(const TcpStore&) = delete;
   TcpStore& operator=(const TcpStore&) = delete;
@@ -97,7 +106,8 @@ class TcpStoreServer {
   // Listens at `port` (0 picks a free one) on the address `host` names (net::listen_on: loopback only for a
   // loopback name, so a single-node job is not reachable from the network). Throws Error naming host:port
   // when the port is in use.
-  explicit TcpStoreServer(int port, const std::string& host = "127.0.0.1");
+  // `secret`: when not empty, clients must present it first (tcp_store_protocol.h).
+  explicit TcpStoreServer(int port, const std::string& host = "127.0.0.1", const std::string& secret = "");
   ~TcpStoreServer();  // stops the loop and closes every connection
   TcpStoreServer(const TcpStoreServer&) = delete;
   TcpStoreServer& operator=(const TcpStoreServer&) = delete;

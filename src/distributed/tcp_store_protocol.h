@@ -69,6 +69,15 @@ enum class QueryType : uint8_t {
 enum class CheckResponse : uint8_t { READY = 0, NOT_READY = 1 };
 enum class WaitResponse : uint8_t { STOP_WAITING = 0, WAIT_CANCELED = 1 };
 
+// The shared secret (SHARDLM_STORE_SECRET), shardlm's addition to the protocol, built from its own requests so
+// that torch's client can present it too (`store.set("shardlm_store_secret", secret)`): a server given a
+// secret answers VALIDATE and PING from a new client, and then accepts only a SET of kSecretKey carrying the
+// secret; after it, everything. Before it, GETNUMKEYS is answered with -1 (a count no store has), so that
+// shardlm's client can say the secret is missing; any other request, or a wrong secret, drops the client.
+// The secret is compared in constant time and never stored. A server without a secret ignores the SET.
+constexpr const char* kSecretKey = "/shardlm_store_secret";  // on the wire (clients prefix user keys with "/")
+constexpr int64_t kSecretRequiredReply = -1;
+
 // Server-side limits on what one request may carry (a bad or hostile client is disconnected).
 constexpr uint64_t kMaxKeyBytes = 64 * 1024;
 constexpr uint64_t kMaxValueBytes = 256ull * 1024 * 1024;

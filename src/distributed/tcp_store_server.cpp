@@ -73,6 +73,7 @@ struct Client {
   size_t in_consumed = 0;
   std::string out;
   bool validated = false;
+  bool authenticated = false;  // presented the store's secret (or the store has none)
   bool dead = false;
 };
 
@@ -94,7 +95,17 @@ int64_t parse_counter(const std::string& key, const std::string& value) {
 constexpr size_t kMaxRequestBytes = size_t(64) << 20;
 constexpr size_t kMaxStoredBytes = size_t(1) << 30;
 
+// Compares without an early exit, so the time taken says nothing about how much of a guess was right (the
+// length is not the secret).
+bool same_secret(const std::string& given, const std::string& secret) {
+  if (given.size() != secret.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < secret.size(); i++) diff |= (unsigned char)(given[i] ^ secret[i]);
+  return diff == 0;
+}
+
 struct TcpStoreServer::State {
+  std::string secret;  // empty: none required
   std::map<uint64_t, Client> clients;
   size_t stored_bytes = 0;  // keys and values of kv and queues
   uint64_t next_id = 1;
@@ -173,6 +184,21 @@ bool TcpStoreServer::State::handle_one(uint64_t id, Client& c) {
     throw ProtocolError("the first request was not VALIDATE (not a TCPStore client)");
   std::string key, value, other;
   uint64_t n = 0;
+  if (!c.authenticated && q != QueryType::VALIDATE && q != QueryType::PING) {
+    if (q == QueryType::GETNUMKEYS) {
+      c.out += Writer().value<int64_t>(tcpstore::kSecretRequiredReply).data();
+      c.in_consumed = r.pos();
+      return true;
+    }
+    if (q != QueryType::SET) throw ProtocolError("a request before the store's secret (SHARDLM_STORE_SECRET) was presented");
+    if (!r.key(key) || !r.payload(value)) return false;
+    if (key != tcpstore::kSecretKey)
+      throw ProtocolError("a request before the store's secret (SHARDLM_STORE_SECRET) was presented");
+    if (!same_secret(value, secret)) throw ProtocolError("a wrong store secret (SHARDLM_STORE_SECRET)");
+    c.authenticated = true;
+    c.in_consumed = r.pos();
+    return true;
+  }
   switch (q) {
     case QueryType::VALIDATE: {
       uint32_t magic = 0;
@@ -189,6 +215,7 @@ bool TcpStoreServer::State::handle_one(uint64_t id, Client& c) {
     }
     case QueryType::SET:
       if (!r.key(key) || !r.payload(value)) return false;
+      if (key == tcpstore::kSecretKey) break;  // authenticated already, or no secret: never stored
       set(key, std::move(value));
       break;
     case QueryType::COMPARE_SET: {
@@ -343,8 +370,9 @@ bool TcpStoreServer::State::handle_one(uint64_t id, Client& c) {
   return true;
 }
 
-TcpStoreServer::TcpStoreServer(int port, const std::string& host)
+TcpStoreServer::TcpStoreServer(int port, const std::string& host, const std::string& secret)
     : listener_(net::listen_on(port, host)), state_(std::make_unique<State>()) {
+  state_->secret = secret;
   port_ = net::local_port(listener_.fd());
   if (::pipe2(wake_fds_, O_CLOEXEC | O_NONBLOCK) < 0) fail("pipe2 failed: ", std::strerror(errno));
   int flags = ::fcntl(listener_.fd(), F_GETFL);
@@ -389,6 +417,7 @@ void TcpStoreServer::run() {
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         Client c;
         c.sock = net::Socket(fd);
+        c.authenticated = s.secret.empty();
         s.clients.emplace(s.next_id++, std::move(c));
       }
     }

@@ -552,6 +552,7 @@ EngineStats LLMEngine::stats() const {
   e.prefix_cache_hits_tokens = s.prefix_cache_hits_tokens;
   e.num_kv_blocks = num_kv_blocks_;
   e.block_size = args_.block_size;
+  e.kv_cache_usage = s.kv_cache_usage;
   e.num_steps = num_steps_;
   e.prompt_tokens = prompt_tokens_;
   e.generated_tokens = generated_tokens_;

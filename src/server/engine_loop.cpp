@@ -194,6 +194,11 @@ void EngineLoop::run() {
     owners.clear();
     unfinished_ = 0;
   };
+  auto publish_stats = [&] {
+    const EngineStats now = engine_.stats();
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_ = now;
+  };
   for (;;) {
     std::deque<std::shared_ptr<Pending>> incoming;
     std::vector<std::shared_ptr<RequestStream>> aborts;
@@ -251,7 +256,10 @@ void EngineLoop::run() {
       return;
     }
     unfinished_ = (int64_t)owners.size();
-    if (owners.empty()) continue;
+    if (owners.empty()) {  // aborts may have freed KV blocks: /metrics must not show them held
+      publish_stats();
+      continue;
+    }
     std::vector<RequestDelta> deltas;
     std::vector<RequestOutput> finished;
     try {
@@ -260,11 +268,7 @@ void EngineLoop::run() {
       fail_all(e.what());
       continue;
     }
-    {
-      const EngineStats now = engine_.stats();
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_ = now;
-    }
+    publish_stats();
     const Clock::time_point now = Clock::now();
     for (RequestDelta& d : deltas) {
       auto it = owners.find(d.request_id);

@@ -316,3 +316,57 @@ TEST(TcpStore, ARequestOver64MiBDropsOnlyThatClient) {
   s->set("fine", "yes");
   EXPECT_EQ(s->get("fine"), "yes");
 }
+
+// SHARDLM_STORE_SECRET: a store with a secret serves only clients that present it first; the secret is checked,
+// never stored, and a client without it or with another one gets an error saying so at once, not a timeout.
+TEST(TcpStore, AStoreWithASecretServesOnlyClientsThatPresentIt) {
+  TcpStoreServer server(0, "127.0.0.1", "s3cret-token");
+  auto good = TcpStore::connect("127.0.0.1", server.port(), 5s, "s3cret-token");
+  good->set("k", "v");
+  EXPECT_EQ(good->get("k"), "v");
+
+  for (const std::string& secret : {std::string(), std::string("s3cret-tokem"), std::string("s3cret-token-")}) {
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      TcpStore::connect("127.0.0.1", server.port(), 30s, secret);
+      ADD_FAILURE() << "a client with secret '" << secret << "' was let in";
+    } catch (const shardlm::Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(secret.empty() ? "requires a shared secret: set SHARDLM_STORE_SECRET" : "refused this process's SHARDLM_STORE_SECRET"),
+                std::string::npos) << msg;
+      EXPECT_EQ(msg.find("s3cret"), std::string::npos) << "the secret must not appear in messages: " << msg;
+    }
+    EXPECT_LT(seconds_since(start), 5.0) << "refused at once, not after the 30 s timeout";
+  }
+  // A raw client that skips the secret is dropped at its first real request, which changes nothing.
+  {
+    RawClient raw(server.port());
+    raw.send_bytes(kHello);
+    EXPECT_EQ(raw.recv_bytes(4), (std::vector<uint8_t>{0x04, 0x03, 0x02, 0x01}));  // PING still answered
+    raw.send_bytes(cat({{0x07}}));                                                  // GETNUMKEYS: -1, "say the secret"
+    EXPECT_EQ(raw.recv_bytes(8), u64le(~0ull));
+    raw.send_bytes(cat({{0x01}, lp("/k"), lp("overwritten")}));  // SET before the secret
+    EXPECT_TRUE(raw.closed_by_server());
+  }
+  // The secret is never stored: the key is not there and the count is the one key set above.
+  EXPECT_FALSE(good->check({"shardlm_store_secret"}));
+  EXPECT_EQ(good->num_keys(), 1);
+  EXPECT_EQ(good->get("k"), "v");
+}
+
+TEST(TcpStore, WithoutASecretTheStoreIgnoresOneAndAClientOffersItOnlyWhenAsked) {
+  TcpStoreServer server(0);
+  RawClient raw(server.port());  // watches the key count: a presented secret would not be stored anyway
+  raw.send_bytes(kHello);
+  raw.recv_bytes(4);
+  auto client = TcpStore::connect("127.0.0.1", server.port(), 5s, "unused-secret");
+  client->set("k", "v");
+  EXPECT_EQ(client->get("k"), "v");  // a round trip: the SET was handled
+  raw.send_bytes(cat({{0x07}}));
+  EXPECT_EQ(raw.recv_bytes(8), u64le(1));
+  EXPECT_FALSE(client->check({"shardlm_store_secret"}));
+  // A SET of the secret key to a store without a secret is accepted and dropped.
+  raw.send_bytes(cat({{0x01}, lp("/shardlm_store_secret"), lp("anything")}));
+  raw.send_bytes(cat({{0x07}}));
+  EXPECT_EQ(raw.recv_bytes(8), u64le(1));
+}

@@ -139,6 +139,8 @@ int run_serve(ServeFlags& f) {
     gauge("num_requests_running", "Requests in the engine (running or waiting for KV blocks).", "gauge",
           (double)loop.num_unfinished());
     gauge("num_requests_waiting", "Requests received, not yet handed to the engine.", "gauge", (double)loop.num_queued());
+    gauge("kv_cache_usage_perc", "KV-cache usage: 1 means every block is held by a request.", "gauge",
+          st.kv_cache_usage);
     gauge("prompt_tokens_total", "Prompt tokens processed.", "counter", (double)st.prompt_tokens);
     gauge("generation_tokens_total", "Tokens generated.", "counter", (double)st.generated_tokens);
     gauge("num_preemptions_total", "Requests preempted (recomputed later).", "counter", (double)st.num_preemptions);

@@ -57,6 +57,16 @@ def prepare_store(launch):
     return store
 
 
+def _store_with_secret(launch):
+    """shardlm-run's store requires SHARDLM_STORE_SECRET: torch's client joins it by presenting the secret first
+    (a SET of this key; the store checks it and never stores it), then keys under env://'s prefix."""
+    dist = torch.distributed
+    store = dist.TCPStore(launch["master_addr"], launch["master_port"], launch["world_size"], is_master=False,
+                          wait_for_workers=False)
+    store.set("shardlm_store_secret", os.environ["SHARDLM_STORE_SECRET"])
+    return dist.PrefixStore("default_pg", store)
+
+
 def init_default_group(launch, device, store):
     """Initialises torch.distributed's default group unless the user did; checks that it spans the launcher's
     ranks in the same order as the engine's."""
@@ -68,6 +78,8 @@ def init_default_group(launch, device, store):
         rank, world = launch["rank"], launch["world_size"]
         if store is None and world == 1:
             store = dist.HashStore()
+        if store is None and launch["launcher"] == "shardlm-run" and os.environ.get("SHARDLM_STORE_SECRET"):
+            store = _store_with_secret(launch)
         if store is None:  # under torchrun / shardlm-run: the launcher's store, as env:// finds it
             os.environ.setdefault("RANK", str(rank))
             os.environ.setdefault("WORLD_SIZE", str(world))

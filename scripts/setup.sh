@@ -7,6 +7,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev libcpp-httplib-dev
   pybind11-dev libdlpack-dev python3-dev python3-pytest python3-numpy python3-setuptools python3-wheel python3-pip
   openmpi-bin libopenmpi-dev
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages, builds, and runs every test: the normal build, then an ASan+UBSan build.
-# This is what CI runs (.ci/run). Set SHARDLM_SKIP_SANITIZERS=1 to run only the normal build's tests.
+# This is what CI runs (.ci/run). Set SHARDLM_SKIP_SANITIZERS=1 to run only the normal build's tests,
+# SHARDLM_SKIP_FUZZ=1 to skip the short fuzzing run at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -32,5 +33,9 @@ if [[ "${SHARDLM_SKIP_SANITIZERS:-0}" != "1" ]]; then
     LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)" ASAN_OPTIONS=detect_leaks=0 \
       SHARDLM_BUILD_DIR=build-asan PYTHONPATH=build-asan/python "$PY" -m pytest -q python/tests
   fi
+fi
+if [[ "${SHARDLM_SKIP_FUZZ:-0}" != "1" ]]; then
+  echo "=== fuzzing (libFuzzer, ASan+UBSan, ${FUZZ_SECONDS:-10} s a target) ==="
+  FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
 fi
 echo "=== all tests passed ==="

@@ -17,6 +17,14 @@ struct MakeModelOptions {
   int max_position_embeddings = 0;
   // Shape overrides (0 = the preset's).
   int hidden_size = 0, num_heads = 0, num_kv_heads = 0, ffn_dim = 0, vocab_size = 0;
+  // "fp8": the linear layers' weights (not the embeddings, norms or LM head) in float8_e4m3fn with scales, quantised
+  // from exactly the values the floating checkpoint of the same seed holds (layers/fp8_linear.h's rule), so
+  // LLM(that checkpoint, quantization="fp8") equals this one with "tensor" scales.
+  std::string quantization;
+  // "tensor" / "channel": compressed-tensors layout (weight_scale, dynamic per-token activations);
+  // "block": Hugging Face fine-grained FP8 (quant_method fp8, weight_scale_inv per fp8_block_size square block).
+  std::string fp8_weight_scales = "tensor";
+  int fp8_block_size = 128;
 };
 
 struct ModelPreset {

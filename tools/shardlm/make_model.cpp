@@ -22,6 +22,16 @@ std::function<int()> add_make_model_command(CLI::App& app) {
   sub->add_option("--num-kv-heads", o->num_kv_heads, "override the KV head count (Llama)");
   sub->add_option("--ffn-dim", o->ffn_dim, "override the MLP width");
   sub->add_option("--vocab-size", o->vocab_size, "override the vocabulary size");
+  sub->add_option("--quantization", o->quantization,
+                  "fp8: linear weights in float8_e4m3fn with scales (quantised from the floating weights of the same "
+                  "seed)")
+      ->check(CLI::IsMember({"fp8"}));
+  sub->add_option("--fp8-weight-scales", o->fp8_weight_scales,
+                  "tensor or channel (compressed-tensors layout), block (Hugging Face fine-grained FP8)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"tensor", "channel", "block"}));
+  sub->add_option("--fp8-block-size", o->fp8_block_size, "block edge of --fp8-weight-scales block (vLLM: 128)")
+      ->capture_default_str();
   return [o] {
     make_random_model(*o);
     std::cout << "wrote " << o->preset << " to " << o->out_dir << "\n";

@@ -11,7 +11,7 @@ namespace shardlm {
 namespace {
 
 constexpr const char* kAcceptedDtypes =
-    "F32, F16, BF16 or F8_E4M3 (integer buffers I64, I32 and U8 are also accepted)";
+    "F32, F16 or BF16 (F8_E4M3 for FP8 weights; integer buffers I64, I32 and U8 are also accepted)";
 
 DType parse_safetensors_dtype(const nlohmann::json& value, const std::string& where) {
   if (!value.is_string()) fail(where, ": \"dtype\" must be a string, got ", json_excerpt(value));

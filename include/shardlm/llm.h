@@ -34,6 +34,10 @@ struct EngineArgs {
   std::string generation_config = "auto";
   std::string dtype = "auto";        // auto | float32 | float16 | bfloat16 (CPU computes in float32)
   std::string device = "auto";       // auto | cpu | cuda
+  // vLLM's `quantization`: "" (None: as the checkpoint says; FP8 checkpoints with a quantization_config of
+  // quant_method fp8 or compressed-tensors load as FP8) or "fp8" (quantise a float checkpoint's linear layers
+  // at load: per-tensor weight scales, dynamic per-token activation scales). Anything else is an error.
+  std::string quantization;
   int max_model_len = 0;             // 0: the model's max_position_embeddings
   int64_t seed = 0;                  // seeds requests that have no SamplingParams::seed
   int tensor_parallel_size = 1;

@@ -165,6 +165,7 @@ class LLM:
         enable_sleep_mode: bool = False,
         max_logprobs: int = 20,
         generation_config: str = "auto",
+        quantization: Optional[str] = None,
         **kwargs: Any,
     ) -> None: ...
     def collective_rpc(

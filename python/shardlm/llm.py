@@ -44,6 +44,8 @@ class LLM:
     cores / local ranks), distributed_timeout_s (rendezvous and collective timeout, default 60).
     data_parallel_size: replicas under the launcher (world size = data_parallel_size * tensor_parallel_size;
     a world size that is a multiple of tensor_parallel_size implies it). enable_sleep_mode: sleep()/wake_up().
+    quantization="fp8" quantises the linear layers to FP8 at load (vLLM's); FP8 checkpoints (quantization_config
+    fp8 or compressed-tensors) load as FP8 without it.
     Accepted with no effect: trust_remote_code, disable_log_stats, disable_custom_all_reduce, swap_space,
     enable_expert_parallel; pipeline_parallel_size must be 1.
 
@@ -76,6 +78,7 @@ class LLM:
         enable_sleep_mode=False,
         max_logprobs=20,
         generation_config="auto",
+        quantization=None,
         **kwargs,
     ):
         for key, value in kwargs.items():
@@ -130,6 +133,10 @@ class LLM:
         a.enable_sleep_mode = _checks.as_bool(_OWNER, "enable_sleep_mode", enable_sleep_mode)
         a.max_logprobs = _checks.as_int(_OWNER, "max_logprobs", max_logprobs)
         a.generation_config = _checks.as_str(_OWNER, "generation_config", generation_config, allow_path=True)
+        quant = _checks.as_str(_OWNER, "quantization", quantization, allow_none=True)
+        if quant is not None and quant != "fp8":
+            raise ValueError(f"{_OWNER}: quantization must be None or 'fp8', got {quant!r}")
+        a.quantization = quant or ""
 
         # torch.distributed first where the engine must join a store torch hosts (mpirun/srun); the engine's
         # own rendezvous (with its timeouts and rank-fault messages) before any torch group is created.

@@ -35,6 +35,8 @@ DLDataType dl_dtype(DType dt) {
     case DType::I32: return {kDLInt, 32, 1};
     case DType::I64: return {kDLInt, 64, 1};
     case DType::U8: return {kDLUInt, 8, 1};
+    // This DLPack version has no float8 code: FP8 weights travel as their bytes (torch: .view(torch.float8_e4m3fn)).
+    case DType::F8E4M3: return {kDLUInt, 8, 1};
   }
   fail("internal error: unknown dtype");
 }

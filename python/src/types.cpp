@@ -29,6 +29,7 @@ void bind_engine_args(py::module_& m) {
       .def_readwrite("max_num_batched_tokens", &EngineArgs::max_num_batched_tokens)
       .def_readwrite("max_num_seqs", &EngineArgs::max_num_seqs)
       .def_readwrite("generation_config", &EngineArgs::generation_config)
+      .def_readwrite("quantization", &EngineArgs::quantization)
       .def_readwrite("enable_prefix_caching", &EngineArgs::enable_prefix_caching)
       .def_readwrite("enable_chunked_prefill", &EngineArgs::enable_chunked_prefill)
       .def_readwrite("kv_cache_memory_bytes", &EngineArgs::kv_cache_memory_bytes)

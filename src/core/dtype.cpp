@@ -15,6 +15,7 @@ size_t dtype_size(DType dt) {
     case DType::I32: return 4;
     case DType::I64: return 8;
     case DType::U8: return 1;
+    case DType::F8E4M3: return 1;
   }
   return 0;
 }
@@ -27,6 +28,7 @@ std::string dtype_name(DType dt) {
     case DType::I32: return "int32";
     case DType::I64: return "int64";
     case DType::U8: return "uint8";
+    case DType::F8E4M3: return "float8_e4m3fn";
   }
   return "?";
 }
@@ -55,6 +57,11 @@ void convert_to_f32(const void* src, DType src_dt, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
       return;
     }
+    case DType::F8E4M3: {
+      auto* s = static_cast<const uint8_t*>(src);
+      for (size_t i = 0; i < n; ++i) dst[i] = fp8e4m3_to_f32(s[i]);
+      return;
+    }
     case DType::I32:
     case DType::I64:
     case DType::U8:
@@ -76,6 +83,11 @@ void convert_from_f32(const float* src, void* dst, DType dst_dt, size_t n) {
     case DType::BF16: {
       auto* d = static_cast<uint16_t*>(dst);
       for (size_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
+      return;
+    }
+    case DType::F8E4M3: {
+      auto* d = static_cast<uint8_t*>(dst);
+      for (size_t i = 0; i < n; ++i) d[i] = f32_to_fp8e4m3(src[i]);
       return;
     }
     case DType::I32:

@@ -1,4 +1,4 @@
-// Element types of tensors and their conversions (fp16/bf16 <-> fp32 in software, bit exact).
+// Element types of tensors and their conversions (fp16/bf16/fp8-e4m3 <-> fp32 in software, bit exact).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -7,7 +7,10 @@
 
 namespace shardlm {
 
-enum class DType : uint8_t { F32, F16, BF16, I32, I64, U8 };
+// F8E4M3 is torch's float8_e4m3fn (OCP FP8 E4M3, "fn": finite, no infinities): 1 sign, 4 exponent (bias 7) and
+// 3 mantissa bits; S.1111.111 is NaN, the largest finite value is 448 (S.1111.110); exponent 0 holds the
+// subnormals m * 2^-9. Used only for FP8 weights and quantised activations (layers/fp8_linear.h).
+enum class DType : uint8_t { F32, F16, BF16, I32, I64, U8, F8E4M3 };
 
 size_t dtype_size(DType dt);
 std::string dtype_name(DType dt);  // "float32", "float16", ...
@@ -82,6 +85,57 @@ inline uint16_t f32_to_bf16(float f) {
   x += 0x7fff + lsb;
   return (uint16_t)(x >> 16);
 }
+
+constexpr float kFp8E4M3Max = 448.0f;
+
+inline float fp8e4m3_to_f32(uint8_t b) {
+  const uint32_t sign = (uint32_t)(b & 0x80) << 24;
+  const uint32_t exp = (b >> 3) & 0xf, mant = b & 0x7;
+  uint32_t bits;
+  if (exp == 0xf && mant == 0x7) {
+    bits = sign | 0x7fc00000u;  // NaN
+  } else if (exp == 0) {
+    // Subnormal m * 2^-9 (or zero): exact in f32 through the integer m.
+    float v = (float)mant * (1.0f / 512.0f);
+    std::memcpy(&bits, &v, 4);
+    bits |= sign;
+  } else {
+    bits = sign | ((exp + 127 - 7) << 23) | (mant << 20);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Round to nearest even; magnitudes beyond the largest finite value (infinities included) saturate to +-448
+// and NaN stays NaN (0x7f with the input's sign bit), as torch's `.to(torch.float8_e4m3fn)` does.
+inline uint8_t f32_to_fp8e4m3(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint8_t sign = (uint8_t)((x >> 24) & 0x80);
+  const uint32_t absx = x & 0x7fffffff;
+  if (absx > 0x7f800000) return (uint8_t)(sign | 0x7f);
+  if (absx >= 0x43e00000) return (uint8_t)(sign | 0x7e);  // >= 448: saturate
+  if (absx < 0x3c800000) {                                  // below 2^-6, the smallest normal: subnormal grid 2^-9
+    // |f| * 512 is exact (a power-of-two scaling); rounding it to an integer (ties to even) gives the code,
+    // and 8 lands on exponent 1, mantissa 0 = 2^-6, the right normal value.
+    float scaled;
+    uint32_t sb = absx;
+    std::memcpy(&scaled, &sb, 4);
+    scaled *= 512.0f;
+    uint32_t m = (uint32_t)scaled;
+    const float rem = scaled - (float)m;
+    if (rem > 0.5f || (rem == 0.5f && (m & 1))) ++m;
+    return (uint8_t)(sign | m);
+  }
+  // Normal: rebias the exponent (127 -> 7), keep the top 3 mantissa bits, round the 20 dropped bits to even.
+  uint32_t r = absx - ((uint32_t)(127 - 7) << 23);
+  r += 0x7ffff + ((r >> 20) & 1);
+  return (uint8_t)(sign | (r >> 20));
+}
+
+// The saturating quantisation every FP8 path uses (vLLM's): value / scale, clamped to +-448, then rounded.
+inline uint8_t quantize_fp8e4m3(float value, float scale) { return f32_to_fp8e4m3(value / scale); }
 
 // Converts n elements of `src` (dtype src_dt, floating) to f32.
 void convert_to_f32(const void* src, DType src_dt, float* dst, size_t n);

@@ -72,8 +72,10 @@ ReduceFn reduce_fn_for(DType dt) {
       return reduce_half<f16_to_f32, f32_to_f16, Op>;
     case DType::BF16:
       return reduce_half<bf16_to_f32, f32_to_bf16, Op>;
+    case DType::F8E4M3:
+      break;
   }
-  fail("all_reduce: unsupported dtype");
+  fail("all_reduce: unsupported dtype ", dtype_name(dt));
 }
 
 ReduceFn reduce_fn(DType dt, ReduceOp op) {

@@ -181,6 +181,7 @@ LLMEngine::LLMEngine(const EngineArgs& given) : args_(given) {
   ProcessGroup* tp_group = dist_->tp.world_size > 1 ? dist_->tp.device_group.get() : nullptr;
   load_ctx_ = std::make_unique<LoadContext>(*weights_, dist_->tp.rank_in_group, dist_->tp.world_size, tp_group, device_,
                                             param_dtype.dtype, param_dtype.policy);
+  load_ctx_->set_quantization(resolve_quant_config(cfg.json, model_dir + "/config.json", args.quantization));
   if (args.enable_sleep_mode)
     weights_arena_ = allocator_for(device_)->create_arena(kWeightsTag, weights_arena_bytes(*weights_));
   {

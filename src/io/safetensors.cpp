@@ -12,7 +12,8 @@ namespace shardlm {
 
 namespace {
 
-constexpr const char* kAcceptedDtypes = "F32, F16 or BF16 (integer buffers I64, I32 and U8 are also accepted)";
+constexpr const char* kAcceptedDtypes =
+    "F32, F16 or BF16 (F8_E4M3 for FP8 weights; integer buffers I64, I32 and U8 are also accepted)";
 
 DType parse_safetensors_dtype(const nlohmann::json& value, const std::string& where) {
   if (!value.is_string()) fail(where, ": \"dtype\" must be a string, got ", json_excerpt(value));
@@ -23,8 +24,9 @@ DType parse_safetensors_dtype(const nlohmann::json& value, const std::string& wh
   if (s == "I64") return DType::I64;
   if (s == "I32") return DType::I32;
   if (s == "U8") return DType::U8;
+  if (s == "F8_E4M3") return DType::F8E4M3;  // FP8 checkpoints (layers/fp8_linear.h)
   static const char* const kKnownUnsupported[] = {
-      "F64",     "I8", "I16",     "U16",     "U32",     "U64", "BOOL",        "F8_E4M3",
+      "F64",     "I8", "I16",     "U16",     "U32",     "U64", "BOOL",
       "F8_E5M2", "F4", "F6_E2M3", "F6_E3M2", "F8_E8M0", "C64", "F8_E4M3FNUZ", "F8_E5M2FNUZ"};
   for (const char* known : kKnownUnsupported)
     if (s == known) fail(where, " has dtype ", s, "; expected ", kAcceptedDtypes);

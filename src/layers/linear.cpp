@@ -1,6 +1,8 @@
 // Parallel linear layers: sharded loading and forward passes.
 #include "layers/linear.h"
 
+#include "layers/fp8_linear.h"
+
 #include "core/error.h"
 #include "distributed/process_group.h"
 #include "ops/ops.h"
@@ -14,10 +16,33 @@ int64_t divide_for_tp(int64_t total, int tp_size, const std::string& what) {
 }
 
 namespace {
-Tensor run_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
-  Tensor y = Tensor::empty({x.dim(0), w.dim(0)}, x.dtype(), x.device());
-  ops::linear(x, w, b.defined() ? &b : nullptr, y);
+// y = x W^T (+ b) with the dense weight w or, when it is defined, the FP8 weight f.
+Tensor run_linear(const Tensor& x, const Tensor& w, const Fp8Weight& f, const Tensor& b) {
+  const Tensor* bias = b.defined() ? &b : nullptr;
+  Tensor y = Tensor::empty({x.dim(0), f.defined() ? f.weight.dim(0) : w.dim(0)}, x.dtype(), x.device());
+  if (f.defined()) ops::linear_fp8(x, f, bias, y);
+  else ops::linear(x, w, bias, y);
   return y;
+}
+
+// The module name of a checkpoint weight name ("a.q_proj.weight" -> "a.q_proj").
+std::string module_of(const std::string& weight_name) {
+  const std::string suffix = ".weight";
+  return weight_name.size() > suffix.size() && weight_name.compare(weight_name.size() - suffix.size(), suffix.size(),
+                                                                   suffix) == 0
+             ? weight_name.substr(0, weight_name.size() - suffix.size())
+             : weight_name;
+}
+
+// Whether the fused modules hold FP8 weights: all of them or none (Error naming them when mixed).
+bool fp8_modules(const LoadContext& ctx, const std::vector<LoadContext::RowSlice>& slices,
+                 const std::string& registered_name) {
+  size_t n = 0;
+  for (const auto& s : slices) n += ctx.quantization().quantizes(module_of(s.name)) ? 1 : 0;
+  if (n != 0 && n != slices.size())
+    fail("the projections fused into '", registered_name, "' are partly excluded from FP8 quantisation (",
+         ctx.quantization().origin, "); all or none of them must be");
+  return n != 0;
 }
 }  // namespace
 
@@ -25,7 +50,8 @@ ColumnParallelLinear::ColumnParallelLinear(LoadContext& ctx, const std::string& 
                                            int64_t out_features, bool bias) {
   int64_t local = divide_for_tp(out_features, ctx.tp_size(), "output size of '" + name + "'");
   ctx.expect_shape(name + ".weight", {out_features, in_features});
-  weight_ = ctx.load_rows(name + ".weight", ctx.tp_rank() * local, local);
+  if (ctx.quantization().quantizes(name)) fp8_ = load_fp8_rows(ctx, {{name, ctx.tp_rank() * local, local}}, in_features, name);
+  else weight_ = ctx.load_rows(name + ".weight", ctx.tp_rank() * local, local);
   if (bias) bias_ = ctx.load_rows(name + ".bias", ctx.tp_rank() * local, local);
 }
 
@@ -37,25 +63,33 @@ ColumnParallelLinear::ColumnParallelLinear(LoadContext& ctx, const std::vector<L
     if (shp.size() != 2 || shp[1] != in_features)
       fail("checkpoint tensor '", s.name, "' should have ", in_features, " input features");
   }
-  weight_ = ctx.load_row_slices(weight_slices, registered_name + ".weight");
+  if (fp8_modules(ctx, weight_slices, registered_name)) {
+    std::vector<LoadContext::RowSlice> modules;
+    for (const auto& s : weight_slices) modules.push_back({module_of(s.name), s.start, s.len});
+    fp8_ = load_fp8_rows(ctx, modules, in_features, registered_name);
+  } else {
+    weight_ = ctx.load_row_slices(weight_slices, registered_name + ".weight");
+  }
   if (!bias_slices.empty()) bias_ = ctx.load_row_slices(bias_slices, registered_name + ".bias");
 }
 
-Tensor ColumnParallelLinear::forward(const Tensor& x) const { return run_linear(x, weight_, bias_); }
+Tensor ColumnParallelLinear::forward(const Tensor& x) const { return run_linear(x, weight_, fp8_, bias_); }
 
 RowParallelLinear::RowParallelLinear(LoadContext& ctx, const std::string& name, int64_t in_features,
                                      int64_t out_features, bool bias)
     : group_(ctx.tp_group()) {
   int64_t local = divide_for_tp(in_features, ctx.tp_size(), "input size of '" + name + "'");
   ctx.expect_shape(name + ".weight", {out_features, in_features});
-  weight_ = ctx.tp_size() == 1 ? ctx.load(name + ".weight")
-                               : ctx.load_cols(name + ".weight", ctx.tp_rank() * local, local);
+  if (ctx.quantization().quantizes(name))
+    fp8_ = load_fp8_cols(ctx, name, ctx.tp_rank() * local, local);
+  else
+    weight_ = ctx.tp_size() == 1 ? ctx.load(name + ".weight")
+                                 : ctx.load_cols(name + ".weight", ctx.tp_rank() * local, local);
   if (bias) bias_ = ctx.load(name + ".bias");
 }
 
 Tensor RowParallelLinear::forward(const Tensor& x_local) const {
-  Tensor y = Tensor::empty({x_local.dim(0), weight_.dim(0)}, x_local.dtype(), x_local.device());
-  ops::linear(x_local, weight_, nullptr, y);
+  Tensor y = run_linear(x_local, weight_, fp8_, Tensor());
   if (group_) group_->all_reduce(y);
   if (bias_.defined()) ops::add_inplace(y, bias_);
   return y;
@@ -64,11 +98,12 @@ Tensor RowParallelLinear::forward(const Tensor& x_local) const {
 ReplicatedLinear::ReplicatedLinear(LoadContext& ctx, const std::string& name, int64_t in_features,
                                    int64_t out_features, bool bias) {
   ctx.expect_shape(name + ".weight", {out_features, in_features});
-  weight_ = ctx.load(name + ".weight");
+  if (ctx.quantization().quantizes(name)) fp8_ = load_fp8_rows(ctx, {{name, 0, out_features}}, in_features, name);
+  else weight_ = ctx.load(name + ".weight");
   if (bias) bias_ = ctx.load(name + ".bias");
 }
 
-Tensor ReplicatedLinear::forward(const Tensor& x) const { return run_linear(x, weight_, bias_); }
+Tensor ReplicatedLinear::forward(const Tensor& x) const { return run_linear(x, weight_, fp8_, bias_); }
 
 HeadPartition partition_heads(int64_t num_heads, int64_t num_kv_heads, int64_t head_dim, int tp_rank, int tp_size) {
   HeadPartition p{};

@@ -7,6 +7,9 @@
 //   QKV:            q, k and v split by heads and fused into one column-parallel matrix; KV heads are
 //                   replicated when the TP size exceeds their number.
 //   Merged:         several column-parallel projections of the same input fused (gate and up).
+//
+// With FP8 quantisation (LoadContext::quantization()) a layer holds an Fp8Weight instead of a dense weight,
+// sliced the same way (layers/fp8_linear.h), and runs ops::linear_fp8; the bias stays dense.
 #pragma once
 #include <optional>
 #include <string>
@@ -28,12 +31,13 @@ class ColumnParallelLinear {
                        const std::vector<LoadContext::RowSlice>& bias_slices, int64_t in_features,
                        const std::string& registered_name);
   Tensor forward(const Tensor& x) const;  // [T, in] -> [T, out_local]
-  int64_t out_local() const { return weight_.dim(0); }
-  const Tensor& weight() const { return weight_; }
+  int64_t out_local() const { return fp8_.defined() ? fp8_.weight.dim(0) : weight_.dim(0); }
+  const Tensor& weight() const { return fp8_.defined() ? fp8_.weight : weight_; }
 
  private:
-  Tensor weight_;  // [out_local, in]
-  Tensor bias_;    // [out_local] or undefined
+  Tensor weight_;    // [out_local, in], or undefined when fp8_ holds the weight
+  Fp8Weight fp8_;    // FP8 models: [out_local, in] with its scales
+  Tensor bias_;      // [out_local] or undefined
 };
 
 class RowParallelLinear {
@@ -44,7 +48,8 @@ class RowParallelLinear {
   Tensor forward(const Tensor& x_local) const;  // [T, in_local] -> [T, out], reduced over the TP group
 
  private:
-  Tensor weight_;  // [out, in_local]
+  Tensor weight_;  // [out, in_local], or undefined when fp8_ holds the weight
+  Fp8Weight fp8_;
   Tensor bias_;    // [out] or undefined
   ProcessGroup* group_ = nullptr;
 };
@@ -58,6 +63,7 @@ class ReplicatedLinear {
 
  private:
   Tensor weight_, bias_;
+  Fp8Weight fp8_;
 };
 
 // Head layout of attention projections on this rank.

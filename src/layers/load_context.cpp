@@ -213,7 +213,22 @@ Tensor LoadContext::load_row_slices(const std::vector<RowSlice>& slices, const s
   return t;
 }
 
+Tensor LoadContext::checkpoint(const std::string& name) const {
+  std::string r = resolve(name);
+  if (r.empty()) fail("checkpoint is missing tensor '", name, "'");
+  return checkpoint_tensor(weights_, r);
+}
+
+Tensor LoadContext::add_parameter(const Tensor& host, const std::string& name) {
+  Tensor t = device_ == Device::CPU ? host.clone() : host.to(device_);  // clone: in the weights arena, if any
+  params_.push_back({name, t});
+  return t;
+}
+
 void LoadContext::reload_from_checkpoint() {
+  if (quant_.fp8)
+    fail("reloading weights is not supported for FP8 models (", quant_.origin,
+         "): their parameters are quantised, not copies of checkpoint tensors");
   for (const WeightRoute& route : routes_) {
     std::string r = resolve(route.source);
     if (r.empty()) fail("reload: the checkpoint no longer has tensor '", route.source, "'");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "layers/quantization.h"
 
 namespace shardlm {
 
@@ -54,6 +55,10 @@ class LoadContext {
   // Activations: f32 on the CPU, the model dtype on accelerators.
   DType act_dtype() const { return device_ == Device::CPU ? DType::F32 : param_dtype_; }
 
+  // Which linears hold FP8 weights (default: none). Set before the model is built.
+  void set_quantization(QuantConfig q) { quant_ = std::move(q); }
+  const QuantConfig& quantization() const { return quant_; }
+
   // `alias` stands for `canonical` when the canonical name is absent (e.g. "model." -> "").
   void add_prefix_alias(const std::string& canonical_prefix, const std::string& alias_prefix);
   bool has(const std::string& name) const;
@@ -71,6 +76,13 @@ class LoadContext {
     int64_t start, len;
   };
   Tensor load_row_slices(const std::vector<RowSlice>& slices, const std::string& registered_name);
+  // The checkpoint tensor `name` as stored (a view of the mapped file, outside any sleep-mode arena); Error
+  // naming it when absent.
+  Tensor checkpoint(const std::string& name) const;
+  // Registers a parameter built by the caller from checkpoint data (FP8 weights and their scales) under
+  // `name`: copied to the device as it is (no dtype conversion) and returned. It gets no weight route, so
+  // reload_from_checkpoint refuses models that have such parameters.
+  Tensor add_parameter(const Tensor& host, const std::string& name);
   // Checks that `name` has the expected shape; Error naming tensor, shape and expectation otherwise.
   void expect_shape(const std::string& name, const std::vector<int64_t>& expected) const;
 
@@ -100,6 +112,7 @@ class LoadContext {
   std::vector<std::pair<std::string, std::string>> aliases_;
   std::vector<NamedParameter> params_;
   std::vector<WeightRoute> routes_;
+  QuantConfig quant_;
 };
 
 }  // namespace shardlm

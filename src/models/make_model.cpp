@@ -7,6 +7,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <cstring>
+#include <memory>
 #include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -14,6 +16,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "io/safetensors_writer.h"
+#include "layers/fp8_linear.h"
 
 namespace shardlm {
 
@@ -49,14 +52,18 @@ inline uint64_t splitmix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+inline float normal_value(uint64_t key, int64_t index, float stddev) {
+  uint64_t r = splitmix(key ^ splitmix((uint64_t)index));
+  double u1 = ((r >> 11) + 1.0) / 9007199254740993.0;  // (0, 1]
+  double u2 = (double)(splitmix(r) >> 11) / 9007199254740992.0;
+  return (float)(std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * M_PI * u2)) * stddev;
+}
+
 std::function<void(void*, int64_t, int64_t)> normal_fill(DType dt, uint64_t key, float stddev) {
   return [dt, key, stddev](void* dst, int64_t off, int64_t n) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) {
-      uint64_t r = splitmix(key ^ splitmix((uint64_t)(off + i)));
-      double u1 = ((r >> 11) + 1.0) / 9007199254740993.0;  // (0, 1]
-      double u2 = (double)(splitmix(r) >> 11) / 9007199254740992.0;
-      float v = (float)(std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * M_PI * u2)) * stddev;
+      float v = normal_value(key, off + i, stddev);
       if (dt == DType::F32) static_cast<float*>(dst)[i] = v;
       else if (dt == DType::F16) static_cast<uint16_t*>(dst)[i] = f32_to_f16(v);
       else static_cast<uint16_t*>(dst)[i] = f32_to_bf16(v);
@@ -72,6 +79,54 @@ std::function<void(void*, int64_t, int64_t)> const_fill(DType dt, float value) {
       else static_cast<uint16_t*>(dst)[i] = f32_to_bf16(value);
     }
   };
+}
+
+// One linear weight in FP8: the floating checkpoint's values (normal_fill's, rounded to its dtype), quantised
+// once when the weight or its scale is first written; the bytes are dropped after the weight's last chunk.
+struct Fp8LinearWeight {
+  DType dt;
+  uint64_t key;
+  float stddev;
+  int64_t N, K;
+  Fp8WeightScales scales;
+  int64_t block;
+  bool ready = false;
+  std::vector<uint8_t> q;
+  std::vector<float> scale;
+
+  void compute() {
+    if (ready) return;
+    std::vector<float> w((size_t)(N * K));
+    std::vector<uint8_t> stored((size_t)(N * K) * dtype_size(dt));
+    normal_fill(dt, key, stddev)(stored.data(), 0, N * K);
+    convert_to_f32(stored.data(), dt, w.data(), w.size());
+    q.resize(w.size());
+    quantize_fp8_weight(w.data(), N, K, scales, block, block, q.data(), scale);
+    if (scales == Fp8WeightScales::PerTensor) scale.resize(1);
+    ready = true;
+  }
+};
+
+// quantization_config of an FP8 checkpoint with these weight scales.
+nlohmann::ordered_json fp8_quantization_config(Fp8WeightScales scales, int64_t block) {
+  if (scales == Fp8WeightScales::Block)
+    return {{"quant_method", "fp8"}, {"activation_scheme", "dynamic"}, {"fmt", "e4m3"},
+            {"weight_block_size", {block, block}}};
+  auto args = [](const char* strategy, bool dynamic) {
+    return nlohmann::ordered_json{{"num_bits", 8}, {"type", "float"}, {"symmetric", true}, {"strategy", strategy},
+                                  {"dynamic", dynamic}, {"group_size", nullptr}};
+  };
+  return {{"quant_method", "compressed-tensors"},
+          {"format", "float-quantized"},
+          {"quantization_status", "compressed"},
+          {"config_groups",
+           {{"group_0",
+             {{"targets", {"Linear"}},
+              {"weights", args(scales == Fp8WeightScales::PerTensor ? "tensor" : "channel", false)},
+              {"input_activations", args("token", true)},
+              {"output_activations", nullptr}}}}},
+          {"ignore", {"lm_head"}},
+          {"kv_cache_scheme", nullptr}};
 }
 
 // GPT-2's byte -> printable unicode map (bytes that are printable stay, others shift to U+0100...).
@@ -257,11 +312,43 @@ void make_random_model(const MakeModelOptions& opts) {
   fs::path dir(opts.out_dir);
   std::error_code ec;
 
+  bool fp8 = false;
+  Fp8WeightScales fp8_scales = Fp8WeightScales::PerTensor;
+  if (!opts.quantization.empty()) {
+    if (opts.quantization != "fp8") fail("--quantization must be fp8, got '", opts.quantization, "'");
+    fp8 = true;
+    if (opts.fp8_weight_scales == "tensor") fp8_scales = Fp8WeightScales::PerTensor;
+    else if (opts.fp8_weight_scales == "channel") fp8_scales = Fp8WeightScales::PerChannel;
+    else if (opts.fp8_weight_scales == "block") fp8_scales = Fp8WeightScales::Block;
+    else fail("--fp8-weight-scales must be tensor, channel or block, got '", opts.fp8_weight_scales, "'");
+    if (opts.fp8_block_size < 1) fail("--fp8-block-size must be positive, got ", opts.fp8_block_size);
+  }
   std::vector<TensorToWrite> t;
   uint64_t key = splitmix(opts.seed + 1);
   auto normal = [&](const std::string& name, std::vector<int64_t> shape, float stddev = 0.02f) {
     key = splitmix(key);
     t.push_back({name, dt, std::move(shape), normal_fill(dt, key, stddev)});
+  };
+  // A linear layer's weight `<module>.weight` [N, K]: floating, or FP8 with its scale tensor.
+  auto linear = [&](const std::string& module, int64_t N, int64_t K) {
+    if (!fp8) return normal(module + ".weight", {N, K});
+    key = splitmix(key);
+    auto w = std::make_shared<Fp8LinearWeight>(
+        Fp8LinearWeight{dt, key, 0.02f, N, K, fp8_scales, (int64_t)opts.fp8_block_size});
+    t.push_back({module + ".weight", DType::F8E4M3, {N, K}, [w](void* dst, int64_t off, int64_t n) {
+                   w->compute();
+                   std::memcpy(dst, w->q.data() + off, (size_t)n);
+                   if (off + n == w->N * w->K) std::vector<uint8_t>().swap(w->q);
+                 }});
+    std::vector<int64_t> sshape = fp8_scales == Fp8WeightScales::PerTensor    ? std::vector<int64_t>{1}
+                                  : fp8_scales == Fp8WeightScales::PerChannel ? std::vector<int64_t>{N, 1}
+                                  : std::vector<int64_t>{(N + opts.fp8_block_size - 1) / opts.fp8_block_size,
+                                                         (K + opts.fp8_block_size - 1) / opts.fp8_block_size};
+    const char* sname = fp8_scales == Fp8WeightScales::Block ? ".weight_scale_inv" : ".weight_scale";
+    t.push_back({module + sname, DType::F32, sshape, [w](void* dst, int64_t off, int64_t n) {
+                   w->compute();
+                   std::memcpy(dst, w->scale.data() + off, (size_t)n * sizeof(float));
+                 }});
   };
   auto ones = [&](const std::string& name, int64_t n) { t.push_back({name, dt, {n}, const_fill(dt, 1.f)}); };
   auto zeros = [&](const std::string& name, int64_t n) { t.push_back({name, dt, {n}, const_fill(dt, 0.f)}); };
@@ -281,14 +368,14 @@ void make_random_model(const MakeModelOptions& opts) {
     for (int64_t l = 0; l < s.layers; ++l) {
       const std::string lp = p + "layers." + std::to_string(l) + ".";
       for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-        normal(lp + "self_attn." + proj + ".weight", {H, H});
+        linear(lp + "self_attn." + proj, H, H);
         zeros(lp + "self_attn." + proj + ".bias", H);
       }
       ones(lp + "self_attn_layer_norm.weight", H);
       zeros(lp + "self_attn_layer_norm.bias", H);
-      normal(lp + "fc1.weight", {s.ffn, H});
+      linear(lp + "fc1", s.ffn, H);
       zeros(lp + "fc1.bias", s.ffn);
-      normal(lp + "fc2.weight", {H, s.ffn});
+      linear(lp + "fc2", H, s.ffn);
       zeros(lp + "fc2.bias", H);
       ones(lp + "final_layer_norm.weight", H);
       zeros(lp + "final_layer_norm.bias", H);
@@ -305,13 +392,13 @@ void make_random_model(const MakeModelOptions& opts) {
     normal("model.embed_tokens.weight", {s.vocab, H});
     for (int64_t l = 0; l < s.layers; ++l) {
       const std::string lp = "model.layers." + std::to_string(l) + ".";
-      normal(lp + "self_attn.q_proj.weight", {s.heads * D, H});
-      normal(lp + "self_attn.k_proj.weight", {s.kv_heads * D, H});
-      normal(lp + "self_attn.v_proj.weight", {s.kv_heads * D, H});
-      normal(lp + "self_attn.o_proj.weight", {H, s.heads * D});
-      normal(lp + "mlp.gate_proj.weight", {s.ffn, H});
-      normal(lp + "mlp.up_proj.weight", {s.ffn, H});
-      normal(lp + "mlp.down_proj.weight", {H, s.ffn});
+      linear(lp + "self_attn.q_proj", s.heads * D, H);
+      linear(lp + "self_attn.k_proj", s.kv_heads * D, H);
+      linear(lp + "self_attn.v_proj", s.kv_heads * D, H);
+      linear(lp + "self_attn.o_proj", H, s.heads * D);
+      linear(lp + "mlp.gate_proj", s.ffn, H);
+      linear(lp + "mlp.up_proj", s.ffn, H);
+      linear(lp + "mlp.down_proj", H, s.ffn);
       ones(lp + "input_layernorm.weight", H);
       ones(lp + "post_attention_layernorm.weight", H);
     }
@@ -345,6 +432,7 @@ void make_random_model(const MakeModelOptions& opts) {
   const uint64_t other_bytes = t.size() * 128 + (uint64_t)s.vocab * 64 + (uint64_t{1} << 20);
   check_free_space(dir, *bytes + other_bytes);
 
+  if (fp8) cfg["quantization_config"] = fp8_quantization_config(fp8_scales, opts.fp8_block_size);
   write_json(dir / "config.json", cfg);
   write_json(dir / "generation_config.json", {{"bos_token_id", bos}, {"eos_token_id", eos}});
   write_json(dir / "tokenizer.json", make_tokenizer_json(s, specials, bos, true));

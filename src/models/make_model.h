@@ -28,6 +28,14 @@ struct MakeModelOptions {
   std::optional<int64_t> hidden_size, num_heads, num_kv_heads, ffn_dim, vocab_size;
   // Write even when the weights pass kMakeModelMaxBytesWithoutForce (free disk space is still checked).
   bool force = false;
+  // "fp8": the linear layers' weights (not the embeddings, norms or LM head) in float8_e4m3fn with scales, quantised
+  // from exactly the values the floating checkpoint of the same seed holds (layers/fp8_linear.h's rule), so
+  // LLM(that checkpoint, quantization="fp8") equals this one with "tensor" scales.
+  std::string quantization;
+  // "tensor" / "channel": compressed-tensors layout (weight_scale, dynamic per-token activations);
+  // "block": Hugging Face fine-grained FP8 (quant_method fp8, weight_scale_inv per fp8_block_size square block).
+  std::string fp8_weight_scales = "tensor";
+  int fp8_block_size = 128;
 };
 
 struct ModelPreset {

@@ -2,6 +2,8 @@
 // Shapes and dtypes are checked once in ops.cpp before dispatch, so backends may assume valid arguments.
 #pragma once
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -22,6 +24,44 @@ struct AttentionMetadata {
   int32_t max_query_len = 0;
   int32_t max_seq_len = 0;
 };
+
+// FP8 (e4m3) linear layers, vLLM's W8A8 scheme: weights stored in FP8 with f32 scales, input activations
+// quantised to FP8 on the fly, products accumulated in f32 and rescaled.
+//
+// How a linear quantises its input x [M, K] before the GEMM. Every dynamic scale is
+// fp8_dynamic_scale(absmax) of the values it covers; q = e4m3(x / scale) saturating at +-448.
+enum class Fp8ActQuant : uint8_t {
+  DynamicPerToken,   // one scale per row (vLLM's choice on GPUs with CUTLASS FP8, Hopper included)
+  DynamicPerTensor,  // one scale for all of x
+  StaticPerTensor,   // the checkpoint's input_scale
+  DynamicPerGroup,   // one scale per row and group of Fp8Weight::block_k features (block-quantised weights)
+};
+std::string fp8_act_quant_name(Fp8ActQuant a);
+
+// The smallest dynamic scale, so an all-zero row quantises to zeros instead of dividing by zero (vLLM's
+// 1 / (448 * 512)).
+constexpr float kFp8MinDynamicScale = 1.0f / (448.0f * 512.0f);
+inline float fp8_dynamic_scale(float absmax) {
+  const float s = absmax / kFp8E4M3Max;
+  return s > kFp8MinDynamicScale ? s : kFp8MinDynamicScale;
+}
+
+// An FP8 weight matrix and its scales: dequantised W[n, k] = fp8(weight[n, k]) * (scale of that element).
+struct Fp8Weight {
+  Tensor weight;  // [N, K] F8E4M3
+  // F32. block_n == 0: [N], one scale per output row (a per-tensor checkpoint repeats its one scale on every row
+  // of that tensor, so fused QKV keeps q's, k's and v's own scales). block_n > 0: [ceil(N / block_n),
+  // ceil(K / block_k)], one per block_n x block_k block (Hugging Face's fine-grained FP8).
+  Tensor scale;
+  int64_t block_n = 0, block_k = 0;
+  Fp8ActQuant act = Fp8ActQuant::DynamicPerToken;
+  Tensor input_scale;  // [1] F32, StaticPerTensor only
+  bool defined() const { return weight.defined(); }
+};
+
+// The scales quantize_fp8 produces for x [M, K]: [M] per token, [1] per tensor (dynamic or static),
+// [M, ceil(K / group)] per group.
+std::vector<int64_t> fp8_act_scale_shape(Fp8ActQuant act, int64_t M, int64_t K, int64_t group);
 
 class Backend {
  public:
@@ -64,6 +104,13 @@ class Backend {
   virtual void copy_cols(const Tensor& x, int64_t x_col, Tensor& out, int64_t out_col, int64_t num_cols) = 0;
   // out = x converted to out's dtype (same shape).
   virtual void cast(const Tensor& x, Tensor& out) = 0;
+  // Quantises activations x [M, K] (floating) to q [M, K] F8E4M3 with F32 scales (fp8_act_scale_shape);
+  // `group` is the feature group of DynamicPerGroup, `input_scale` ([1] F32) the scale of StaticPerTensor.
+  virtual void quantize_fp8(const Tensor& x, Fp8ActQuant act, int64_t group, const Tensor* input_scale, Tensor& q,
+                            Tensor& scales) = 0;
+  // y[M,N] = quant(x)[M,K] @ dequant(w)[N,K]^T (+ bias[N]): x quantised as w.act says (quantize_fp8), then
+  // y[m, n] = sum_k q[m, k] * x_scale(m, k) * w[n, k] * w_scale(n, k), accumulated in f32.
+  virtual void linear_fp8(const Tensor& x, const Fp8Weight& w, const Tensor* bias, Tensor& y) = 0;
 };
 
 Backend& backend_for(Device d);  // Error when the device has no backend in this build

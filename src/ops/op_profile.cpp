@@ -97,6 +97,18 @@ class ProfiledBackend final : public Backend {
     });
     inner_.linear(x, w, bias, y);
   }
+  void quantize_fp8(const Tensor& x, Fp8ActQuant act, int64_t group, const Tensor* input_scale, Tensor& q,
+                    Tensor& scales) override {
+    Scope s(d_, [&] { return rows_key("quantize_fp8", x); });
+    inner_.quantize_fp8(x, act, group, input_scale, q, scales);
+  }
+  void linear_fp8(const Tensor& x, const Fp8Weight& w, const Tensor* bias, Tensor& y) override {
+    Scope s(d_, [&] {
+      return "linear_fp8 M" + rows_bucket(x.dim(0)) + " N=" + std::to_string(w.weight.dim(0)) +
+             " K=" + std::to_string(w.weight.dim(1));
+    });
+    inner_.linear_fp8(x, w, bias, y);
+  }
   void layer_norm(const Tensor& x, const Tensor* w, const Tensor* b, float eps, Tensor& y) override {
     Scope s(d_, [&] { return rows_key("layer_norm", x); });
     inner_.layer_norm(x, w, b, eps, y);

@@ -18,6 +18,26 @@ Backend& backend_for(Device d) {
   return op_profile::enabled() ? op_profile::profiled(d, *b) : *b;
 }
 
+std::string fp8_act_quant_name(Fp8ActQuant a) {
+  switch (a) {
+    case Fp8ActQuant::DynamicPerToken: return "dynamic per-token";
+    case Fp8ActQuant::DynamicPerTensor: return "dynamic per-tensor";
+    case Fp8ActQuant::StaticPerTensor: return "static per-tensor";
+    case Fp8ActQuant::DynamicPerGroup: return "dynamic per-group";
+  }
+  return "?";
+}
+
+std::vector<int64_t> fp8_act_scale_shape(Fp8ActQuant act, int64_t M, int64_t K, int64_t group) {
+  switch (act) {
+    case Fp8ActQuant::DynamicPerToken: return {M};
+    case Fp8ActQuant::DynamicPerTensor:
+    case Fp8ActQuant::StaticPerTensor: return {1};
+    case Fp8ActQuant::DynamicPerGroup: return {M, group > 0 ? (K + group - 1) / group : 0};
+  }
+  return {};
+}
+
 namespace ops {
 
 namespace {
@@ -160,6 +180,58 @@ void cast(const Tensor& x, Tensor& out) {
     return;
   }
   backend_for(x.device()).cast(x, out);
+}
+
+void check_fp8_weight(const Fp8Weight& w, const std::string& what) {
+  SHARDLM_CHECK(w.weight.defined() && w.weight.ndim() == 2 && w.weight.dtype() == DType::F8E4M3, what,
+                ": FP8 weight must be a 2-d float8_e4m3fn tensor");
+  const int64_t N = w.weight.dim(0), K = w.weight.dim(1);
+  SHARDLM_CHECK(w.scale.defined() && w.scale.dtype() == DType::F32, what, ": FP8 weight scales must be float32");
+  SHARDLM_CHECK(w.block_n >= 0 && w.block_k >= 0 && (w.block_n == 0) == (w.block_k == 0), what,
+                ": FP8 block size ", w.block_n, "x", w.block_k);
+  if (w.block_n == 0) {
+    SHARDLM_CHECK(w.scale.numel() == N, what, ": ", w.scale.numel(), " per-row scales for ", N, " rows");
+  } else {
+    const int64_t bn = (N + w.block_n - 1) / w.block_n, bk = (K + w.block_k - 1) / w.block_k;
+    SHARDLM_CHECK(w.scale.ndim() == 2 && w.scale.dim(0) == bn && w.scale.dim(1) == bk, what, ": block scales ",
+                  w.scale.shape_str(), " for a [", N, ", ", K, "] weight in ", w.block_n, "x", w.block_k,
+                  " blocks (expected [", bn, ", ", bk, "])");
+  }
+  SHARDLM_CHECK(w.act != Fp8ActQuant::DynamicPerGroup || w.block_k > 0, what,
+                ": per-group activation scales need block-quantised weights");
+  SHARDLM_CHECK(w.act != Fp8ActQuant::StaticPerTensor ||
+                    (w.input_scale.defined() && w.input_scale.numel() == 1 && w.input_scale.dtype() == DType::F32),
+                what, ": a static activation scheme needs one float32 input_scale");
+  same_device(w.weight, w.scale, "linear_fp8");
+}
+
+void quantize_fp8(const Tensor& x, Fp8ActQuant act, int64_t group, const Tensor* input_scale, Tensor& q,
+                  Tensor& scales) {
+  SHARDLM_CHECK(x.ndim() == 2 && is_float(x.dtype()), "quantize_fp8: 2-d floating x expected, got ", x.shape_str());
+  SHARDLM_CHECK(q.shape() == x.shape() && q.dtype() == DType::F8E4M3, "quantize_fp8: q must be float8_e4m3fn ",
+                x.shape_str());
+  SHARDLM_CHECK(act != Fp8ActQuant::DynamicPerGroup || group > 0, "quantize_fp8: per-group scales need a group size");
+  SHARDLM_CHECK(scales.dtype() == DType::F32 && scales.shape() == fp8_act_scale_shape(act, x.dim(0), x.dim(1), group),
+                "quantize_fp8: scales ", scales.shape_str(), " for ", fp8_act_quant_name(act));
+  SHARDLM_CHECK(act != Fp8ActQuant::StaticPerTensor ||
+                    (input_scale && input_scale->numel() == 1 && input_scale->dtype() == DType::F32),
+                "quantize_fp8: a static scheme needs one float32 input_scale");
+  same_device(x, q, "quantize_fp8");
+  same_device(x, scales, "quantize_fp8");
+  if (input_scale) same_device(x, *input_scale, "quantize_fp8");
+  backend_for(x.device()).quantize_fp8(x, act, group, input_scale, q, scales);
+}
+
+void linear_fp8(const Tensor& x, const Fp8Weight& w, const Tensor* bias, Tensor& y) {
+  check_fp8_weight(w, "linear_fp8");
+  SHARDLM_CHECK(x.ndim() == 2 && y.ndim() == 2 && is_float(x.dtype()) && x.dtype() == y.dtype(),
+                "linear_fp8: x ", x.shape_str(), " y ", y.shape_str(), " (2-d, one floating dtype)");
+  SHARDLM_CHECK(x.dim(1) == w.weight.dim(1), "linear_fp8: x ", x.shape_str(), " vs w ", w.weight.shape_str());
+  SHARDLM_CHECK(y.dim(0) == x.dim(0) && y.dim(1) == w.weight.dim(0), "linear_fp8: y ", y.shape_str());
+  SHARDLM_CHECK(!bias || bias->numel() == w.weight.dim(0), "linear_fp8: bias size");
+  same_device(x, w.weight, "linear_fp8");
+  same_device(x, y, "linear_fp8");
+  backend_for(x.device()).linear_fp8(x, w, bias, y);
 }
 
 Activation parse_activation(const std::string& name) {

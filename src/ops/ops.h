@@ -23,6 +23,11 @@ void slice_cols(const Tensor& x, int64_t col_start, Tensor& out);  // out = x[:,
 Tensor slice_cols(const Tensor& x, int64_t col_start, int64_t num_cols);
 void copy_cols(const Tensor& x, int64_t x_col, Tensor& out, int64_t out_col, int64_t num_cols);
 void cast(const Tensor& x, Tensor& out);
+void quantize_fp8(const Tensor& x, Fp8ActQuant act, int64_t group, const Tensor* input_scale, Tensor& q,
+                  Tensor& scales);
+void linear_fp8(const Tensor& x, const Fp8Weight& w, const Tensor* bias, Tensor& y);
+// Checks that w is a consistent Fp8Weight for `in_features` inputs; Error naming `what` and the mismatch.
+void check_fp8_weight(const Fp8Weight& w, const std::string& what);
 
 Activation parse_activation(const std::string& name);  // HF names: relu, gelu, gelu_new, silu, swish
 

@@ -76,6 +76,9 @@ inline void add_engine_flags(CLI::App* app, EngineFlags& f, bool model_required 
       ->check(integer_at_least(1));
   app->add_option("--max-model-len", f.args.max_model_len, "longest sequence (0: the model's limit)")
       ->check(integer_at_least(0));
+  app->add_option("--quantization,-q", f.args.quantization,
+                  "fp8: quantise the linear layers' weights to FP8 at load (FP8 checkpoints load as FP8 without it)")
+      ->check(CLI::IsMember({"fp8"}));
   app->add_option("--generation-config", f.args.generation_config,
                   "default sampling parameters: auto (the model's generation_config.json), vllm, or a folder")
       ->capture_default_str();

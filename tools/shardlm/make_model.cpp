@@ -26,6 +26,16 @@ std::function<int()> add_make_model_command(CLI::App& app) {
   sub->add_flag("--force", o->force,
                 "write the weights even when they take more than " +
                     std::to_string(kMakeModelMaxBytesWithoutForce >> 30) + " GiB (free disk space is still checked)");
+  sub->add_option("--quantization", o->quantization,
+                  "fp8: linear weights in float8_e4m3fn with scales (quantised from the floating weights of the same "
+                  "seed)")
+      ->check(CLI::IsMember({"fp8"}));
+  sub->add_option("--fp8-weight-scales", o->fp8_weight_scales,
+                  "tensor or channel (compressed-tensors layout), block (Hugging Face fine-grained FP8)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"tensor", "channel", "block"}));
+  sub->add_option("--fp8-block-size", o->fp8_block_size, "block edge of --fp8-weight-scales block (vLLM: 128)")
+      ->capture_default_str();
   return [o] {
     make_random_model(*o);
     std::cout << "wrote " << o->preset << " to " << o->out_dir << "\n";

@@ -36,6 +36,13 @@ class CpuBackend final : public Backend {
     cpu::copy_cols(x, x_col, out, out_col, n);
   }
   void cast(const Tensor& x, Tensor& out) override { cpu::cast(x, out); }
+  void quantize_fp8(const Tensor& x, Fp8ActQuant act, int64_t group, const Tensor* input_scale, Tensor& q,
+                    Tensor& scales) override {
+    cpu::quantize_fp8(x, act, group, input_scale, q, scales);
+  }
+  void linear_fp8(const Tensor& x, const Fp8Weight& w, const Tensor* bias, Tensor& y) override {
+    cpu::linear_fp8(x, w, bias, y);
+  }
 };
 
 CpuBackend g_cpu_backend;

@@ -1,4 +1,4 @@
-// CPU kernels behind the op interface (f32 activations; weights f32, f16 or bf16). Internal to ops/cpu.
+// CPU kernels behind the op interface (f32 activations; weights f32, f16 or bf16, or FP8 with scales). Internal to ops/cpu.
 #pragma once
 #include "ops/backend.h"
 
@@ -20,6 +20,9 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
 void copy_cols(const Tensor& x, int64_t x_col, Tensor& out, int64_t out_col, int64_t num_cols);
 void cast(const Tensor& x, Tensor& out);
+void quantize_fp8(const Tensor& x, Fp8ActQuant act, int64_t group, const Tensor* input_scale, Tensor& q,
+                  Tensor& scales);
+void linear_fp8(const Tensor& x, const Fp8Weight& w, const Tensor* bias, Tensor& y);
 
 // Number of threads CPU kernels use (OpenMP and the BLAS library). 0 = all cores.
 void set_num_threads(int n);

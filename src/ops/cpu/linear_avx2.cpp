@@ -249,7 +249,8 @@ void gemv_avx2(const LinearArgs& a, int64_t m_begin, int64_t m_end, int64_t n_be
     case DType::BF16: return gemv_typed<BF16W>(a, m_begin, m_end, n_begin, n_end);
     case DType::I32:
     case DType::I64:
-    case DType::U8: break;
+    case DType::U8:
+    case DType::F8E4M3: break;
   }
   SHARDLM_CHECK(false, "gemv_avx2: weights must be f32, f16 or bf16");
 }
@@ -261,7 +262,8 @@ void gemm_avx2(const LinearArgs& a, int64_t m_begin, int64_t m_end, int64_t n_be
     case DType::BF16: return gemm_typed<BF16W>(a, m_begin, m_end, n_begin, n_end);
     case DType::I32:
     case DType::I64:
-    case DType::U8: break;
+    case DType::U8:
+    case DType::F8E4M3: break;
   }
   SHARDLM_CHECK(false, "gemm_avx2: weights must be f32, f16 or bf16");
 }

@@ -3,6 +3,7 @@
 // poison the CUDA context), one floating dtype per op, int32 index tensors.
 #include "ops/cuda/cuda_context.h"
 #include "ops/cuda/cuda_kernels.h"
+#include "ops/cuda/fp8_kernels.h"
 
 namespace shardlm {
 namespace {
@@ -134,6 +135,25 @@ class CudaBackend final : public Backend {
     on_gpu(out, "cast", "out");
     cuda::ensure_device();
     cuda::cast(x, out);
+  }
+  void quantize_fp8(const Tensor& x, Fp8ActQuant act, int64_t group, const Tensor* input_scale, Tensor& q,
+                    Tensor& scales) override {
+    on_gpu(x, "quantize_fp8", "x");
+    on_gpu(q, "quantize_fp8", "q");
+    on_gpu(scales, "quantize_fp8", "scales");
+    if (input_scale) on_gpu(*input_scale, "quantize_fp8", "input_scale");
+    cuda::ensure_device();
+    cuda::quantize_fp8(x, act, group, input_scale, q, scales);
+  }
+  void linear_fp8(const Tensor& x, const Fp8Weight& w, const Tensor* bias, Tensor& y) override {
+    on_gpu(x, "linear_fp8", "x");
+    same_dtype(x, y, "linear_fp8", "y");
+    on_gpu(w.weight, "linear_fp8", "weight");
+    on_gpu(w.scale, "linear_fp8", "weight scale");
+    if (w.input_scale.defined()) on_gpu(w.input_scale, "linear_fp8", "input_scale");
+    if (bias) same_dtype(x, *bias, "linear_fp8", "bias");
+    cuda::ensure_device();
+    cuda::linear_fp8(x, w, bias, y);
   }
 };
 

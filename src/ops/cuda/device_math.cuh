@@ -87,7 +87,8 @@ void dispatch_float(DType dt, const char* op, F&& f) {
     case DType::BF16: f(__nv_bfloat16{}); return;
     case DType::I32:
     case DType::I64:
-    case DType::U8: break;
+    case DType::U8:
+    case DType::F8E4M3: break;
   }
   fail("cuda ", op, ": floating tensor expected, got ", dtype_name(dt));
 }

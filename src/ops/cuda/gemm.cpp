@@ -19,7 +19,8 @@ cudaDataType_t cuda_type(DType dt) {
     case DType::BF16: return CUDA_R_16BF;
     case DType::I32:
     case DType::I64:
-    case DType::U8: break;
+    case DType::U8:
+    case DType::F8E4M3: break;
   }
   fail("cuda linear: floating tensors expected, got ", dtype_name(dt));
 }

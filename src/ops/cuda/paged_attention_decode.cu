@@ -258,7 +258,8 @@ void launch_decode(DType dt, const AttnParams& p, dim3 grid) {
     case DType::BF16: return launch_dim<__nv_bfloat16>(p, grid);
     case DType::I32:
     case DType::I64:
-    case DType::U8: break;
+    case DType::U8:
+    case DType::F8E4M3: break;
   }
   fail("cuda paged_attention (decode): floating dtype expected, got ", dtype_name(dt));
 }

@@ -157,6 +157,13 @@ std::string GroupFaultReporter::diagnose(const std::string& op, const std::strin
                    lost_how == kConnectionClosed ? " (the process exited or was killed)" : "", where, "; ", backend_, ": ",
                    detail);
   }
+  if (!store_ok && global_ranks_.size() == 2) {
+    // Neither the peer nor the store answers (a cut link, or the peer's host is down): with one peer there is
+    // only one rank to name.
+    return str_cat("lost rank ", global_ranks_[1 - group_rank_], " during ", op, ": no reply within ", seconds(timeout_),
+                   ", and the rendezvous store is unreachable too (the network between the hosts is down, or the "
+                   "peer's host)", where, "; ", backend_, ": ", detail);
+  }
   return str_cat(op, " failed", where, ": ", detail,
                  store_ok ? "; every peer is still alive (mismatched collectives across ranks?)"
                           : "; the rendezvous store is unreachable, so the lost rank could not be identified");

@@ -177,7 +177,12 @@ struct GroupBuilder {
   std::shared_ptr<ProcessGroup> cpu_tensor_group(const std::shared_ptr<ProcessGroup>& gloo,
                                                  const GlooGroupOptions& g) const {
     const CpuCollectivesChoice choice = choose_cpu_collectives(*store, g.store_prefix, g.global_ranks, g.group_rank, timeout);
-    if (choice.transport == CpuCollectives::Gloo) return gloo;
+    if (choice.transport == CpuCollectives::Gloo) {
+      if (!choice.forced && g.group_rank == 0)
+        std::fprintf(stderr, "shardlm: the %s group's tensor collectives go through Gloo (%s)\n", g.name.c_str(),
+                     choice.why.c_str());
+      return gloo;
+    }
     ShmGroupOptions so;
     so.name = g.name;
     so.global_ranks = g.global_ranks;

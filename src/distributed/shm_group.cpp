@@ -4,7 +4,9 @@
 //   Header          magic, group size, slot_bytes
 //   gave_up         0, or 1 + the group rank that abandoned the group (peers then fail at once)
 //   RankWord[size]  arrive: the last step this rank published (its bytes for that step are in its slot);
-//                   waiters: peers asleep on `arrive` (the publisher makes the wake-up call only then)
+//                   waiters: peers asleep on `arrive` (the publisher makes the wake-up call only then);
+//                   call[2]: which collective the rank is in at step s (call[s % 2]: op, dtype, bytes, root),
+//                   so ranks that call different collectives fail naming both instead of mixing data
 //   data            2 buffers x size slots x slot_bytes; step s uses buffer s % 2
 //
 // Every collective is one or more steps, and every rank runs the same steps in the same order:
@@ -68,6 +70,7 @@ struct alignas(kLine) GaveUp {
 struct alignas(kLine) RankWord {
   Word arrive;
   Word waiters;
+  std::atomic<uint64_t> call[2];
 };
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
@@ -88,6 +91,33 @@ inline void cpu_relax() {
 #elif defined(__aarch64__)
   asm volatile("yield" ::: "memory");
 #endif
+}
+
+// A collective call packed into 64 bits: op (4) | reduce op (4) | dtype (4) | root (12) | bytes (40).
+enum class Op : uint64_t { AllReduce = 1, AllGather, Broadcast, Barrier, BroadcastBytes, AllGatherBytes };
+uint64_t pack_call(Op op, uint64_t bytes = 0, int root = 0, DType dt = DType::F32, ReduceOp red = ReduceOp::Sum) {
+  return (uint64_t)op << 60 | (uint64_t)red << 56 | (uint64_t)dt << 52 | ((uint64_t)root & 0xfff) << 40 |
+         (bytes & ((1ull << 40) - 1));
+}
+std::string describe_call(uint64_t c) {
+  const uint64_t bytes = c & ((1ull << 40) - 1);
+  const int root = (int)(c >> 40 & 0xfff);
+  switch ((Op)(c >> 60)) {
+    case Op::AllReduce:
+      return str_cat("all_reduce (", reduce_op_name((ReduceOp)(c >> 56 & 0xf)), ") of ", bytes, " bytes of ",
+                     dtype_name((DType)(c >> 52 & 0xf)));
+    case Op::AllGather:
+      return str_cat("all_gather of ", bytes, " bytes");
+    case Op::Broadcast:
+      return str_cat("broadcast of ", bytes, " bytes from group rank ", root);
+    case Op::Barrier:
+      return "barrier";
+    case Op::BroadcastBytes:
+      return str_cat("broadcast_bytes from group rank ", root);
+    case Op::AllGatherBytes:
+      return "all_gather_bytes";
+  }
+  return str_cat("an unknown call (", c, ")");
 }
 
 // Step counters wrap at 2^32; compare by signed difference.
@@ -126,7 +156,7 @@ class ShmProcessGroup : public ProcessGroup {
   void all_reduce(Tensor& t, ReduceOp op) override {
     check_all_reduce_args(t, backend(), Device::CPU);
     if (t.numel() == 0) return;
-    run("all_reduce", [&] {
+    run("all_reduce", pack_call(Op::AllReduce, t.nbytes(), 0, t.dtype(), op), [&] {
       const DType dt = t.dtype();
       const size_t esz = dtype_size(dt), n = (size_t)t.numel(), chunk = opts_.slot_bytes / esz;
       char* p = static_cast<char*>(t.raw());
@@ -144,7 +174,7 @@ class ShmProcessGroup : public ProcessGroup {
   void all_gather(const Tensor& in, Tensor& out) override {
     check_all_gather_args(in, out, size(), backend(), Device::CPU);
     if (in.nbytes() == 0) return;
-    run("all_gather", [&] {
+    run("all_gather", pack_call(Op::AllGather, in.nbytes()), [&] {
       gather_chunks("all_gather", static_cast<const char*>(in.raw()), std::vector<size_t>(size_, in.nbytes()),
                     [&](int q, size_t offset, const char* src, size_t bytes) {
                       std::memcpy(static_cast<char*>(out.raw()) + q * in.nbytes() + offset, src, bytes);
@@ -155,16 +185,16 @@ class ShmProcessGroup : public ProcessGroup {
   void broadcast(Tensor& t, int root) override {
     check_broadcast_args(t, root, size(), backend(), Device::CPU);
     if (t.nbytes() == 0) return;
-    run("broadcast", [&] { broadcast_raw("broadcast", static_cast<char*>(t.raw()), t.nbytes(), root); });
+    run("broadcast", pack_call(Op::Broadcast, t.nbytes(), root), [&] { broadcast_raw("broadcast", static_cast<char*>(t.raw()), t.nbytes(), root); });
   }
 
   void barrier() override {
-    run("barrier", [&] { step("barrier", nullptr, 0, [](int) {}); });
+    run("barrier", pack_call(Op::Barrier), [&] { step("barrier", nullptr, 0, [](int) {}); });
   }
 
   void broadcast_bytes(std::string& bytes, int root) override {
     check_root(root, size(), "broadcast_bytes");
-    run("broadcast_bytes", [&] {
+    run("broadcast_bytes", pack_call(Op::BroadcastBytes, 0, root), [&] {
       uint64_t len = bytes.size();
       step("broadcast_bytes", me_ == root ? &len : nullptr, me_ == root ? sizeof(len) : 0,
            [&](int buf) { std::memcpy(&len, slot(buf, root), sizeof(len)); });
@@ -175,7 +205,7 @@ class ShmProcessGroup : public ProcessGroup {
 
   std::vector<std::string> all_gather_bytes(const std::string& mine) override {
     std::vector<std::string> out(size_);
-    run("all_gather_bytes", [&] {
+    run("all_gather_bytes", pack_call(Op::AllGatherBytes), [&] {
       std::vector<size_t> lens(size_);
       const uint64_t my_len = mine.size();
       step("all_gather_bytes", &my_len, sizeof(my_len), [&](int buf) {
@@ -198,9 +228,10 @@ class ShmProcessGroup : public ProcessGroup {
 
   // One collective under the group's lock; a group that failed once fails every later call the same way.
   template <typename F>
-  void run(const char* op, F&& body) {
+  void run(const char* op, uint64_t call, F&& body) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!failure_.empty()) fail(op, " on a process group that already failed: ", failure_);
+    call_ = call;
     body();
   }
 
@@ -211,10 +242,16 @@ class ShmProcessGroup : public ProcessGroup {
     const int buf = (int)(s & 1);
     if (bytes) std::memcpy(slot(buf, me_), mine, bytes);
     RankWord& w = words_[me_];
+    w.call[buf].store(call_, std::memory_order_relaxed);  // published by the store to `arrive` below
     w.arrive.store(s, std::memory_order_seq_cst);
     if (w.waiters.load(std::memory_order_seq_cst) > 0) futex(&w.arrive, FUTEX_WAKE, INT_MAX, nullptr);
     for (int q = 0; q < size_; q++)
       if (q != me_) wait_for(q, s, op);
+    for (int q = 0; q < size_; q++)
+      if (const uint64_t theirs = words_[q].call[buf].load(std::memory_order_relaxed); theirs != call_)
+        give_up(op, str_cat("rank ", opts_.global_ranks[q], " called ", describe_call(theirs), " while rank ",
+                            opts_.global_ranks[me_], " called ", describe_call(call_),
+                            ": every rank must make the same collective calls in the same order"));
     read(buf);
   }
 
@@ -315,6 +352,7 @@ class ShmProcessGroup : public ProcessGroup {
   char* data_ = nullptr;
   std::mutex mu_;
   uint32_t seq_ = 0;
+  uint64_t call_ = 0;  // the collective in progress (pack_call)
   std::vector<float> scratch_;  // F16/BF16 all-reduce accumulator
   std::string failure_;
 };
@@ -341,7 +379,8 @@ std::shared_ptr<ProcessGroup> create_shm_group(std::shared_ptr<TcpStore> store, 
     h->size = (uint32_t)size;
     h->slot_bytes = slot_bytes;
     new (static_cast<char*>(base) + sizeof(Header)) GaveUp{};
-    for (int r = 0; r < size; r++) new (static_cast<char*>(base) + sizeof(Header) + sizeof(GaveUp) + r * sizeof(RankWord)) RankWord{};
+    for (int r = 0; r < size; r++)
+      new (static_cast<char*>(base) + sizeof(Header) + sizeof(GaveUp) + r * sizeof(RankWord)) RankWord{};
   };
   so.validate = [size, slot_bytes = opts.slot_bytes](const void* base) -> std::string {
     const auto* h = static_cast<const Header*>(base);

@@ -213,6 +213,21 @@ TEST(ShmWorker, UntilAPeerDies) {
   std::cout << "SHM-FAILED rank=" << state->env.rank << ": " << message << std::endl;
 }
 
+// Rank 0 all-reduces 4 floats while rank 1 all-reduces 8: both must fail naming both calls, not mix data.
+TEST(ShmWorker, MismatchedCalls) {
+  SHARDLM_REQUIRE_WORKER();
+  auto state = init_from_env();
+  auto& g = *state->world.device_group;
+  const int r = state->env.rank;
+  Tensor t = Tensor::zeros({r == 0 ? 4 : 8}, DType::F32);
+  try {
+    g.all_reduce(t);
+    std::cout << "SHM-MISMATCH-UNNOTICED rank=" << r << std::endl;
+  } catch (const Error& e) {
+    std::cout << "SHM-MISMATCH rank=" << r << ": " << e.what() << std::endl;
+  }
+}
+
 namespace {
 
 bool has_marker(const Child& c, const std::string& marker) { return c.output().find(marker) != std::string::npos; }
@@ -286,4 +301,15 @@ TEST(ShmCollectives, BadSettingIsOneClearError) {
   EXPECT_FALSE(c.exited_with(0)) << describe(c);
   EXPECT_NE(c.output().find("SHARDLM_CPU_COLLECTIVES='fast' is not one of auto, shm, gloo"), std::string::npos)
       << c.output();
+}
+
+TEST(ShmCollectives, MismatchedCallsFailNamingBoth) {
+  Child c = run_under_shardlm_run(2, "ShmWorker.MismatchedCalls", {{"SHARDLM_DIST_TIMEOUT", "10"}}, 60s);
+  ASSERT_TRUE(c.exited_with(0)) << describe(c);
+  const std::string out = c.output();
+  EXPECT_EQ(count_occurrences(out, "SHM-MISMATCH rank="), 2) << out;
+  EXPECT_NE(out.find("rank 1 called all_reduce (sum) of 32 bytes of float32 while rank 0 called all_reduce (sum) of 16 "
+                     "bytes of float32"),
+            std::string::npos)
+      << out;
 }

@@ -4,49 +4,29 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "core/error.h"
 
 namespace shardlm {
 namespace {
 
-// Integer sums wrap: add as the unsigned type of the same width.
+// Integer sums wrap (added as the unsigned type of the same width: no undefined behaviour); floats add.
 template <typename T>
-struct Unsigned {
-  using type = T;
-};
-template <>
-struct Unsigned<int32_t> {
-  using type = uint32_t;
-};
-template <>
-struct Unsigned<int64_t> {
-  using type = uint64_t;
-};
+T add(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return (T)(U)((U)a + (U)b);
+  } else {
+    return a + b;
+  }
+}
 
 template <typename T>
 void accumulate(T* acc, const T* x, size_t n, ReduceOp op) {
   switch (op) {
-    case ReduceOp::Sum: {
-      using U = typename Unsigned<T>::type;
-      for (size_t i = 0; i < n; i++) acc[i] = (T)((U)acc[i] + (U)x[i]);
-      return;
-    }
-    case ReduceOp::Max:
-      for (size_t i = 0; i < n; i++) acc[i] = acc[i] < x[i] ? x[i] : acc[i];
-      return;
-    case ReduceOp::Min:
-      for (size_t i = 0; i < n; i++) acc[i] = x[i] < acc[i] ? x[i] : acc[i];
-      return;
-  }
-}
-
-// The float sum needs no unsigned detour.
-template <>
-void accumulate<float>(float* acc, const float* x, size_t n, ReduceOp op) {
-  switch (op) {
     case ReduceOp::Sum:
-      for (size_t i = 0; i < n; i++) acc[i] = acc[i] + x[i];
+      for (size_t i = 0; i < n; i++) acc[i] = add(acc[i], x[i]);
       return;
     case ReduceOp::Max:
       for (size_t i = 0; i < n; i++) acc[i] = acc[i] < x[i] ? x[i] : acc[i];

@@ -184,11 +184,7 @@ struct GroupBuilder {
       return gloo;
     }
     ShmGroupOptions so;
-    so.name = g.name;
-    so.global_ranks = g.global_ranks;
-    so.group_rank = g.group_rank;
-    so.store_prefix = g.store_prefix;
-    so.timeout = timeout;
+    static_cast<GroupOptions&>(so) = g;
     std::string why_not;
     if (auto shm = create_shm_group(store, so, &why_not)) return shm;
     if (choice.forced) fail("SHARDLM_CPU_COLLECTIVES=shm, but ", why_not);

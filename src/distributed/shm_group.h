@@ -6,17 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "distributed/group_options.h"
 #include "distributed/process_group.h"
 #include "distributed/tcp_store.h"
 
 namespace shardlm {
 
-struct ShmGroupOptions {
-  std::string name = "world";        // for messages
-  std::vector<int> global_ranks;     // group rank -> global rank
-  int group_rank = 0;                // this process's rank in the group
-  std::string store_prefix;          // unique to this group instance, ends with '/'
-  std::chrono::milliseconds timeout{60000};  // set-up, and how long a collective waits for a peer
+struct ShmGroupOptions : GroupOptions {
   size_t slot_bytes = 0;             // per rank and buffer; 0 picks a size from the group size
 };
 

@@ -251,8 +251,9 @@ TEST(NetNamespaces, CutLinkFailsBothRanksNamingThePeer) {
         << "node " << i << " must name its peer: " << nodes[i].output();
   }
   // --dist-timeout 5: the collective's timeout, then at most min(5 s, timeout) agreeing through the store (or
-  // finding it unreachable), then the exits; the margin is for a loaded machine (about 11 s when quiet).
-  EXPECT_LT(seconds, 5 + 5 + 8) << "node 0 exited " << nodes[0].elapsed_s << " s after the cut, node 1 "
+  // finding it unreachable), then the exits: about 11 s on a quiet machine; the bound leaves room for a loaded
+  // one (19 s seen at load 10 on 2 cores) and still catches a wait that is not bounded by the timeout.
+  EXPECT_LT(seconds, 30) << "node 0 exited " << nodes[0].elapsed_s << " s after the cut, node 1 "
                                 << nodes[1].elapsed_s << " s\n"
                                 << nodes[0].output() << nodes[1].output();
   std::this_thread::sleep_for(200ms);

@@ -313,3 +313,23 @@ TEST(ShmCollectives, MismatchedCallsFailNamingBoth) {
             std::string::npos)
       << out;
 }
+
+TEST(ShmCollectives, SigtermMidCollectiveLeavesNoSegment) {
+  // SIGTERM to shardlm-run reaches both workers inside all-reduces; nothing of theirs may stay in /dev/shm.
+  Child c = start_process({launcher_exe(), "--standalone", "--nproc-per-node=2", "--no-python", self_exe(),
+                           "--gtest_filter=ShmWorker.UntilAPeerDies"},
+                          worker_env());
+  const auto started = std::chrono::steady_clock::now();
+  while (count_occurrences(c.output(), "SHM-RUNNING") < 2 && std::chrono::steady_clock::now() - started < 60s)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(count_occurrences(c.output(), "SHM-RUNNING"), 2) << describe(c);
+  std::this_thread::sleep_for(300ms);
+  ::kill(c.pid, SIGTERM);
+  wait_all({&c}, 30s);
+  EXPECT_TRUE(c.finished && !c.exited_with(0)) << describe(c);
+  const std::string out = c.output();
+  for (size_t at = out.find(" pid="); at != std::string::npos; at = out.find(" pid=", at + 1)) {
+    const int pid = std::atoi(out.c_str() + at + 5);
+    EXPECT_TRUE(segments_of(pid).empty()) << "a segment of worker pid " << pid << " is left";
+  }
+}

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Two CPU comparisons for docs/benchmarks.md, runs alternated ROUNDS times, medians printed:
-#  1. llama-125m (F16): TP=2 under shardlm-run with one thread per rank vs TP=1 with two threads
-#     (prefill of a 128-token prompt; decode of 128 tokens at batch 1).
-#  2. `shardlm bench throughput` on an opt-125m-shaped model, this build vs BASE_SHARDLM (a build of an
-#     earlier commit, e.g. the one before the AVX2 kernels), when BASE_SHARDLM is set.
-# usage: bench/cpu_tp_and_throughput.sh   env: WORK (/tmp/shardlm-cpu-modes), ROUNDS (3), BASE_SHARDLM,
-#        SHARDLM (build/bin/shardlm), NUM_PROMPTS (32)
+# CPU tensor parallelism on one host, for docs/benchmarks.md: llama-125m F16, batch 1, prefix caching off,
+#   TP=1 with two threads  vs  TP=2 under shardlm-run with one thread per rank, its tensor collectives through
+#   shared memory (the default on one host) and, for comparison, through Gloo (SHARDLM_CPU_COLLECTIVES=gloo).
+# Measured (issue #15's method): prefill of a 512-token prompt (latency of 1 output token); decode step =
+# (latency of 65 tokens - latency of 1) / 64 after an 8-token prompt; `bench throughput` (NUM_PROMPTS prompts,
+# 128 in / 128 out). The configurations alternate within each of ROUNDS rounds; medians are printed with the
+# load average seen during the rounds.
+# usage: bench/cpu_tp_and_throughput.sh   env: WORK (/tmp/shardlm-cpu-modes), ROUNDS (3), SHARDLM (build/bin/shardlm),
+#        NUM_PROMPTS (16), GLOO (1: include the Gloo configuration)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -13,51 +15,71 @@ WORK=${WORK:-/tmp/shardlm-cpu-modes}
 ROUNDS=${ROUNDS:-3}
 SHARDLM=${SHARDLM:-$ROOT/build/bin/shardlm}
 RUN=$(dirname "$SHARDLM")/shardlm-run
-NUM_PROMPTS=${NUM_PROMPTS:-32}
+NUM_PROMPTS=${NUM_PROMPTS:-16}
+GLOO=${GLOO:-1}
+MODEL=$WORK/llama-125m
 mkdir -p "$WORK"
-for preset in llama-125m opt-125m; do
-  [ -f "$WORK/$preset/config.json" ] || "$SHARDLM" make-model --preset "$preset" --out "$WORK/$preset" >/dev/null
-done
-median_of() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['percentiles']['50'])" "$1"; }
+[ -f "$MODEL/config.json" ] || "$SHARDLM" make-model --preset llama-125m --out "$MODEL" >/dev/null
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
-latency() {  # label input_len output_len "engine flags" [launcher args...] -> appends {label, in, out, seconds}
-  local label=$1 in=$2 out=$3 flags=$4
-  shift 4
-  # shellcheck disable=SC2086
-  "$@" "$SHARDLM" bench latency $flags --model "$WORK/llama-125m" --batch-size 1 --input-len "$in" --output-len "$out" \
-    --num-iters 3 --num-iters-warmup 1 --no-enable-prefix-caching --output-json "$WORK/lat.json" >/dev/null
-  echo "{\"kind\": \"latency\", \"label\": \"$label\", \"in\": $in, \"out\": $out, \"s\": $(median_of "$WORK/lat.json"), \"load\": $(cut -d' ' -f1 /proc/loadavg)}" >>"$RESULTS"
+load() { cut -d' ' -f1 /proc/loadavg; }
+# config -> the command prefix and engine flags
+run_config() {  # config shardlm-subcommand args...
+  local config=$1
+  shift
+  case $config in
+    tp1x2) "$SHARDLM" "$@" --num-threads 2 ;;
+    tp2x1) SHARDLM_CPU_COLLECTIVES=shm "$RUN" --nproc-per-node 2 "$SHARDLM" "$@" --num-threads 1 --tensor-parallel-size 2 ;;
+    tp2x1-gloo) SHARDLM_CPU_COLLECTIVES=gloo "$RUN" --nproc-per-node 2 "$SHARDLM" "$@" --num-threads 1 --tensor-parallel-size 2 ;;
+  esac
 }
-throughput() {  # label binary
-  "$2" bench throughput --model "$WORK/opt-125m" --num-threads 2 --num-prompts "$NUM_PROMPTS" --input-len 128 \
-    --output-len 128 --output-json "$WORK/tp.json" >/dev/null
+latency() {  # config input_len output_len -> appends {kind, config, in, out, s, load}
+  run_config "$1" bench latency --model "$MODEL" --batch-size 1 --input-len "$2" --output-len "$3" --num-iters 5 \
+    --num-iters-warmup 1 --no-enable-prefix-caching --output-json "$WORK/lat.json" >/dev/null
+  python3 -c "
+import json; j = json.load(open('$WORK/lat.json'))
+print(json.dumps({'kind': 'latency', 'config': '$1', 'in': $2, 'out': $3, 's': j['percentiles']['50'], 'load': $(load)}))" >>"$RESULTS"
+}
+throughput() {  # config
+  run_config "$1" bench throughput --model "$MODEL" --num-prompts "$NUM_PROMPTS" --input-len 128 --output-len 128 \
+    --output-json "$WORK/tp.json" >/dev/null
   python3 -c "
 import json; j = json.load(open('$WORK/tp.json'))
-print(json.dumps({'kind': 'throughput', 'label': '$1', 'tok_s': j['tokens_per_second'], 'out_tok_s': j['output_tokens_per_second'], 'load': $(cut -d' ' -f1 /proc/loadavg)}))" >>"$RESULTS"
+print(json.dumps({'kind': 'throughput', 'config': '$1', 'tok_s': j['tokens_per_second'], 'load': $(load)}))" >>"$RESULTS"
 }
+CONFIGS="tp1x2 tp2x1"
+[ "$GLOO" = 1 ] && CONFIGS="$CONFIGS tp2x1-gloo"
 for round in $(seq 1 "$ROUNDS"); do
-  for io in "128 1" "8 1" "8 128"; do
-    set -- $io
-    latency tp1x2 "$1" "$2" "--num-threads 2"
-    latency tp2x1 "$1" "$2" "--num-threads 1 --tensor-parallel-size 2" "$RUN" --nproc-per-node 2
+  for config in $CONFIGS; do
+    latency "$config" 512 1
+    latency "$config" 8 1
+    latency "$config" 8 65
+    [ "$config" = tp2x1-gloo ] || throughput "$config"
   done
-  throughput after "$SHARDLM"
-  [ -n "${BASE_SHARDLM:-}" ] && throughput before "$BASE_SHARDLM"
-  echo "round $round done" >&2
+  echo "round $round done (load $(load))" >&2
 done
 python3 - "$RESULTS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-def med(label, i, o):
-    return statistics.median(r['s'] for r in rows if r['kind'] == 'latency' and r['label'] == label and r['in'] == i and r['out'] == o)
-print("llama-125m F16, batch 1          prefill 128 tok/s   decode tok/s")
-for label, name in (('tp1x2', 'TP=1, 2 threads'), ('tp2x1', 'TP=2, 1 thread per rank')):
-    print(f"{name:32} {128 / med(label, 128, 1):18.1f} {127 / (med(label, 8, 128) - med(label, 8, 1)):14.1f}")
-for label in ('before', 'after'):
-    t = [r for r in rows if r['kind'] == 'throughput' and r['label'] == label]
-    if t:
-        print(f"bench throughput opt-125m ({label}): {statistics.median(r['tok_s'] for r in t):.1f} total tok/s, "
-              f"{statistics.median(r['out_tok_s'] for r in t):.1f} output tok/s")
-print("load average during rounds: min %.2f max %.2f" % (min(r['load'] for r in rows), max(r['load'] for r in rows)))
+def med(config, kind, key, **match):
+    v = [r[key] for r in rows if r['kind'] == kind and r['config'] == config and all(r[k] == x for k, x in match.items())]
+    return statistics.median(v) if v else None
+names = {'tp1x2': 'TP=1, 2 threads', 'tp2x1': 'TP=2 shm, 1 thread/rank', 'tp2x1-gloo': 'TP=2 Gloo, 1 thread/rank'}
+base = {}
+print(f"{'llama-125m F16, batch 1':28} {'prefill 512 tok/s':>18} {'decode ms/step':>15} {'decode tok/s':>13} {'throughput tok/s':>17}")
+for config, name in names.items():
+    if med(config, 'latency', 's', **{'in': 8, 'out': 1}) is None:
+        continue
+    prefill = 512 / med(config, 'latency', 's', **{'in': 512, 'out': 1})
+    step = (med(config, 'latency', 's', **{'in': 8, 'out': 65}) - med(config, 'latency', 's', **{'in': 8, 'out': 1})) / 64
+    tput = med(config, 'throughput', 'tok_s')
+    vals = (prefill, 1 / step, tput)
+    if config == 'tp1x2':
+        base = dict(zip(('prefill', 'decode', 'tput'), vals))
+    ratio = lambda v, k: f" ({v / base[k]:.2f}x)" if base and v else ""
+    print(f"{name:28} {prefill:10.1f}{ratio(prefill, 'prefill'):>8} {step * 1000:15.2f} {1 / step:6.1f}{ratio(1 / step, 'decode'):>7} "
+          + (f"{tput:10.1f}{ratio(tput, 'tput'):>7}" if tput else f"{'-':>17}"))
+loads = [r['load'] for r in rows]
+print(f"load average during the rounds: min {min(loads):.2f}, median {statistics.median(loads):.2f}, max {max(loads):.2f} "
+      f"({len(rows)} runs)")
 PY

@@ -14,6 +14,8 @@ const std::vector<EnvVarInfo>& env_vars() {
       {"SHARDLM_DIST_TIMEOUT", "shardlm", "seconds a rendezvous or collective may wait for another rank (overrides the engine's timeout)"},
       {"SHARDLM_STORE_SECRET", "shardlm",
        "a shared secret the rendezvous store shardlm hosts requires of every client (set it alike on every node)"},
+      {"SHARDLM_CPU_COLLECTIVES", "shardlm",
+       "auto (default): CPU tensor collectives through shared memory when a group's ranks share a host, else Gloo; shm or gloo forces one"},
       {"SHARDLM_PROFILE_OPS", "shardlm",
        "1: print each op's device time per shape class at exit (or after `shardlm bench`); a path: write it there"},
       {"SHARDLM_CPU_ISA", "shardlm", "portable: the OpenBLAS/scalar CPU kernels instead of the AVX2/FMA/F16C ones"},

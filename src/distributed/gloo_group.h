@@ -6,17 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "distributed/group_options.h"
 #include "distributed/process_group.h"
 #include "distributed/tcp_store.h"
 
 namespace shardlm {
 
-struct GlooGroupOptions {
-  std::string name = "world";        // for messages
-  std::vector<int> global_ranks;     // group rank -> global rank
-  int group_rank = 0;                // this process's rank in the group
-  std::string store_prefix;          // unique to this group instance, ends with '/'
-  std::chrono::milliseconds timeout{60000};  // connecting and every collective
+struct GlooGroupOptions : GroupOptions {
   std::string hostname;              // local address peers connect to ...
   std::string iface;                 // ... or a network interface (GLOO_SOCKET_IFNAME), which wins
 };

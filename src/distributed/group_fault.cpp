@@ -79,16 +79,18 @@ std::string strip_gloo_location(const std::string& what) {
 }
 
 GroupFaultReporter::GroupFaultReporter(std::shared_ptr<TcpStore> store, std::string prefix, std::string group_name,
-                                       std::vector<int> global_ranks, int group_rank, std::chrono::milliseconds timeout)
+                                       std::vector<int> global_ranks, int group_rank, std::chrono::milliseconds timeout,
+                                       std::string backend)
     : store_(std::move(store)),
       prefix_(std::move(prefix)),
       group_name_(std::move(group_name)),
       global_ranks_(std::move(global_ranks)),
       group_rank_(group_rank),
-      timeout_(timeout) {}
+      timeout_(timeout),
+      backend_(std::move(backend)) {}
 
 std::string GroupFaultReporter::diagnose(const std::string& op, const std::string& backend_error,
-                                         const std::vector<int>& broken_group_ranks) {
+                                         const std::vector<int>& broken_group_ranks, const std::string& lost_how) {
   const int me = global_ranks_[group_rank_];
   const auto grace = std::min<std::chrono::milliseconds>(timeout_, std::chrono::seconds(5));
   const std::string record_key = prefix_ + "fault/record";
@@ -101,7 +103,7 @@ std::string GroupFaultReporter::diagnose(const std::string& op, const std::strin
       ShortTimeout short_timeout(*store_, grace);
       if (store_->check({record_key})) record = from_json(store_->get(record_key));
       if (!record && !broken_group_ranks.empty()) {
-        FaultRecord mine{{}, me, op, "connection closed"};
+        FaultRecord mine{{}, me, op, lost_how};
         for (int g : broken_group_ranks) mine.lost.push_back(global_ranks_[g]);
         record = from_json(store_->compare_set(record_key, "", to_json(mine)));
       }
@@ -140,19 +142,27 @@ std::string GroupFaultReporter::diagnose(const std::string& op, const std::strin
   const std::string where = str_cat(" (", group_name_, " group of ranks ", members, "; seen from rank ", me, ")");
   if (record && !record->lost.empty()) {
     std::string msg = str_cat("lost ", ranks_phrase(record->lost), " during ", op, ": ", record->how);
-    if (record->how == "connection closed") msg += " (the process exited or was killed)";
+    if (record->how == kConnectionClosed) msg += " (the process exited or was killed)";
     if (record->by != me) msg += str_cat("; first noticed by rank ", record->by, " during ", record->op);
-    return msg + where + "; gloo: " + detail;
+    return msg + where + "; " + backend_ + ": " + detail;
   }
   if (record && record->by != me) {
     return str_cat(op, " failed: rank ", record->by, " abandoned the group after its ", record->op, " failed (",
-                   record->how, ")", where, "; gloo: ", detail);
+                   record->how, ")", where, "; ", backend_, ": ", detail);
   }
   if (!broken_group_ranks.empty()) {
     std::vector<int> lost;
     for (int g : broken_group_ranks) lost.push_back(global_ranks_[g]);
-    return str_cat("lost ", ranks_phrase(lost), " during ", op,
-                   ": connection closed (the process exited or was killed)", where, "; gloo: ", detail);
+    return str_cat("lost ", ranks_phrase(lost), " during ", op, ": ", lost_how,
+                   lost_how == kConnectionClosed ? " (the process exited or was killed)" : "", where, "; ", backend_, ": ",
+                   detail);
+  }
+  if (!store_ok && global_ranks_.size() == 2) {
+    // Neither the peer nor the store answers (a cut link, or the peer's host is down): with one peer there is
+    // only one rank to name.
+    return str_cat("lost rank ", global_ranks_[1 - group_rank_], " during ", op, ": no reply within ", seconds(timeout_),
+                   ", and the rendezvous store is unreachable too (the network between the hosts is down, or the "
+                   "peer's host)", where, "; ", backend_, ": ", detail);
   }
   return str_cat(op, " failed", where, ": ", detail,
                  store_ok ? "; every peer is still alive (mismatched collectives across ranks?)"

@@ -19,14 +19,20 @@ namespace shardlm {
 class GroupFaultReporter {
  public:
   // global_ranks[i]: global rank of group rank i. prefix: this group's store prefix (ends with '/').
+  // backend: names the transport in messages ("gloo: <its error>").
   GroupFaultReporter(std::shared_ptr<TcpStore> store, std::string prefix, std::string group_name,
-                     std::vector<int> global_ranks, int group_rank, std::chrono::milliseconds timeout);
+                     std::vector<int> global_ranks, int group_rank, std::chrono::milliseconds timeout,
+                     std::string backend = "gloo");
 
   // Called once, right after collective `op` failed with `backend_error`. `broken_group_ranks`: peers
-  // whose connection is known to be closed. Returns the message for the shardlm::Error to throw.
-  // Bounded: store exchanges are capped at min(timeout, 5 s).
+  // known to be gone (their connection closed, or their process no longer exists), `lost_how` says how that
+  // was seen. Returns the message for the shardlm::Error to throw. Bounded: store exchanges are capped at
+  // min(timeout, 5 s).
   std::string diagnose(const std::string& op, const std::string& backend_error,
-                       const std::vector<int>& broken_group_ranks);
+                       const std::vector<int>& broken_group_ranks, const std::string& lost_how = kConnectionClosed);
+
+  static constexpr const char* kConnectionClosed = "connection closed";
+  static constexpr const char* kProcessGone = "its process exited or was killed";
 
  private:
   std::shared_ptr<TcpStore> store_;
@@ -35,6 +41,7 @@ class GroupFaultReporter {
   std::vector<int> global_ranks_;
   int group_rank_;
   std::chrono::milliseconds timeout_;
+  std::string backend_;
 };
 
 // "rank 1" / "ranks 1, 3".

@@ -153,7 +153,9 @@ std::map<std::string, std::string> worker_environment(const LauncherArgs& args, 
 }
 
 int run_launcher(const LauncherArgs& args) {
-  const std::string run_id = args.run_id.empty() ? random_run_id() : args.run_id;
+  // Every node must use the same run id (the store keys start with it): across nodes the default is torchrun's
+  // "none", since a random one would differ per node and the ranks would never meet.
+  const std::string run_id = !args.run_id.empty() ? args.run_id : args.nnodes > 1 ? "none" : random_run_id();
   std::unique_ptr<TcpStoreServer> server;
   int master_port = args.master_port;
   if (args.node_rank == 0) {

@@ -39,7 +39,8 @@ std::string launcher_usage() {
          "  --master-addr A      address of node 0 (default 127.0.0.1)\n"
          "  --master-port P      port of the store on node 0 (default 29500)\n"
          "  --standalone         single node: host the store on a free localhost port\n"
-         "  --rdzv-id ID         run id passed to workers as TORCHELASTIC_RUN_ID\n"
+         "  --rdzv-id ID         run id passed to workers as TORCHELASTIC_RUN_ID (default: random on one node,\n"
+         "                       none with --nnodes > 1, as torchrun: all nodes must agree)\n"
          "  --no-python          accepted for torchrun compatibility (PROGRAM is always run directly)\n"
          "If a worker fails, the others are stopped (SIGTERM, then SIGKILL after 5 s) and shardlm-run exits 1.\n"
          "If shardlm-run itself dies (even by SIGKILL), the kernel sends every worker SIGTERM.\n";

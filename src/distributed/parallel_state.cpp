@@ -13,7 +13,9 @@
 
 #include "core/env_vars.h"
 #include "distributed/gloo_group.h"
+#include "distributed/host_identity.h"
 #include "distributed/rendezvous.h"
+#include "distributed/shm_group.h"
 #include "distributed/socket.h"
 #include "distributed/tcp_store.h"
 
@@ -164,8 +166,31 @@ struct GroupBuilder {
     if (factory) {
       device_group = factory(cpu_group, env.local_rank);
       if (!device_group) fail("the ", device_name(device), " device group factory returned no group");
+    } else {
+      device_group = cpu_tensor_group(cpu_group, gopts);
     }
     return coordinator(std::move(ranks), group_rank, cpu_group, device_group);
+  }
+
+  // The CPU device group: shared memory when every rank of the group is on this host (unless
+  // SHARDLM_CPU_COLLECTIVES says otherwise), else the Gloo group itself. Collective: all ranks decide alike.
+  std::shared_ptr<ProcessGroup> cpu_tensor_group(const std::shared_ptr<ProcessGroup>& gloo,
+                                                 const GlooGroupOptions& g) const {
+    const CpuCollectivesChoice choice = choose_cpu_collectives(*store, g.store_prefix, g.global_ranks, g.group_rank, timeout);
+    if (choice.transport == CpuCollectives::Gloo) {
+      if (!choice.forced && g.group_rank == 0)
+        std::fprintf(stderr, "shardlm: the %s group's tensor collectives go through Gloo (%s)\n", g.name.c_str(),
+                     choice.why.c_str());
+      return gloo;
+    }
+    ShmGroupOptions so;
+    static_cast<GroupOptions&>(so) = g;
+    std::string why_not;
+    if (auto shm = create_shm_group(store, so, &why_not)) return shm;
+    if (choice.forced) fail("SHARDLM_CPU_COLLECTIVES=shm, but ", why_not);
+    if (g.group_rank == 0)
+      std::fprintf(stderr, "shardlm: the %s group uses Gloo for its tensors: %s\n", g.name.c_str(), why_not.c_str());
+    return gloo;
   }
 };
 

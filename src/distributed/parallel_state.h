@@ -37,7 +37,9 @@ struct GroupCoordinator {       // vLLM's shape
   std::vector<int> ranks;       // global ranks in this group
   int rank_in_group = 0, world_size = 1;
   std::shared_ptr<ProcessGroup> cpu_group;     // gloo, for control messages
-  std::shared_ptr<ProcessGroup> device_group;  // gloo on CPU; nccl on CUDA later
+  // CPU: shared memory ("shm") when every rank of the group is on one host, else the gloo group itself
+  // (host_identity.h; SHARDLM_CPU_COLLECTIVES forces either). CUDA: the registered factory's (nccl).
+  std::shared_ptr<ProcessGroup> device_group;
 };
 
 struct DistributedState {

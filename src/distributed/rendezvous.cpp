@@ -1,6 +1,6 @@
 // Rendezvous: see rendezvous.h. Key layout under the prefix:
 //   join/<rank>   "<hostname>:<pid>" once the rank reached init_distributed
-//   world/...     the world group's keys (gloo addresses, fault records)
+//   world/...     the world group's keys (gloo/ addresses, host/ identities, shm/ segment set-up, fault/ records)
 //   tp<k>/...     replica k's tensor-parallel group, when there are several replicas
 //   dp<k>/...     the data-parallel group of shard k (ranks with rank % tp == k), when tp > 1 and dp > 1
 #include "distributed/rendezvous.h"

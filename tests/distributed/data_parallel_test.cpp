@@ -146,13 +146,6 @@ TEST(DpWorker, TpGroupFault) {
 
 namespace {
 
-std::string describe(const Child& c) {
-  std::string how = !c.finished ? "did not finish"
-                    : WIFEXITED(c.status) ? "exit code " + std::to_string(WEXITSTATUS(c.status))
-                                          : "signal " + std::to_string(WTERMSIG(c.status));
-  return how + "\n--- output ---\n" + c.output();
-}
-
 Child run_groups_worker(int nproc, std::map<std::string, std::string> env) {
   env["SHARDLM_DIST_WORKER"] = "1";
   return run_process({launcher_exe(), "--standalone", "--nproc-per-node=" + std::to_string(nproc), "--no-python",

@@ -54,7 +54,7 @@ inline const std::vector<std::string>& launcher_variables() {
       "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
       "TORCHELASTIC_RUN_ID", "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_ERROR_FILE",
       "TORCHELASTIC_RESTART_COUNT", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "SLURM_PROCID",
-      "SLURM_STEP_NUM_TASKS", "SLURM_STEP_ID", "SHARDLM_LAUNCHER", "SHARDLM_DIST_TIMEOUT",
+      "SLURM_STEP_NUM_TASKS", "SLURM_STEP_ID", "SHARDLM_LAUNCHER", "SHARDLM_DIST_TIMEOUT", "SHARDLM_CPU_COLLECTIVES",
       "SHARDLM_DIST_WORKER", "SHARDLM_TEST_FAULT", "SHARDLM_TEST_VICTIM"};
   return v;
 }
@@ -153,6 +153,44 @@ inline int count_occurrences(const std::string& text, const std::string& needle)
   int n = 0;
   for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) n++;
   return n;
+}
+
+// The environment of a worker process: SHARDLM_DIST_WORKER=1 plus `extra`.
+inline std::map<std::string, std::string> worker_env(std::map<std::string, std::string> extra = {}) {
+  extra["SHARDLM_DIST_WORKER"] = "1";
+  return extra;
+}
+
+// How a child ended, and its output, for assertion messages.
+inline std::string describe(const Child& c) {
+  std::string how = !c.finished ? "did not finish"
+                    : WIFEXITED(c.status) ? "exit code " + std::to_string(WEXITSTATUS(c.status))
+                                          : "signal " + std::to_string(WTERMSIG(c.status));
+  return how + "\n--- output ---\n" + c.output();
+}
+
+// This test binary's worker cases matching `filter`, as `nproc` ranks under `shardlm-run --standalone`.
+inline Child run_under_shardlm_run(int nproc, const std::string& filter, std::map<std::string, std::string> env,
+                                   std::chrono::seconds limit) {
+  return run_process({launcher_exe(), "--standalone", "--nproc-per-node=" + std::to_string(nproc), "--no-python",
+                      self_exe(), "--gtest_filter=" + filter},
+                     worker_env(env), limit);
+}
+
+// Starts `world` copies of this binary with RANK/WORLD_SIZE set by hand (no launcher, so nobody kills
+// the survivors when the victim dies).
+inline std::vector<Child> start_bare_ranks(int world, const std::string& filter, std::map<std::string, std::string> env) {
+  const std::string port = std::to_string(free_port());
+  std::vector<Child> ranks;
+  for (int r = 0; r < world; r++) {
+    auto e = worker_env(env);
+    e["RANK"] = std::to_string(r);
+    e["WORLD_SIZE"] = std::to_string(world);
+    e["MASTER_ADDR"] = "127.0.0.1";
+    e["MASTER_PORT"] = port;
+    ranks.push_back(start_process({self_exe(), "--gtest_filter=" + filter}, e));
+  }
+  return ranks;
 }
 
 inline bool worker_mode() {

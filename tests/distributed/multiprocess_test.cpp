@@ -16,18 +16,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::map<std::string, std::string> worker_env(std::map<std::string, std::string> extra = {}) {
-  extra["SHARDLM_DIST_WORKER"] = "1";
-  return extra;
-}
-
-std::string describe(const Child& c) {
-  std::string how = !c.finished ? "did not finish"
-                    : WIFEXITED(c.status) ? "exit code " + std::to_string(WEXITSTATUS(c.status))
-                                          : "signal " + std::to_string(WTERMSIG(c.status));
-  return how + "\n--- output ---\n" + c.output();
-}
-
 bool have_mpirun() { return ::system("command -v mpirun > /dev/null 2>&1") == 0; }
 
 void expect_collectives_pass(const Child& c, int world, const std::string& launcher) {
@@ -41,35 +29,12 @@ void expect_collectives_pass(const Child& c, int world, const std::string& launc
         << out;
 }
 
-Child run_under_shardlm_run(int nproc, const std::string& filter, std::map<std::string, std::string> env,
-                            std::chrono::seconds limit) {
-  return run_process({launcher_exe(), "--standalone", "--nproc-per-node=" + std::to_string(nproc), "--no-python",
-                      self_exe(), "--gtest_filter=" + filter},
-                     worker_env(env), limit);
-}
-
 Child run_under_mpirun(int np, const std::string& filter, std::chrono::seconds limit) {
   const std::string port = std::to_string(free_port());
   return run_process({"mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np",
                       std::to_string(np), "-x", "MASTER_ADDR=127.0.0.1", "-x", "MASTER_PORT=" + port, "-x",
                       "SHARDLM_DIST_WORKER=1", self_exe(), "--gtest_filter=" + filter},
                      worker_env({{"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", port}}), limit);
-}
-
-// Starts `world` copies of this binary with RANK/WORLD_SIZE set by hand (no launcher, so nobody kills
-// the survivors when the victim dies).
-std::vector<Child> start_bare_ranks(int world, const std::string& filter, std::map<std::string, std::string> env) {
-  const std::string port = std::to_string(free_port());
-  std::vector<Child> ranks;
-  for (int r = 0; r < world; r++) {
-    auto e = worker_env(env);
-    e["RANK"] = std::to_string(r);
-    e["WORLD_SIZE"] = std::to_string(world);
-    e["MASTER_ADDR"] = "127.0.0.1";
-    e["MASTER_PORT"] = port;
-    ranks.push_back(start_process({self_exe(), "--gtest_filter=" + filter}, e));
-  }
-  return ranks;
 }
 
 }  // namespace
@@ -134,6 +99,7 @@ TEST(MultiProcess, HungRankIsNamedAfterTheTimeout) {
   ASSERT_TRUE(ranks[0].exited_with(0)) << describe(ranks[0]);
   std::string out = ranks[0].output();
   EXPECT_NE(out.find("lost rank 1 during all_reduce: did not respond within 2 s"), std::string::npos) << out;
+  EXPECT_NE(out.find("; shm: "), std::string::npos) << out;  // one host: the device group is shared memory
   EXPECT_LT(ranks[0].elapsed_s, 15.0) << out;
 }
 

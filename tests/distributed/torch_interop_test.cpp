@@ -42,13 +42,6 @@ bool have_torch() {
 
 std::string peer_script() { return std::string(SHARDLM_SOURCE_DIR) + "/tests/distributed/torch_store_peer.py"; }
 
-std::string describe(const Child& c) {
-  std::string how = !c.finished ? "did not finish"
-                    : WIFEXITED(c.status) ? "exit code " + std::to_string(WEXITSTATUS(c.status))
-                                          : "signal " + std::to_string(WTERMSIG(c.status));
-  return how + "\n--- output ---\n" + c.output();
-}
-
 // Polls a child's output for "PORT=<n>".
 int wait_for_port(const Child& c, std::chrono::seconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;

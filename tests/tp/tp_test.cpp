@@ -106,9 +106,11 @@ void check_tp_logits(const std::string& model, int tp, const std::string& launch
   fs::remove_all(dir);
 }
 
-// `shardlm generate` under shardlm-run: every rank's JSONL identical; greedy equal to TP=1.
+// `shardlm generate` under shardlm-run: every rank's JSONL identical; greedy equal to TP=1. `env` prefixes the
+// launcher's command line (e.g. "SHARDLM_CPU_COLLECTIVES=gloo "); `rank0_jsonl` (optional) receives rank 0's JSONL.
 void check_generate(const std::string& model, int tp, const std::string& sampling,
-                    std::vector<std::vector<int32_t>> prompts = {}) {
+                    std::vector<std::vector<int32_t>> prompts = {}, const std::string& env = "",
+                    std::string* rank0_jsonl = nullptr) {
   SHARDLM_REQUIRE_FIXTURES();
   std::string dir = tmp_dir("gen-" + fs::path(model).filename().string() + "-" + std::to_string(tp));
   std::string ids;
@@ -122,7 +124,7 @@ void check_generate(const std::string& model, int tp, const std::string& samplin
                           " --max-tokens 16 --ignore-eos --logprobs 2 --no-progress --num-threads 1";
   CommandResult one = run_command(gen + " --output-jsonl " + dir + "/tp1.jsonl", 120);
   ASSERT_EQ(one.exit_code, 0) << one.output;
-  CommandResult r = run_command(bin_dir() + "/shardlm-run --nproc-per-node=" + std::to_string(tp) + " --master-port=" +
+  CommandResult r = run_command(env + bin_dir() + "/shardlm-run --nproc-per-node=" + std::to_string(tp) + " --master-port=" +
                                     std::to_string(free_port()) + " " + gen + " --tensor-parallel-size " +
                                     std::to_string(tp) + " --output-jsonl " + dir + "/out.{rank}.jsonl",
                                 240);
@@ -139,6 +141,7 @@ void check_generate(const std::string& model, int tp, const std::string& samplin
       EXPECT_EQ(nlohmann::json::parse(la)["outputs"][0]["token_ids"], nlohmann::json::parse(lb)["outputs"][0]["token_ids"]);
   }
   fs::remove_all(dir);
+  if (rank0_jsonl) *rank0_jsonl = rank0;
 }
 
 }  // namespace
@@ -163,6 +166,15 @@ TEST(TensorParallel, GreedyGenerateTp3SameOnAllRanksAndAsTp1) {
 }
 TEST(TensorParallel, SampledGenerateTp2IdenticalAcrossRanks) {
   check_generate("tiny-opt", 2, "--temperature 0.8 --top-p 0.95 --seed 7");
+}
+TEST(TensorParallel, GreedyGenerateTp2SameThroughSharedMemoryAndGloo) {
+  // Two ranks add each element once on either transport, so tokens and logprobs agree to the last bit.
+  SHARDLM_REQUIRE_FIXTURES();
+  std::string shm, gloo;
+  check_generate("tiny-llama", 2, "--temperature 0", {}, "SHARDLM_CPU_COLLECTIVES=shm ", &shm);
+  check_generate("tiny-llama", 2, "--temperature 0", {}, "SHARDLM_CPU_COLLECTIVES=gloo ", &gloo);
+  ASSERT_FALSE(shm.empty());
+  EXPECT_EQ(shm, gloo);
 }
 TEST(TensorParallel, Stories260KTp2) { check_generate("stories260K", 2, "--temperature 0", {{1}}); }
 

@@ -24,7 +24,7 @@ class ProcessGroup:
 
     @property
     def backend(self) -> str:
-        """"gloo", "nccl", or "local" for a single process."""
+        """"gloo", "shm" (CPU tensors between ranks on one host), "nccl", or "single" for one process."""
         return self._g.backend()
 
     def barrier(self):

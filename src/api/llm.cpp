@@ -36,9 +36,10 @@ InputDigest generate_digest(const std::vector<Prompt>& prompts, const std::vecto
       d.add("the prompts", p.text);
   }
   // Every field, through the one field list (a JSON value per field: floats exact, optionals explicit).
-  for (const SamplingParams& s : params)
-    for (const auto& [name, value] : sampling_params_to_json(s).items())
-      d.add("SamplingParams." + name, value.dump());
+  for (const SamplingParams& s : params) {
+    const nlohmann::json fields = sampling_params_to_json(s);  // alive while items() walks it
+    for (const auto& [name, value] : fields.items()) d.add("SamplingParams." + name, value.dump());
+  }
   return d;
 }
 

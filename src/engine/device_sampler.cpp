@@ -168,7 +168,7 @@ SampleResult unpack_sample_result(const cuda::SampleRowResult& result, int32_t v
   switch (result.status) {
     case cuda::kSampleOk:
       SHARDLM_CHECK(result.token >= 0 && result.token < vocab_size, "GPU sampler returned token ", result.token);
-      return SampleResult{result.token, result.logprob, {}};
+      return SampleResult{result.token, result.logprob, 0, {}};
     case cuda::kSampleNanLogit: fail_sampling(SampleFailure::NanLogit, id, value, vocab_size, params);
     case cuda::kSampleInfiniteLogit: fail_sampling(SampleFailure::InfiniteLogit, id, value, vocab_size, params);
     case cuda::kSampleAllLogitsNegInf: fail_sampling(SampleFailure::AllLogitsNegInf, id, value, vocab_size, params);

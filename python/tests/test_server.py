@@ -311,7 +311,7 @@ def test_echo_with_logprobs_puts_the_prompt_tokens_logprobs_first(client, refere
     assert [t for c in chunks if c.logprobs for t in c.logprobs.text_offset] == lp.text_offset
 
 
-def test_logit_bias_and_vllm_extras(client, reference):
+def test_logit_bias_and_vllm_extras(client, server, reference):
     prompt = "Hello, my name is"
     free = reference.generate([prompt], SamplingParams(temperature=0, max_tokens=1), use_tqdm=False)[0]
     first = free.outputs[0].token_ids[0]
@@ -322,7 +322,8 @@ def test_logit_bias_and_vllm_extras(client, reference):
                                     logit_bias={str(first): -100})
     assert out.choices[0].text == banned.outputs[0].text and banned.outputs[0].token_ids[0] != first
     # vLLM's extra prompt_logprobs: each choice carries them, keyed by token id, first position null.
-    body = _post_json(client, "/completions", {"model": MODEL, "prompt": prompt, "max_tokens": 1, "prompt_logprobs": 1})
+    status, body = _post(server, "/v1/completions", {"model": MODEL, "prompt": prompt, "max_tokens": 1, "prompt_logprobs": 1})
+    assert status == 200, body
     plp = body["choices"][0]["prompt_logprobs"]
     want = reference.generate([prompt], SamplingParams(temperature=0, max_tokens=1, prompt_logprobs=1),
                               use_tqdm=False)[0]
@@ -343,9 +344,3 @@ def test_logit_bias_and_vllm_extras(client, reference):
     with pytest.raises(openai.BadRequestError, match="not available when `stream=True`"):
         client.completions.create(model=MODEL, prompt=prompt, stream=True, extra_body={"prompt_logprobs": 1})
 
-
-def _post_json(client, path, body):
-    request = urllib.request.Request(str(client.base_url).rstrip("/") + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())

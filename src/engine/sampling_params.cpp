@@ -1,5 +1,6 @@
 // SamplingParams::normalize / validate / verify_for_model: vLLM's SamplingParams.__post_init__, _verify_args,
-// _verify_greedy_sampling and verify() rules and messages, with numbers printed the way Python prints them so messages read as vLLM's do.
+// _verify_greedy_sampling and verify() rules and messages, with numbers printed the way Python prints them so
+// messages read as vLLM's do.
 #include "shardlm/sampling_params.h"
 
 #include <algorithm>

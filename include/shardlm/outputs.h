@@ -17,6 +17,9 @@ struct CompletionOutput {
   // When SamplingParams::logprobs is set: one map per generated token, token id -> log-probability, holding
   // the sampled token and the top `logprobs` tokens.
   std::optional<std::vector<std::map<int32_t, float>>> logprobs;
+  // With logprobs: per generated token, its rank among all tokens by raw probability (vLLM's: how many tokens
+  // are at least as probable, itself included; 1 = the most probable).
+  std::vector<int32_t> sampled_token_ranks;
   std::string finish_reason;  // "stop", "length", "abort", "error"; empty while unfinished
   // The stop string or stop token id that ended generation, if any (vLLM's stop_reason).
   std::optional<std::string> stop_reason_str;
@@ -27,6 +30,12 @@ struct RequestOutput {
   std::string request_id;
   std::string prompt;  // empty when the prompt was given as token ids
   std::vector<int32_t> prompt_token_ids;
+  // When SamplingParams::prompt_logprobs is set: one map per prompt token, token id -> log-probability given
+  // the tokens before it, holding the prompt token and the top `prompt_logprobs`; the first is empty (vLLM's
+  // None: nothing precedes it). prompt_token_ranks: the prompt token's rank at each position (0 for the first).
+  std::optional<std::vector<std::map<int32_t, float>>> prompt_logprobs;
+  std::vector<int32_t> prompt_token_ranks;
+  int num_cached_tokens = 0;  // prompt tokens whose KV came from the prefix cache
   std::vector<CompletionOutput> outputs;
   bool finished = false;
   // Set when the request could not run at all (prompt longer than max_model_len, larger than the whole KV
@@ -44,12 +53,17 @@ struct SequenceDelta {
   std::vector<int32_t> token_ids;
   std::string text;
   std::vector<std::map<int32_t, float>> logprobs;  // one per new token when logprobs were requested
+  std::vector<int32_t> sampled_token_ranks;        // likewise, CompletionOutput::sampled_token_ranks
   std::string finish_reason;                       // set in the step the sequence finished
 };
 
 struct RequestDelta {
   std::string request_id;
   std::vector<SequenceDelta> sequences;
+  // With SamplingParams::prompt_logprobs: in the request's first delta (they are complete by then), as
+  // RequestOutput::prompt_logprobs, with the prompt's token ids they belong to.
+  std::optional<std::vector<std::map<int32_t, float>>> prompt_logprobs;
+  std::vector<int32_t> prompt_token_ids;  // set with prompt_logprobs
   bool finished = false;  // every sequence of the request has finished
 };
 

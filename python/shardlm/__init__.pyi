@@ -23,12 +23,20 @@ class SamplingParams:
     seed: Optional[int]
     stop: List[str]
     stop_token_ids: List[int]
-    include_stop_str_in_output: bool
     ignore_eos: bool
     max_tokens: Optional[int]
     min_tokens: int
     logprobs: Optional[int]
+    prompt_logprobs: Optional[int]
+    detokenize: bool
     skip_special_tokens: bool
+    spaces_between_special_tokens: bool
+    include_stop_str_in_output: bool
+    output_kind: Any
+    logit_bias: Dict[int, float]
+    allowed_token_ids: Optional[List[int]]
+    bad_words: List[str]
+    truncate_prompt_tokens: Optional[int]
     def __init__(
         self,
         n: int = 1,
@@ -46,8 +54,16 @@ class SamplingParams:
         max_tokens: Optional[int] = 16,
         min_tokens: int = 0,
         logprobs: Optional[int] = None,
+        prompt_logprobs: Optional[int] = None,
+        detokenize: bool = True,
         skip_special_tokens: bool = True,
+        spaces_between_special_tokens: bool = True,
         include_stop_str_in_output: bool = False,
+        output_kind: Any = ...,
+        logit_bias: Optional[Dict[Union[int, str], float]] = None,
+        allowed_token_ids: Optional[List[int]] = None,
+        bad_words: Optional[List[str]] = None,
+        truncate_prompt_tokens: Optional[int] = None,
     ) -> None: ...
     def clone(self) -> SamplingParams: ...
 
@@ -71,9 +87,10 @@ class RequestOutput:
     request_id: str
     prompt: Optional[str]
     prompt_token_ids: List[int]
-    prompt_logprobs: None
+    prompt_logprobs: Optional[List[Optional[Dict[int, Logprob]]]]
     outputs: List[CompletionOutput]
     finished: bool
+    num_cached_tokens: int
 
 class ParameterInfo(NamedTuple):
     shape: Tuple[int, ...]

@@ -246,7 +246,7 @@ class LLM:
                 close()
         decode_one = self._decode_one
         return [
-            from_native(r, was_ids, p.logprobs, decode_one) for r, was_ids, p in zip(raw, prompt_was_ids, params)
+            from_native(r, was_ids, p, decode_one) for r, was_ids, p in zip(raw, prompt_was_ids, params)
         ]
 
     def chat(self, messages, sampling_params=None, use_tqdm=True, lora_request=None, chat_template=None,

@@ -7,9 +7,10 @@ _UNSET = object()
 class Logprob:
     """The log-probability of one token at one position, as vllm.sequence.Logprob.
 
-    rank is the token's 1-based rank in the vocabulary by probability when it is known (the top-N tokens
-    requested with SamplingParams.logprobs); None for a sampled token outside the top N. decoded_token is
-    that token's text alone, decoded on first access.
+    rank is the token's 1-based rank in the vocabulary by probability: the top-N tokens requested with
+    SamplingParams.logprobs / prompt_logprobs are ranked 1..N; the sampled (or prompt) token has its true rank,
+    the number of tokens at least as probable as it (vLLM's). decoded_token is that token's text alone,
+    decoded on first access.
     """
 
     __slots__ = ("logprob", "rank", "_decoded_token", "_decode")
@@ -88,18 +89,23 @@ class CompletionOutput:
 class RequestOutput:
     """The result of one prompt: vllm.outputs.RequestOutput.
 
-    prompt is None when the prompt was given as token ids. prompt_logprobs is always None (not computed).
+    prompt is None when the prompt was given as token ids. prompt_logprobs (with SamplingParams.prompt_logprobs)
+    has one entry per prompt token: None for the first, then {token_id: Logprob} holding the prompt token and
+    the top N. num_cached_tokens: prompt tokens whose KV came from the prefix cache (requests asking for prompt
+    logprobs compute every token, as in vLLM).
     """
 
-    __slots__ = ("request_id", "prompt", "prompt_token_ids", "prompt_logprobs", "outputs", "finished")
+    __slots__ = ("request_id", "prompt", "prompt_token_ids", "prompt_logprobs", "outputs", "finished",
+                 "num_cached_tokens")
 
-    def __init__(self, request_id, prompt, prompt_token_ids, prompt_logprobs, outputs, finished):
+    def __init__(self, request_id, prompt, prompt_token_ids, prompt_logprobs, outputs, finished, num_cached_tokens=0):
         self.request_id = request_id
         self.prompt = prompt
         self.prompt_token_ids = prompt_token_ids
         self.prompt_logprobs = prompt_logprobs
         self.outputs = outputs
         self.finished = finished
+        self.num_cached_tokens = num_cached_tokens
 
     def __eq__(self, other):
         if not isinstance(other, RequestOutput):
@@ -115,21 +121,28 @@ class RequestOutput:
         return (
             f"RequestOutput(request_id={self.request_id}, prompt={self.prompt!r}, "
             f"prompt_token_ids={self.prompt_token_ids}, prompt_logprobs={self.prompt_logprobs}, "
-            f"outputs={self.outputs}, finished={self.finished})"
+            f"outputs={self.outputs}, finished={self.finished}, num_cached_tokens={self.num_cached_tokens})"
         )
 
 
-def _logprob_maps(raw_maps, num_top, decode_one):
-    """Native [{id: logprob}] -> [{id: Logprob}], ordered by probability, with ranks where they are known."""
+def _logprob_maps(raw_maps, ranks, tokens, num_top, decode_one):
+    """Native [{id: logprob}] -> [{id: Logprob}], ordered by probability (decode_one: a token's text, or None to
+    leave decoded_token None). Each map holds the top `num_top`
+    tokens (-1: all) plus tokens[i] (the sampled or prompt token) when it is not among them; the top ones are
+    ranked 1..N, an extra token gets its true rank ranks[i]."""
     out = []
-    for step in raw_maps:
+    for step, rank, token in zip(raw_maps, ranks, tokens):
+        extra = token if 0 <= num_top < len(step) else None
+        # By probability; ties keep the lower id first (the maps come ordered by id), as the engine ranks them.
         ordered = sorted(step.items(), key=lambda kv: -kv[1])
-        # The map holds the top `num_top` tokens plus the sampled one when it is not among them; that one
-        # comes last and its rank in the vocabulary is unknown.
-        known = len(ordered) if num_top < 0 or len(ordered) <= num_top else num_top
-        entry = {}
-        for i, (token_id, lp) in enumerate(ordered):
-            entry[token_id] = Logprob(lp, i + 1 if i < known else None, _decode=_bind(decode_one, token_id))
+        entry, position = {}, 0
+        for token_id, lp in ordered:
+            if token_id == extra:
+                r = rank
+            else:
+                position += 1
+                r = position
+            entry[token_id] = Logprob(lp, r, _decode=None if decode_one is None else _bind(decode_one, token_id))
         out.append(entry)
     return out
 
@@ -138,33 +151,42 @@ def _bind(decode_one, token_id):
     return lambda: decode_one(token_id)
 
 
-def from_native(raw, prompt_was_ids, logprobs_requested, decode_one):
-    """Converts the engine's RequestOutput. `logprobs_requested` is SamplingParams.logprobs (None: off)."""
+def from_native(raw, prompt_was_ids, params, decode_one):
+    """Converts the engine's RequestOutput for a request made with SamplingParams `params`. With
+    detokenize=False, Logprob.decoded_token is None (vLLM's)."""
+    if not params.detokenize:
+        decode_one = None
     completions = []
     for c in raw.outputs:
         if c.stop_reason_str is not None:
             stop_reason = c.stop_reason_str
         else:
             stop_reason = c.stop_reason_token
-        want = logprobs_requested is not None
+        want = params.logprobs is not None
         completions.append(
             CompletionOutput(
                 index=c.index,
                 text=c.text_bytes.decode("utf-8", errors="replace"),
                 token_ids=list(c.token_ids),
                 cumulative_logprob=c.cumulative_logprob if want else None,
-                logprobs=_logprob_maps(c.logprobs, logprobs_requested, decode_one)
+                logprobs=_logprob_maps(c.logprobs, c.sampled_token_ranks, c.token_ids, params.logprobs, decode_one)
                 if want and c.logprobs is not None
                 else None,
                 finish_reason=c.finish_reason or None,
                 stop_reason=stop_reason,
             )
         )
+    prompt_logprobs = None
+    if raw.prompt_logprobs is not None:
+        maps = _logprob_maps(raw.prompt_logprobs[1:], raw.prompt_token_ranks[1:], raw.prompt_token_ids[1:],
+                             params.prompt_logprobs, decode_one)
+        prompt_logprobs = [None] + maps
     return RequestOutput(
         request_id=raw.request_id,
         prompt=None if prompt_was_ids else raw.prompt,
         prompt_token_ids=list(raw.prompt_token_ids),
-        prompt_logprobs=None,
+        prompt_logprobs=prompt_logprobs,
         outputs=completions,
         finished=raw.finished,
+        num_cached_tokens=raw.num_cached_tokens,
     )

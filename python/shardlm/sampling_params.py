@@ -1,59 +1,117 @@
 """SamplingParams: vLLM's per-request decoding options (same names, defaults, normalisation and validation
-messages), converted to the engine's native struct for each request."""
+messages), converted to the engine's native struct for each request.
 
+The fields, their order and their types come from the engine (native.SamplingParams.FIELDS, C++'s
+SamplingParams::for_each_field); normalisation and validation are the engine's too (SamplingParams::normalize
+and validate), so Python, the C++ API and the server treat a request alike. Python keeps the values as given
+(0.7 stays 0.7) and checks their types here, naming the field."""
+
+import enum
 import warnings
 
 from shardlm import _checks
 from shardlm._native import native
 from shardlm.exceptions import VLLMValidationError
 
-_SAMPLING_EPS = 1e-5  # below it, temperature means greedy decoding (vLLM's)
-_MIN_TEMP = 1e-2  # smaller positive temperatures are raised to it, as vLLM does (numerical safety)
-
 _OWNER = "SamplingParams"
 
 
-def _stop(value):
+class RequestOutputKind(enum.Enum):
+    """vLLM's: what a streaming consumer receives while a request runs."""
+
+    CUMULATIVE = 0  # the whole output so far, each time
+    DELTA = 1  # only what is new
+    FINAL_ONLY = 2  # nothing until the request finishes
+
+
+def _stop(name, value):
     if value is None:
         return []
     if isinstance(value, str):
-        return [_checks.as_str(_OWNER, "stop", value)]
+        return [_checks.as_str(_OWNER, name, value)]
     if isinstance(value, (list, tuple)):
-        return [_checks.as_str(_OWNER, f"stop[{i}]", s) for i, s in enumerate(value)]
-    raise TypeError(f"{_OWNER}: stop must be a str, a list of str or None, got {type(value).__name__} {value!r}")
+        return [_checks.as_str(_OWNER, f"{name}[{i}]", s) for i, s in enumerate(value)]
+    raise TypeError(f"{_OWNER}: {name} must be a str, a list of str or None, got {type(value).__name__} {value!r}")
 
 
-# Field -> converter, in vLLM's order (also the order of __repr__).
-_FIELDS = {
-    "n": lambda v: _checks.as_int(_OWNER, "n", v),
-    "presence_penalty": lambda v: _checks.as_float(_OWNER, "presence_penalty", v),
-    "frequency_penalty": lambda v: _checks.as_float(_OWNER, "frequency_penalty", v),
-    "repetition_penalty": lambda v: _checks.as_float(_OWNER, "repetition_penalty", v),
-    "temperature": lambda v: _checks.as_float(_OWNER, "temperature", v),
-    "top_p": lambda v: _checks.as_float(_OWNER, "top_p", v),
-    "top_k": lambda v: _checks.as_int(_OWNER, "top_k", v),
-    "min_p": lambda v: _checks.as_float(_OWNER, "min_p", v),
-    "seed": lambda v: _checks.as_int(_OWNER, "seed", v, allow_none=True, bounds=_checks.INT64),
-    "stop": _stop,
-    "stop_token_ids": lambda v: _checks.as_int_list(_OWNER, "stop_token_ids", v),
-    "include_stop_str_in_output": lambda v: _checks.as_bool(_OWNER, "include_stop_str_in_output", v),
-    "ignore_eos": lambda v: _checks.as_bool(_OWNER, "ignore_eos", v),
-    "max_tokens": lambda v: _checks.as_int(_OWNER, "max_tokens", v, allow_none=True),
-    "min_tokens": lambda v: _checks.as_int(_OWNER, "min_tokens", v),
-    # vLLM: logprobs=True means 1 (the sampled token's and the top one's).
-    "logprobs": lambda v: 1 if v is True else _checks.as_int(_OWNER, "logprobs", v, allow_none=True),
-    "skip_special_tokens": lambda v: _checks.as_bool(_OWNER, "skip_special_tokens", v),
+def _logit_bias(name, value):
+    """{token id: bias}; keys may be ints or strings of ints (as OpenAI requests send them)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"{_OWNER}: {name} must be a dict of token id -> bias, got {type(value).__name__} {value!r}")
+    out, invalid = {}, []
+    for key, bias in value.items():
+        try:
+            token = int(key)
+            if isinstance(key, (bool, float)):
+                raise ValueError
+        except (TypeError, ValueError):
+            invalid.append(key)
+            continue
+        out[_checks.as_int(_OWNER, f"{name} key", token)] = _checks.as_float(_OWNER, f"{name}[{key!r}]", bias)
+    if invalid:
+        raise VLLMValidationError(f"logit_bias contains key(s) that cannot be converted to integer token IDs: {invalid!r}",
+                                  parameter="logit_bias", value=invalid)
+    return out
+
+
+def _output_kind(name, value):
+    if isinstance(value, RequestOutputKind):
+        return value
+    # vLLM's own enum (or any enum with these names) is accepted by name.
+    member = getattr(value, "name", None)
+    if member in RequestOutputKind.__members__:
+        return RequestOutputKind[member]
+    raise TypeError(f"{_OWNER}: {name} must be a RequestOutputKind, got {type(value).__name__} {value!r}")
+
+
+def _count(name, value):  # logprobs / prompt_logprobs: vLLM reads True as 1
+    return 1 if value is True else _checks.as_int(_OWNER, name, value, allow_none=True)
+
+
+# Converter per native field kind (python/src/types.cpp, FieldKind), then the fields that need more.
+_BY_KIND = {
+    "int": lambda name, v: _checks.as_int(_OWNER, name, v),
+    "float": lambda name, v: _checks.as_float(_OWNER, name, v),
+    "bool": lambda name, v: _checks.as_bool(_OWNER, name, v),
+    "optional_int": lambda name, v: _checks.as_int(_OWNER, name, v, allow_none=True),
+    "optional_int64": lambda name, v: _checks.as_int(_OWNER, name, v, allow_none=True, bounds=_checks.INT64),
+    "str_list": _stop,
+    "int_list": lambda name, v: _checks.as_int_list(_OWNER, name, v),
+    "optional_int_list": lambda name, v: None if v is None else _checks.as_int_list(_OWNER, name, v),
+    "logit_bias": _logit_bias,
+    "output_kind": _output_kind,
 }
+_SPECIAL = {"logprobs": _count, "prompt_logprobs": _count}
+
+# Field -> converter, in the engine's (vLLM's) order, which is also __init__'s and __repr__'s.
+_FIELDS = {name: _SPECIAL.get(name, _BY_KIND[kind]) for name, kind in native.SamplingParams.FIELDS}
+
+
+def _to_native_value(name, value):
+    if isinstance(value, RequestOutputKind):
+        return value.value
+    return value
+
+
+def _from_native_value(name, value):
+    if name == "output_kind":
+        return RequestOutputKind(value)
+    return value
 
 
 class SamplingParams:
     """Sampling parameters for text generation, as vllm.SamplingParams.
 
-    Invalid values raise ValueError naming the field (when constructed, and again at generate() for values
-    assigned later); values of the wrong type raise TypeError naming the field. temperature below 1e-5
-    means greedy decoding; top_k 0 or -1 disables top-k; seed None (or -1) draws from the engine's seed;
-    max_tokens None generates up to max_model_len; logprobs N returns the top N log-probabilities per
-    token besides the sampled one (-1: the whole vocabulary).
+    Invalid values raise shardlm.exceptions.VLLMValidationError (a ValueError) naming the field (when
+    constructed, and again at generate() for values assigned later); values of the wrong type raise TypeError
+    naming the field. Construction normalises as vLLM does: seed -1 becomes None, a temperature in (0, 0.01)
+    is raised to 0.01 (with a warning), greedy decoding (temperature below 1e-5) resets top_p, top_k and
+    min_p, duplicate stop_token_ids and bad_words are dropped. top_k 0 or -1 disables top-k; seed None draws
+    from the engine's seed; max_tokens None generates up to max_model_len; logprobs N returns the top N
+    log-probabilities per token besides the sampled one and prompt_logprobs N the same for every prompt token
+    (-1: the whole vocabulary, within LLM(max_logprobs=...)).
     """
 
     __slots__ = tuple(_FIELDS)
@@ -75,41 +133,53 @@ class SamplingParams:
         max_tokens=16,
         min_tokens=0,
         logprobs=None,
+        prompt_logprobs=None,
+        detokenize=True,
         skip_special_tokens=True,
+        spaces_between_special_tokens=True,
         include_stop_str_in_output=False,
+        output_kind=RequestOutputKind.CUMULATIVE,
+        logit_bias=None,
+        allowed_token_ids=None,
+        bad_words=None,
+        truncate_prompt_tokens=None,
     ):
         values = dict(locals())
         for name in _FIELDS:
             setattr(self, name, values[name])
-        # vLLM's normalisation (SamplingParams.__post_init__).
-        if self.seed == -1:
-            self.seed = None
-        if 0 < self.temperature < _MIN_TEMP:
-            warnings.warn(f"temperature {self.temperature} is less than {_MIN_TEMP}, which may cause numerical errors "
-                          f"nan or inf in tensors; it is raised to {_MIN_TEMP}", stacklevel=2)
-            self.temperature = _MIN_TEMP
-        if self.temperature < _SAMPLING_EPS:  # greedy: the truncations mean nothing
-            self.top_p, self.top_k, self.min_p = 1.0, 0, 0.0
+        # vLLM's normalisation (SamplingParams.__post_init__), done by the engine: the fields it changed come back.
+        sp = self._native_unchecked()
+        before = {name: getattr(sp, name) for name in _FIELDS}
+        warning = sp.normalize()
+        if warning:
+            warnings.warn(warning, stacklevel=2)
+        for name in _FIELDS:
+            after = getattr(sp, name)
+            if after != before[name]:
+                setattr(self, name, _from_native_value(name, after))
         self._to_native()  # validates
 
     def __setattr__(self, name, value):
         convert = _FIELDS.get(name)
         if convert is None:
             raise AttributeError(f"{_OWNER} has no field {name!r}; fields: {', '.join(_FIELDS)}")
-        object.__setattr__(self, name, convert(value))
+        object.__setattr__(self, name, convert(name, value))
 
-    def _to_native(self):
-        """The engine's struct, validated: ValueError naming the field when a value is out of range."""
+    def _native_unchecked(self):
         sp = native.SamplingParams()
         for name in _FIELDS:
-            setattr(sp, name, getattr(self, name))
+            setattr(sp, name, _to_native_value(name, getattr(self, name)))
+        return sp
+
+    def _to_native(self):
+        """The engine's struct, validated: VLLMValidationError naming the field when a value is out of range."""
+        sp = self._native_unchecked()
         try:
             sp.validate()
-        except ValueError as e:  # the engine's messages start with the field's name
-            parameter = str(e).split(" ", 1)[0]
-            value = getattr(self, parameter, None) if parameter in _FIELDS else None
-            raise VLLMValidationError(str(e), parameter=parameter if parameter in _FIELDS else None,
-                                      value=value) from None
+        except VLLMValidationError as e:
+            if e.value is None and e.parameter in _FIELDS:
+                e.value = getattr(self, e.parameter)
+            raise
         return sp
 
     def clone(self):

@@ -7,6 +7,7 @@
 
 #include "bindings.h"
 #include "core/error.h"
+#include "shardlm/sampling_params.h"
 
 namespace py = pybind11;
 
@@ -16,6 +17,21 @@ PYBIND11_MODULE(_shardlm, m) {
   // RuntimeError. pybind11's defaults cover the rest: std::invalid_argument -> ValueError,
   // other std::exception -> RuntimeError.
   py::register_exception<shardlm::Error>(m, "EngineError", PyExc_RuntimeError);
+  // A rejected SamplingParams field (shardlm::ParameterError) arrives as shardlm.exceptions.VLLMValidationError
+  // (a ValueError) with .parameter set, as vLLM raises it.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const shardlm::ParameterError& e) {
+      try {
+        py::object cls = py::module_::import("shardlm.exceptions").attr("VLLMValidationError");
+        py::object err = cls(e.what(), py::arg("parameter") = e.parameter());
+        PyErr_SetObject(cls.ptr(), err.ptr());
+      } catch (py::error_already_set& import_error) {  // the package is not importable: a plain ValueError
+        PyErr_SetString(PyExc_ValueError, e.what());
+      }
+    }
+  });
   shardlm::python::bind_types(m);
   shardlm::python::bind_groups(m);
   shardlm::python::bind_launch_env(m);

@@ -4,6 +4,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <charconv>
+#include <cstdlib>
+#include <type_traits>
+
 #include "bindings.h"
 #include "shardlm/llm.h"
 
@@ -41,28 +45,55 @@ void bind_engine_args(py::module_& m) {
       .def_readwrite("max_logprobs", &EngineArgs::max_logprobs);
 }
 
+// What Python needs to know of a field's C++ type to convert a value for it (python/shardlm/sampling_params.py).
+template <class T>
+struct FieldKind;
+template <> struct FieldKind<int> { static constexpr const char* name = "int"; };
+template <> struct FieldKind<float> { static constexpr const char* name = "float"; };
+template <> struct FieldKind<bool> { static constexpr const char* name = "bool"; };
+template <> struct FieldKind<std::optional<int>> { static constexpr const char* name = "optional_int"; };
+template <> struct FieldKind<std::optional<int64_t>> { static constexpr const char* name = "optional_int64"; };
+template <> struct FieldKind<std::vector<std::string>> { static constexpr const char* name = "str_list"; };
+template <> struct FieldKind<std::vector<int32_t>> { static constexpr const char* name = "int_list"; };
+template <> struct FieldKind<std::optional<std::vector<int32_t>>> { static constexpr const char* name = "optional_int_list"; };
+template <> struct FieldKind<std::map<int32_t, float>> { static constexpr const char* name = "logit_bias"; };
+template <> struct FieldKind<RequestOutputKind> { static constexpr const char* name = "output_kind"; };
+
+// A float field read back as the shortest decimal that round-trips (0.7f reads 0.7, not 0.699999988...), so
+// values the engine normalised or took from generation_config.json look as the user would write them.
+double shortest(float v) {
+  char buf[32];
+  auto res = std::to_chars(buf, buf + sizeof buf, v);
+  return std::strtod(std::string(buf, res.ptr).c_str(), nullptr);
+}
+
 void bind_sampling_params(py::module_& m) {
-  py::class_<SamplingParams>(m, "SamplingParams")
-      .def(py::init<>())
-      .def_readwrite("n", &SamplingParams::n)
-      .def_readwrite("presence_penalty", &SamplingParams::presence_penalty)
-      .def_readwrite("frequency_penalty", &SamplingParams::frequency_penalty)
-      .def_readwrite("repetition_penalty", &SamplingParams::repetition_penalty)
-      .def_readwrite("temperature", &SamplingParams::temperature)
-      .def_readwrite("top_p", &SamplingParams::top_p)
-      .def_readwrite("top_k", &SamplingParams::top_k)
-      .def_readwrite("min_p", &SamplingParams::min_p)
-      .def_readwrite("seed", &SamplingParams::seed)
-      .def_readwrite("stop", &SamplingParams::stop)
-      .def_readwrite("stop_token_ids", &SamplingParams::stop_token_ids)
-      .def_readwrite("ignore_eos", &SamplingParams::ignore_eos)
-      .def_readwrite("max_tokens", &SamplingParams::max_tokens)
-      .def_readwrite("min_tokens", &SamplingParams::min_tokens)
-      .def_readwrite("logprobs", &SamplingParams::logprobs)
-      .def_readwrite("skip_special_tokens", &SamplingParams::skip_special_tokens)
-      .def_readwrite("include_stop_str_in_output", &SamplingParams::include_stop_str_in_output)
-      // Raises ValueError naming the field, worded as vLLM's checks.
-      .def("validate", &SamplingParams::validate);
+  py::class_<SamplingParams> cls(m, "SamplingParams");
+  cls.def(py::init<>());
+  py::list fields;
+  SamplingParams::for_each_field([&](const char* name, auto member) {
+    using T = std::remove_reference_t<decltype(std::declval<SamplingParams&>().*member)>;
+    fields.append(py::make_tuple(name, FieldKind<T>::name));
+    if constexpr (std::is_same_v<T, float>) {
+      cls.def_property(name, [member](const SamplingParams& p) { return shortest(p.*member); },
+                       [member](SamplingParams& p, float v) { p.*member = v; });
+    } else if constexpr (std::is_same_v<T, RequestOutputKind>) {
+      cls.def_property(name, [member](const SamplingParams& p) { return (int)(p.*member); },
+                       [member](SamplingParams& p, int v) {
+                         if (v < 0 || v > 2) throw std::invalid_argument("output_kind must be 0, 1 or 2");
+                         p.*member = (RequestOutputKind)v;
+                       });
+    } else {
+      cls.def_readwrite(name, member);
+    }
+  });
+  // [(name, kind)] in vLLM's order: the one field list (SamplingParams::for_each_field).
+  cls.attr("FIELDS") = fields;
+  // Returns the warning vLLM logs ("" for none); see SamplingParams::normalize.
+  cls.def("normalize", &SamplingParams::normalize);
+  // Raises shardlm.exceptions.VLLMValidationError naming the field, worded as vLLM's checks.
+  cls.def("validate", &SamplingParams::validate);
+  cls.def("verify_for_model", &SamplingParams::verify_for_model, py::arg("vocab_size"), py::arg("max_logprobs"));
 }
 
 void bind_prompt(py::module_& m) {
@@ -82,6 +113,7 @@ void bind_outputs(py::module_& m) {
       .def_readonly("token_ids", &CompletionOutput::token_ids)
       .def_readonly("cumulative_logprob", &CompletionOutput::cumulative_logprob)
       .def_readonly("logprobs", &CompletionOutput::logprobs)
+      .def_readonly("sampled_token_ranks", &CompletionOutput::sampled_token_ranks)
       .def_readonly("finish_reason", &CompletionOutput::finish_reason)
       .def_readonly("stop_reason_str", &CompletionOutput::stop_reason_str)
       .def_readonly("stop_reason_token", &CompletionOutput::stop_reason_token);
@@ -89,6 +121,9 @@ void bind_outputs(py::module_& m) {
       .def_readonly("request_id", &RequestOutput::request_id)
       .def_readonly("prompt", &RequestOutput::prompt)
       .def_readonly("prompt_token_ids", &RequestOutput::prompt_token_ids)
+      .def_readonly("prompt_logprobs", &RequestOutput::prompt_logprobs)
+      .def_readonly("prompt_token_ranks", &RequestOutput::prompt_token_ranks)
+      .def_readonly("num_cached_tokens", &RequestOutput::num_cached_tokens)
       .def_readonly("outputs", &RequestOutput::outputs)
       .def_readonly("finished", &RequestOutput::finished)
       .def_readonly("error", &RequestOutput::error);

@@ -132,3 +132,34 @@ def test_jsonl_prompt_token_ids_must_be_integers_that_fit(tiny_opt, tmp_path, id
     proc = _generate(tiny_opt, "--prompts-file", prompts)
     assert proc.returncode != 0, proc.stdout
     assert f"{prompts}:2: {shown}" in proc.stderr
+
+
+def test_sampling_flags_reach_the_jsonl_as_llm_generate_gives_them(tiny_opt, tmp_path):
+    """--prompt-logprobs, --logit-bias, --allowed-token-ids, --bad-words, --truncate-prompt-tokens and
+    --no-detokenize mean what the SamplingParams fields mean in Python; bad values are refused naming the flag."""
+    from shardlm import LLM, SamplingParams
+
+    out = tmp_path / "out.jsonl"
+    ids = "2,100,2003,16,10,205"
+    proc = _shardlm("generate", "--model", tiny_opt, "--max-tokens", "3", "--no-progress", "--temperature", "0",
+                    "--prompt-token-ids", ids, "--prompt-logprobs", "2", "--logit-bias", "10=5.5",
+                    "--allowed-token-ids", "10,20,30,40", "--bad-words", "that", "--truncate-prompt-tokens", "5",
+                    "--no-detokenize", "--output-jsonl", out)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(out.read_text())
+    want = LLM(str(tiny_opt), device="cpu").generate(
+        {"prompt_token_ids": [int(x) for x in ids.split(",")]},
+        SamplingParams(temperature=0, max_tokens=3, prompt_logprobs=2, logit_bias={10: 5.5},
+                       allowed_token_ids=[10, 20, 30, 40], bad_words=["that"], truncate_prompt_tokens=5,
+                       detokenize=False), use_tqdm=False)[0]
+    assert got["prompt_token_ids"] == want.prompt_token_ids == [100, 2003, 16, 10, 205]
+    assert got["outputs"][0]["token_ids"] == want.outputs[0].token_ids and got["outputs"][0]["text"] == ""
+    assert got["prompt_logprobs"][0] is None
+    for entry, ref in zip(got["prompt_logprobs"][1:], want.prompt_logprobs[1:]):
+        assert {int(k) for k in entry} == set(ref)
+        for k, v in entry.items():
+            assert v == pytest.approx(ref[int(k)].logprob, abs=1e-5)
+    bad = _generate(tiny_opt, "--prompt", "Hi", "--logit-bias", "10:5")
+    assert bad.returncode != 0 and "--logit-bias: '10:5' is not TOKEN_ID=BIAS" in bad.stderr
+    bad = _generate(tiny_opt, "--prompt", "Hi", "--prompt-logprobs", "-2")
+    assert bad.returncode != 0 and "prompt_logprobs must be non-negative or -1, got -2." in bad.stderr

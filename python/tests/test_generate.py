@@ -286,7 +286,7 @@ def test_use_tqdm_accepts_a_progress_bar_factory(llm):
 
 def test_logprobs_are_capped_by_max_logprobs_as_in_vllm(tiny_opt):
     llm = LLM(str(tiny_opt), dtype="float32", max_logprobs=5)
-    with pytest.raises(ValueError, match=r"max_logprobs \(5\)"):
+    with pytest.raises(ValueError, match=r"greater than max allowed: 5"):
         llm.generate(["Hi"], SamplingParams(max_tokens=2, logprobs=6), use_tqdm=False)
     out = llm.generate(["Hi"], SamplingParams(temperature=0, max_tokens=2, logprobs=5), use_tqdm=False)[0]
     assert [len(lp) for lp in out.outputs[0].logprobs] == [5, 5]

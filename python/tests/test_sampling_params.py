@@ -109,3 +109,59 @@ def test_vllm_normalisation_and_validation_error():
         SamplingParams(top_p=2)
     assert isinstance(e.value, ValueError) and e.value.parameter == "top_p" and e.value.value == 2.0
     assert SamplingParams(seed=2**63 - 1).seed == 2**63 - 1
+
+
+def test_fields_come_from_the_engine_in_one_list():
+    """The engine's SamplingParams::for_each_field is the one field list: the constructor's keywords, the slots
+    and the repr follow it, and every vLLM field shardlm implements is there."""
+    import inspect
+
+    from shardlm._native import native
+
+    names = [name for name, _ in native.SamplingParams.FIELDS]
+    assert list(inspect.signature(SamplingParams.__init__).parameters)[1:] == names
+    assert list(SamplingParams.__slots__) == names
+    for field in ("prompt_logprobs", "detokenize", "logit_bias", "allowed_token_ids", "bad_words",
+                  "spaces_between_special_tokens", "include_stop_str_in_output", "truncate_prompt_tokens",
+                  "output_kind"):
+        assert field in names
+
+
+def test_new_fields_validate_as_vllm():
+    from shardlm.exceptions import VLLMValidationError
+    from shardlm.sampling_params import RequestOutputKind
+
+    assert SamplingParams(prompt_logprobs=True).prompt_logprobs == 1
+    assert SamplingParams(stop_token_ids=[3, 3, 4], bad_words=["a", "a"]).stop_token_ids == [3, 4]
+    assert SamplingParams(bad_words=["a", "a"]).bad_words == ["a"]
+    assert SamplingParams(logit_bias={"5": 1, 7: -2.5}).logit_bias == {5: 1.0, 7: -2.5}
+    assert SamplingParams().output_kind is RequestOutputKind.CUMULATIVE
+    cases = [
+        (dict(prompt_logprobs=-2), "prompt_logprobs", "prompt_logprobs must be non-negative or -1, got -2."),
+        (dict(bad_words=["x", ""]), "bad_words", "bad_words cannot contain an empty string."),
+        (dict(stop=["x"], detokenize=False), "stop", "stop strings are only supported when detokenize is True."),
+        (dict(truncate_prompt_tokens=-5), "truncate_prompt_tokens", "truncate_prompt_tokens must be an integer >= 1 or -1"),
+        (dict(logit_bias={"a": 1.0}), "logit_bias", "cannot be converted to integer token IDs: ['a']"),
+        (dict(n=2, temperature=0), "n", "n must be 1 when using greedy sampling, got 2."),
+    ]
+    for kwargs, parameter, message in cases:
+        with pytest.raises(VLLMValidationError) as e:
+            SamplingParams(**kwargs)
+        assert e.value.parameter == parameter and message in str(e.value), (kwargs, e.value)
+    with pytest.raises(TypeError, match="allowed_token_ids"):
+        SamplingParams(allowed_token_ids="1,2")
+
+
+def test_model_bound_checks_raise_at_generate(llm):
+    from shardlm.exceptions import VLLMValidationError
+
+    for kwargs, parameter, message in [
+        (dict(allowed_token_ids=[]), "allowed_token_ids", "allowed_token_ids is not None and empty!"),
+        (dict(allowed_token_ids=[1, 10**6]), "allowed_token_ids", "out-of-vocab"),
+        (dict(logit_bias={10**6: 1.0}), "logit_bias", "token_id(s) [1000000] in logit_bias contain out-of-vocab"),
+        (dict(stop_token_ids=[10**6]), "stop_token_ids", "in stop_token_ids contain out-of-vocab token ids"),
+        (dict(logprobs=21), "logprobs", "Requested sample logprobs of 21, which is greater than max allowed: 20"),
+    ]:
+        with pytest.raises(VLLMValidationError) as e:
+            llm.generate("Hi", SamplingParams(**kwargs), use_tqdm=False)
+        assert e.value.parameter == parameter and message in str(e.value), (kwargs, e.value)

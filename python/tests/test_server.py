@@ -279,3 +279,68 @@ def test_vllm_style_module_entry_point(tiny_opt, reference):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
 
+
+
+def test_echo_with_logprobs_puts_the_prompt_tokens_logprobs_first(client, reference):
+    """vLLM's format: tokens, token_logprobs, top_logprobs and text_offset cover the prompt's tokens, then the
+    output's; the first prompt token has null logprob and null top_logprobs; offsets count from 0."""
+    prompt = "The future of AI is"
+    want = reference.generate([prompt], SamplingParams(temperature=0, max_tokens=4, logprobs=2, prompt_logprobs=2),
+                              use_tqdm=False)[0]
+    tokenizer = reference.get_tokenizer()
+    ids = list(want.prompt_token_ids) + list(want.outputs[0].token_ids)
+    texts = [tokenizer.decode([t], skip_special_tokens=False) for t in ids]
+    out = client.completions.create(model=MODEL, prompt=prompt, max_tokens=4, temperature=0, logprobs=2, echo=True)
+    choice = out.choices[0]
+    assert choice.text == prompt + want.outputs[0].text
+    lp = choice.logprobs
+    assert lp.tokens == texts
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    n = len(want.prompt_token_ids)
+    expected = [want.prompt_logprobs[i][t].logprob for i, t in enumerate(want.prompt_token_ids) if i] + \
+               [want.outputs[0].logprobs[i][t].logprob for i, t in enumerate(want.outputs[0].token_ids)]
+    assert lp.token_logprobs[1:] == pytest.approx(expected, abs=1e-5)
+    assert all(len(top) >= 2 for top in lp.top_logprobs[1:])
+    assert lp.text_offset == [sum(len(t) for t in texts[:i]) for i in range(len(texts))]
+    assert len(lp.tokens) == n + 4
+    # Streamed: the first chunk carries the prompt's text and logprobs; all chunks add up to the same lists.
+    chunks = [c.choices[0] for c in client.completions.create(model=MODEL, prompt=prompt, max_tokens=4, temperature=0,
+                                                               logprobs=2, echo=True, stream=True) if c.choices]
+    assert "".join(c.text for c in chunks) == choice.text
+    assert [t for c in chunks if c.logprobs for t in c.logprobs.tokens] == lp.tokens
+    assert [t for c in chunks if c.logprobs for t in c.logprobs.text_offset] == lp.text_offset
+
+
+def test_logit_bias_and_vllm_extras(client, server, reference):
+    prompt = "Hello, my name is"
+    free = reference.generate([prompt], SamplingParams(temperature=0, max_tokens=1), use_tqdm=False)[0]
+    first = free.outputs[0].token_ids[0]
+    # A ban on the greedy token (OpenAI's string keys) makes the runner-up come first, as LLM.generate says.
+    banned = reference.generate([prompt], SamplingParams(temperature=0, max_tokens=3, logit_bias={first: -100}),
+                                use_tqdm=False)[0]
+    out = client.completions.create(model=MODEL, prompt=prompt, max_tokens=3, temperature=0,
+                                    logit_bias={str(first): -100})
+    assert out.choices[0].text == banned.outputs[0].text and banned.outputs[0].token_ids[0] != first
+    # vLLM's extra prompt_logprobs: each choice carries them, keyed by token id, first position null.
+    status, body = _post(server, "/v1/completions", {"model": MODEL, "prompt": prompt, "max_tokens": 1, "prompt_logprobs": 1})
+    assert status == 200, body
+    plp = body["choices"][0]["prompt_logprobs"]
+    want = reference.generate([prompt], SamplingParams(temperature=0, max_tokens=1, prompt_logprobs=1),
+                              use_tqdm=False)[0]
+    assert plp[0] is None and len(plp) == len(want.prompt_token_ids)
+    for got, ref, tok in zip(plp[1:], want.prompt_logprobs[1:], want.prompt_token_ids[1:]):
+        assert {int(k) for k in got} == set(ref)
+        assert got[str(tok)]["logprob"] == pytest.approx(ref[tok].logprob, abs=1e-5)
+        assert got[str(tok)]["rank"] == ref[tok].rank
+    allowed = client.completions.create(model=MODEL, prompt=prompt, max_tokens=4, temperature=0,
+                                        extra_body={"allowed_token_ids": [10, 20, 30], "bad_words": ["that"]})
+    want_allowed = reference.generate([prompt], SamplingParams(temperature=0, max_tokens=4, allowed_token_ids=[10, 20, 30],
+                                                               bad_words=["that"]), use_tqdm=False)[0].outputs[0]
+    assert set(want_allowed.token_ids) <= {10, 20, 30} and allowed.choices[0].text == want_allowed.text
+    with pytest.raises(openai.BadRequestError, match="cannot be converted to integer token IDs"):
+        client.completions.create(model=MODEL, prompt=prompt, logit_bias={"x": 1})
+    with pytest.raises(openai.BadRequestError, match="out-of-vocab"):
+        client.completions.create(model=MODEL, prompt=prompt, logit_bias={"99999999": 1})
+    with pytest.raises(openai.BadRequestError, match="not available when `stream=True`"):
+        client.completions.create(model=MODEL, prompt=prompt, stream=True, extra_body={"prompt_logprobs": 1})
+

@@ -11,6 +11,7 @@
 #include "distributed/parallel_state.h"
 #include "distributed/process_group.h"
 #include "engine/llm_engine.h"
+#include "engine/sampling_params_json.h"
 
 namespace shardlm {
 
@@ -34,26 +35,10 @@ InputDigest generate_digest(const std::vector<Prompt>& prompts, const std::vecto
     else
       d.add("the prompts", p.text);
   }
+  // Every field, through the one field list (a JSON value per field: floats exact, optionals explicit).
   for (const SamplingParams& s : params) {
-    d.add_value("SamplingParams.n", s.n);
-    d.add_value("SamplingParams.temperature", s.temperature);
-    d.add_value("SamplingParams.top_p", s.top_p);
-    d.add_value("SamplingParams.top_k", s.top_k);
-    d.add_value("SamplingParams.min_p", s.min_p);
-    d.add_value("SamplingParams.presence_penalty", s.presence_penalty);
-    d.add_value("SamplingParams.frequency_penalty", s.frequency_penalty);
-    d.add_value("SamplingParams.repetition_penalty", s.repetition_penalty);
-    d.add_value("SamplingParams.seed", s.seed.value_or(INT64_MIN));
-    for (const std::string& stop : s.stop) d.add("SamplingParams.stop", stop);
-    d.add_value("SamplingParams.stop", s.stop.size());
-    for (int32_t id : s.stop_token_ids) d.add_value("SamplingParams.stop_token_ids", id);
-    d.add_value("SamplingParams.stop_token_ids", s.stop_token_ids.size());
-    d.add_value("SamplingParams.max_tokens", s.max_tokens.value_or(-1));
-    d.add_value("SamplingParams.min_tokens", s.min_tokens);
-    d.add_value("SamplingParams.logprobs", s.logprobs.value_or(-2));
-    d.add_value("SamplingParams.ignore_eos", s.ignore_eos);
-    d.add_value("SamplingParams.skip_special_tokens", s.skip_special_tokens);
-    d.add_value("SamplingParams.include_stop_str_in_output", s.include_stop_str_in_output);
+    const nlohmann::json fields = sampling_params_to_json(s);  // alive while items() walks it
+    for (const auto& [name, value] : fields.items()) d.add("SamplingParams." + name, value.dump());
   }
   return d;
 }

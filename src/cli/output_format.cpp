@@ -34,6 +34,26 @@ std::string request_output_to_json(const RequestOutput& o) {
   j["request_id"] = o.request_id;
   j["prompt"] = o.prompt;
   j["prompt_token_ids"] = o.prompt_token_ids;
+  auto logprob_maps = [](const std::vector<std::map<int32_t, float>>& maps, bool first_is_null) {
+    nlohmann::ordered_json lps = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < maps.size(); ++i) {
+      if (i == 0 && first_is_null) {
+        lps.push_back(nullptr);
+        continue;
+      }
+      nlohmann::ordered_json e = nlohmann::ordered_json::object();
+      for (const auto& [id, lp] : maps[i]) e[std::to_string(id)] = lp;
+      lps.push_back(e);
+    }
+    return lps;
+  };
+  if (o.prompt_logprobs) {
+    j["prompt_logprobs"] = logprob_maps(*o.prompt_logprobs, true);
+    j["prompt_token_ranks"] = o.prompt_token_ranks;
+  } else {
+    j["prompt_logprobs"] = nullptr;
+  }
+  j["num_cached_tokens"] = o.num_cached_tokens;
   nlohmann::ordered_json outs = nlohmann::ordered_json::array();
   for (const auto& c : o.outputs) {
     nlohmann::ordered_json co;
@@ -42,13 +62,8 @@ std::string request_output_to_json(const RequestOutput& o) {
     co["token_ids"] = c.token_ids;
     co["cumulative_logprob"] = c.cumulative_logprob;
     if (c.logprobs) {
-      nlohmann::ordered_json lps = nlohmann::ordered_json::array();
-      for (const auto& m : *c.logprobs) {
-        nlohmann::ordered_json e = nlohmann::ordered_json::object();
-        for (const auto& [id, lp] : m) e[std::to_string(id)] = lp;
-        lps.push_back(e);
-      }
-      co["logprobs"] = lps;
+      co["logprobs"] = logprob_maps(*c.logprobs, false);
+      co["sampled_token_ranks"] = c.sampled_token_ranks;
     } else {
       co["logprobs"] = nullptr;
     }

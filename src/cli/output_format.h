@@ -11,9 +11,10 @@ namespace shardlm {
 // non-printable characters; valid UTF-8 above ASCII is kept as is.
 std::string python_repr(const std::string& s);
 
-// {"request_id", "prompt", "prompt_token_ids", "outputs": [{"index", "text", "token_ids",
-//  "cumulative_logprob", "logprobs": [{"id": logprob, ...}, ...] | null, "finish_reason", "stop_reason"}],
-//  "finished", "error"?}
+// {"request_id", "prompt", "prompt_token_ids", "prompt_logprobs": [null, {"id": logprob, ...}, ...] | null,
+//  "prompt_token_ranks"? (with prompt_logprobs), "num_cached_tokens", "outputs": [{"index", "text", "token_ids",
+//  "cumulative_logprob", "logprobs": [{"id": logprob, ...}, ...] | null, "sampled_token_ranks"? (with logprobs),
+//  "finish_reason", "stop_reason"}], "finished", "error"?}
 std::string request_output_to_json(const RequestOutput& out);
 
 // Replaces "{rank}" in a path with the rank.

@@ -10,7 +10,11 @@
 namespace shardlm {
 namespace {
 
-bool wants_top_logprobs(const SamplingParams& params) { return params.logprobs && *params.logprobs != 0; }
+// Rows the GPU kernel does not handle: logprobs (top ones and the sampled token's rank), logit_bias and
+// allowed_token_ids are applied on the host.
+bool needs_host(const SamplingParams& params) {
+  return params.logprobs || !params.logit_bias.empty() || params.allowed_token_ids;
+}
 
 bool ids_in_vocab(const std::vector<int32_t>& ids, int32_t vocab_size) {
   return std::all_of(ids.begin(), ids.end(), [&](int32_t id) { return id >= 0 && id < vocab_size; });
@@ -136,7 +140,7 @@ PackedSampleBatch pack_sample_batch(const std::vector<SampleRow>& rows, int32_t 
   for (size_t k = 0; k < rows.size(); ++k) {
     const SampleRow& r = rows[k];
     packed.rng_after.push_back(*r.rng);
-    if (wants_top_logprobs(*r.params) || !ids_in_vocab(*r.prompt_ids, vocab_size) ||
+    if (needs_host(*r.params) || !ids_in_vocab(*r.prompt_ids, vocab_size) ||
         !ids_in_vocab(*r.output_ids, vocab_size))
       continue;
     cuda::SampleRowParams p = row_params(*r.params, (int32_t)k, vocab_size);
@@ -164,7 +168,7 @@ SampleResult unpack_sample_result(const cuda::SampleRowResult& result, int32_t v
   switch (result.status) {
     case cuda::kSampleOk:
       SHARDLM_CHECK(result.token >= 0 && result.token < vocab_size, "GPU sampler returned token ", result.token);
-      return SampleResult{result.token, result.logprob, {}};
+      return SampleResult{result.token, result.logprob, 0, {}};
     case cuda::kSampleNanLogit: fail_sampling(SampleFailure::NanLogit, id, value, vocab_size, params);
     case cuda::kSampleInfiniteLogit: fail_sampling(SampleFailure::InfiniteLogit, id, value, vocab_size, params);
     case cuda::kSampleAllLogitsNegInf: fail_sampling(SampleFailure::AllLogitsNegInf, id, value, vocab_size, params);

@@ -1,6 +1,6 @@
 // Sampling one step's rows where their logits live: logits on the host go through sample_token row by row;
 // logits on the GPU are sampled there by ops/cuda/sampling.cu (one H2D copy of the packed parameters, one
-// launch, one D2H copy of the results), except rows that want top logprobs, which are copied to the host.
+// launch, one D2H copy of the results), except rows that want logprobs, a logit_bias or allowed_token_ids, which are copied to the host.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -43,8 +43,8 @@ struct PackedSampleBatch {
   const cuda::SampleEntry* entries() const;  // [num_entries]
 };
 
-// Rows go to the host when they want top logprobs (logprobs set and not 0) or hold a prompt/output id
-// outside [0, vocab_size) (sample_token then reports it). Each packed row gets the entries of the tokens
+// Rows go to the host when they want logprobs (the top ones or the sampled token's rank), have a logit_bias or
+// allowed_token_ids, or hold a prompt/output id outside [0, vocab_size) (sample_token then reports it). Each packed row gets the entries of the tokens
 // its penalties or suppression touch (prompt ids only with a repetition penalty, output ids only with any
 // penalty, suppressed ids inside the vocabulary), and non-greedy rows one uniform() from a copy of their Rng.
 PackedSampleBatch pack_sample_batch(const std::vector<SampleRow>& rows, int32_t vocab_size);

@@ -33,7 +33,9 @@ void KVCacheManager::ensure_block_hashes(Request& req, int num_full_blocks) {
 
 PrefixCacheHit KVCacheManager::find_cached_prefix(Request& req) {
   PrefixCacheHit hit;
-  if (!enable_prefix_caching_ || !req.block_ids.empty() || req.num_computed_tokens != 0) return hit;
+  if (!enable_prefix_caching_ || req.skip_reading_prefix_cache || !req.block_ids.empty() ||
+      req.num_computed_tokens != 0)
+    return hit;
   const int max_blocks = (req.num_tokens() - 1) / block_size_;  // leave the last token to compute
   ensure_block_hashes(req, max_blocks);
   int j = 0;

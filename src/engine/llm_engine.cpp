@@ -25,6 +25,14 @@ struct LLMEngine::RequestState {
   std::vector<int32_t> prompt_ids;
   std::vector<std::unique_ptr<SequenceState>> seqs;
   int num_finished = 0;
+  int num_cached_tokens = 0;  // sequence 0's prefix-cache hit at its first schedule
+  // Prompt logprobs (when asked): filled from sequence 0's prefill rows, position by position; entry 0 stays
+  // empty. `next_prompt_position` is the next position to fill (a recomputation after preemption skips the
+  // ones already filled); `prompt_logprobs_streamed`: the request's deltas carried them.
+  std::optional<std::vector<std::map<int32_t, float>>> prompt_logprobs;
+  std::vector<int32_t> prompt_token_ranks;
+  int next_prompt_position = 1;
+  bool prompt_logprobs_streamed = false;
 };
 
 namespace {
@@ -312,22 +320,23 @@ int64_t LLMEngine::profile_kv_budget(int64_t block_bytes, DType kv_dtype) {
 }
 
 std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_id, const Prompt& prompt,
-                                                    const SamplingParams& params) {
+                                                    const SamplingParams& given) {
+  SamplingParams params = given;
+  if (const std::string warning = params.normalize(); !warning.empty())
+    std::fprintf(stderr, "shardlm: WARNING: %s\n", warning.c_str());
   params.validate();
-  if (params.logprobs) {
-    // vLLM's rule: -1 asks for the whole vocabulary, and neither may exceed max_logprobs (-1: no limit).
-    const int64_t wanted = *params.logprobs == -1 ? model_->config().vocab_size : *params.logprobs;
-    if (args_.max_logprobs != -1 && wanted > args_.max_logprobs)
-      throw std::invalid_argument("logprobs: requested " + std::to_string(wanted) + (*params.logprobs == -1 ? " (-1: the whole vocabulary)" : "") +
-                                  ", more than max_logprobs (" + std::to_string(args_.max_logprobs) +
-                                  "); raise max_logprobs (--max-logprobs on the command line; -1: no limit)");
-  }
+  const int vocab = (int)model_->config().vocab_size;
+  params.verify_for_model(vocab, args_.max_logprobs);
+  std::vector<std::vector<int32_t>> bad_words_ids = tokenize_bad_words(params.bad_words, *tokenizer_, vocab);
   if (requests_.count(request_id)) throw std::invalid_argument("request id '" + request_id + "' is already in use");
   auto r = std::make_unique<RequestState>();
   r->request_id = request_id;
   r->prompt = prompt;
   r->prompt_ids = prompt.token_ids ? *prompt.token_ids : tokenizer_->encode(prompt.text, true);
-  const int vocab = (int)model_->config().vocab_size;
+  if (params.truncate_prompt_tokens) {  // keep the last k tokens (-1: max_model_len), as vLLM
+    const size_t keep = (size_t)(*params.truncate_prompt_tokens == -1 ? max_model_len_ : *params.truncate_prompt_tokens);
+    if (r->prompt_ids.size() > keep) r->prompt_ids.erase(r->prompt_ids.begin(), r->prompt_ids.end() - (std::ptrdiff_t)keep);
+  }
   for (int32_t id : r->prompt_ids)
     if (id < 0 || id >= vocab)
       throw std::invalid_argument("prompt token id " + std::to_string(id) + " is out of range for a vocabulary of " +
@@ -369,13 +378,20 @@ std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_i
     seq->out.index = i;
     const int room = max_model_len_ - prompt_len;
     seq->max_tokens = params.max_tokens ? std::min(*params.max_tokens, room) : room;
+    seq->bad_words_ids = bad_words_ids;
     auto req = std::make_unique<Request>();
     req->request_id = seq->sequence_id;
     req->prompt_token_ids = r->prompt_ids;
     req->max_tokens = seq->max_tokens;
+    // Sequence 0 computes the prompt logprobs: every prompt position, none read from the prefix cache.
+    req->skip_reading_prefix_cache = i == 0 && params.prompt_logprobs.has_value();
     scheduler_->add_request(std::move(req));
     sequences_[seq->sequence_id] = seq.get();
     r->seqs.push_back(std::move(seq));
+  }
+  if (params.prompt_logprobs) {
+    r->prompt_logprobs.emplace((size_t)prompt_len);
+    r->prompt_token_ranks.assign((size_t)prompt_len, 0);
   }
   prompt_tokens_ += prompt_len;
   requests_[request_id] = std::move(r);
@@ -386,7 +402,7 @@ void LLMEngine::finish_sequence(SequenceState& seq, const std::string& reason) {
   seq.finished = true;
   // Text held back because it ended in an unfinished character is emitted at the end (unless a stop string
   // already cut the text).
-  if (!seq.out.stop_reason_str) {
+  if (!seq.out.stop_reason_str && seq.params.detokenize) {
     seq.detok->flush();
     seq.out.text = seq.detok->text();
   }
@@ -403,6 +419,9 @@ RequestOutput LLMEngine::make_output(const RequestState& r) const {
   o.request_id = r.request_id;
   o.prompt = r.prompt.token_ids ? "" : r.prompt.text;
   o.prompt_token_ids = r.prompt_ids;
+  o.prompt_logprobs = r.prompt_logprobs;
+  o.prompt_token_ranks = r.prompt_token_ranks;
+  o.num_cached_tokens = r.num_cached_tokens;
   o.finished = true;
   for (const auto& s : r.seqs) o.outputs.push_back(s->out);
   return o;
@@ -433,14 +452,38 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
   std::vector<std::vector<int32_t>> chunks(sched.scheduled.size());
   std::vector<SequenceStep> steps;
   std::vector<Request*> sampled_reqs;
+  std::vector<int64_t> sample_rows;  // the logits row of each sampled request
+  struct PromptRows {                // a chunk whose rows give prompt logprobs
+    RequestState* request;
+    int start;                       // position of the chunk's first token (its row 0)
+    int64_t first_row, num_rows;
+  };
+  std::vector<PromptRows> prompt_rows;
+  int64_t num_rows = 0;
   for (size_t i = 0; i < sched.scheduled.size(); ++i) {
     const ScheduledRequest& sr = sched.scheduled[i];
     Request* r = sr.request;
+    const SequenceState& seq = *sequences_.at(r->request_id);
+    RequestState& owner = *requests_.at(seq.parent_id);
     const int start = r->num_computed_tokens;
     for (int t = start; t < start + sr.num_new_tokens; ++t) chunks[i].push_back(r->token_at(t));
     const bool wants = start + sr.num_new_tokens == r->num_tokens();
-    steps.push_back(SequenceStep{std::span<const int32_t>(chunks[i]), start, &r->block_ids, wants});
-    if (wants) sampled_reqs.push_back(r);
+    SequenceStep step{std::span<const int32_t>(chunks[i]), start, &r->block_ids, wants};
+    if (seq.index == 0) {
+      owner.num_cached_tokens = r->num_cached_tokens;
+      // Row p predicts prompt token p + 1: wanted while this chunk reaches a position not filled yet.
+      if (owner.prompt_logprobs && start + 1 < r->num_prompt_tokens() &&
+          start + sr.num_new_tokens >= owner.next_prompt_position) {
+        step.all_logits = true;
+        prompt_rows.push_back({&owner, start, num_rows, sr.num_new_tokens});
+      }
+    }
+    num_rows += step.num_logits_rows();
+    if (wants) {
+      sampled_reqs.push_back(r);
+      sample_rows.push_back(num_rows - 1);
+    }
+    steps.push_back(step);
   }
   if (op_profile::enabled()) {
     const bool decode = std::all_of(steps.begin(), steps.end(), [](const SequenceStep& s) { return s.token_ids.size() == 1; });
@@ -448,6 +491,16 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
                       op_profile::rows_bucket((int64_t)steps.size()));
   }
   Tensor logits = runner_->execute(steps);
+  if (!prompt_rows.empty()) {
+    // Prompt logprobs are computed on the host; the sampling rows are gathered there too.
+    Tensor host = logits.device() == Device::CPU ? logits : logits.to(Device::CPU);
+    const int32_t vocab = (int32_t)host.dim(1);
+    for (const PromptRows& pr : prompt_rows) record_prompt_logprobs(*pr.request, host, pr.first_row, pr.start, pr.num_rows);
+    Tensor gathered = Tensor::empty({(int64_t)sample_rows.size(), vocab}, DType::F32);
+    for (size_t k = 0; k < sample_rows.size(); ++k)
+      std::copy_n(host.data<float>() + sample_rows[k] * vocab, vocab, gathered.data<float>() + (int64_t)k * vocab);
+    logits = gathered;
+  }
 
   // Sampled where the logits are (the GPU or the host); row k belongs to sampled_reqs[k].
   std::vector<SampleRow> rows;
@@ -477,10 +530,21 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
     const std::string parent = seq.parent_id;
     if (!reason.empty()) finish_sequence(seq, reason);
     RequestDelta* delta = nullptr;
-    if (deltas) {
+    // FINAL_ONLY: nothing is reported until the sequence finishes (its one delta then holds everything).
+    const bool report = !reason.empty() || seq.params.output_kind != RequestOutputKind::FinalOnly;
+    if (deltas && report) {
       auto [it, fresh] = delta_of.emplace(parent, deltas->size());
-      if (fresh) deltas->push_back(RequestDelta{parent, {}, false});
+      if (fresh) {
+        deltas->emplace_back();
+        deltas->back().request_id = parent;
+      }
       delta = &(*deltas)[it->second];
+      RequestState& owner = *requests_.at(parent);
+      if (seq.index == 0 && owner.prompt_logprobs && !owner.prompt_logprobs_streamed) {
+        delta->prompt_logprobs = owner.prompt_logprobs;  // complete: sequence 0 has sampled
+        delta->prompt_token_ids = owner.prompt_ids;
+        owner.prompt_logprobs_streamed = true;
+      }
       delta->sequences.push_back(take_delta(seq));  // before the request (and seq) may go below
     }
     if (reason.empty()) continue;
@@ -492,6 +556,25 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
     }
   }
   return done;
+}
+
+void LLMEngine::record_prompt_logprobs(RequestState& r, const Tensor& host_logits, int64_t first_row, int start,
+                                       int64_t num_rows) {
+  const int32_t vocab = (int32_t)host_logits.dim(1);
+  const int prompt_len = (int)r.prompt_ids.size();
+  const SamplingParams& params = r.seqs[0]->params;
+  for (int64_t j = 0; j < num_rows; ++j) {
+    const int target = start + (int)j + 1;  // the prompt position row j predicts
+    if (target >= prompt_len) break;
+    if (target < r.next_prompt_position) continue;  // filled before a preemption
+    const PositionLogprobs lp = position_logprobs(host_logits.data<float>() + (first_row + j) * vocab, vocab,
+                                                  r.prompt_ids[(size_t)target], *params.prompt_logprobs, params);
+    std::map<int32_t, float>& m = (*r.prompt_logprobs)[(size_t)target];
+    for (const TokenLogprob& t : lp.top) m[t.token] = t.logprob;
+    m[r.prompt_ids[(size_t)target]] = lp.logprob;
+    r.prompt_token_ranks[(size_t)target] = lp.rank;
+    r.next_prompt_position = target + 1;
+  }
 }
 
 void LLMEngine::require_sleep_mode(const char* what) const {

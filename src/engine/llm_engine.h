@@ -68,6 +68,10 @@ class LLMEngine {
   struct RequestState;  // one user request: its prompt and its n sequences
   void finish_sequence(SequenceState& seq, const std::string& reason);
   RequestOutput make_output(const RequestState& r) const;
+  // Fills r's prompt logprobs from `num_rows` rows of host logits starting at `first_row`, which belong to the
+  // chunk starting at prompt position `start` (row j predicts the token at start + j + 1).
+  void record_prompt_logprobs(RequestState& r, const Tensor& host_logits, int64_t first_row, int start,
+                              int64_t num_rows);
   // GPU: KV-cache bytes left of this engine's share (gpu_memory_utilization of the card) after what the
   // engine itself took since it started (weights, communicators) and a profiled peak step.
   int64_t profile_kv_budget(int64_t block_bytes, DType kv_dtype);

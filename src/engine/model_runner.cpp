@@ -45,7 +45,7 @@ ForwardInputs ModelRunner::build_inputs(const std::vector<SequenceStep>& steps) 
   for (const auto& s : steps) {
     T += (int64_t)s.token_ids.size();
     max_blocks = std::max<int64_t>(max_blocks, (int64_t)s.block_ids->size());
-    num_logits += s.wants_logits ? 1 : 0;
+    num_logits += s.num_logits_rows();
     max_q = std::max(max_q, (int32_t)s.token_ids.size());
     max_len = std::max(max_len, s.start + (int32_t)s.token_ids.size());
   }

@@ -35,7 +35,7 @@ class ModelRunner {
  public:
   ModelRunner(Model& model, KVCacheSpec spec, Device device, DType kv_dtype, RunnerOptions options = {});
   ~ModelRunner();
-  // Runs one step; returns f32 logits [number of steps with wants_logits, vocab] in step order, on the
+  // Runs one step; returns f32 logits [sum of the steps' num_logits_rows(), vocab] in step order, on the
   // runner's device. After a graph replay the tensor is a view of the graphs' output buffer, valid until the
   // next execute(): copy it (to the host, say) before then.
   Tensor execute(const std::vector<SequenceStep>& steps);

@@ -24,13 +24,24 @@ struct SequenceState {
   std::unique_ptr<IncrementalDetokenizer> detok;
   CompletionOutput out;
   int max_tokens = 0;        // resolved against max_model_len
+  // params.bad_words as token sequences (tokenize_bad_words): the last token of one is banned whenever the
+  // output so far ends with the rest of it.
+  std::vector<std::vector<int32_t>> bad_words_ids;
   bool finished = false;
   size_t streamed_tokens = 0, streamed_text = 0;  // what earlier deltas reported (take_delta)
 
   SequenceState(const Tokenizer& tok, const std::vector<int32_t>& prompt_ids, const SamplingParams& p, uint64_t seed);
 };
 
-// Tokens EOS / stop ids that must not be sampled yet (min_tokens).
+// vLLM's SamplingParams.update_from_tokenizer: each bad word tokenized (no special tokens) as written (leading
+// spaces stripped) and again with one leading space; the spaced form is kept only when it starts with a
+// different token and has the same length. Throws ParameterError for a word that tokenizes to nothing, for
+// more than SamplingParams::kMaxNumBadWords sequences, or for ids outside [0, vocab_size).
+std::vector<std::vector<int32_t>> tokenize_bad_words(const std::vector<std::string>& bad_words, const Tokenizer& tok,
+                                                     int64_t vocab_size);
+
+// Tokens that must not be sampled next: the last token of each bad word the output could complete now, and
+// EOS / stop ids while below min_tokens.
 std::vector<int32_t> suppressed_tokens(const SequenceState& seq, const std::vector<int32_t>& eos_ids);
 
 // Appends a sampled token (text, logprobs) and returns the finish reason ("stop", "length") or "" to go on.

@@ -31,6 +31,9 @@ struct Request {
   int num_computed_tokens = 0;
   int num_cached_tokens = 0;  // prefix-cache hit (tokens) at the first schedule, for stats
   int num_preemptions = 0;
+  // Compute every token even when the prefix cache holds some (vLLM's skip_reading_prefix_cache, set for
+  // prompt logprobs, which need the logits of every prompt position). Its blocks are still offered to others.
+  bool skip_reading_prefix_cache = false;
   RequestStatus status = RequestStatus::Waiting;
   std::vector<int32_t> block_ids;  // the block table; covers at least num_computed_tokens tokens
 

@@ -188,6 +188,14 @@ std::vector<TokenLogprob> top_raw_logprobs(const float* logits, int32_t vocab_si
   return top;
 }
 
+// vLLM's rank: the number of tokens at least as probable as `token` (itself included).
+int32_t rank_of(const float* logits, int32_t vocab_size, int32_t token) {
+  const float own = logits[token];
+  int32_t rank = 0;
+  for (int32_t i = 0; i < vocab_size; ++i) rank += logits[i] >= own ? 1 : 0;
+  return rank;
+}
+
 }  // namespace
 
 void fail_sampling(SampleFailure why, int32_t token, float value, int32_t vocab_size, const SamplingParams& params) {
@@ -216,6 +224,14 @@ SampleResult sample_token(const float* logits, int32_t vocab_size, const Samplin
   const double log_sum_exp = raw_log_sum_exp(logits, vocab_size, params);
 
   scratch.assign(logits, logits + vocab_size);
+  if (params.allowed_token_ids) {
+    std::vector<float> kept(scratch.size(), kNegInf);
+    for (int32_t id : *params.allowed_token_ids)
+      if (id >= 0 && id < vocab_size) kept[id] = scratch[id];
+    scratch.swap(kept);
+  }
+  for (const auto& [id, bias] : params.logit_bias)
+    if (id >= 0 && id < vocab_size) scratch[id] += bias;
   apply_penalties(scratch, params, prompt_ids, output_ids);
   for (int32_t id : suppressed_ids)
     if (id >= 0 && id < vocab_size) scratch[id] = kNegInf;
@@ -238,8 +254,22 @@ SampleResult sample_token(const float* logits, int32_t vocab_size, const Samplin
   SampleResult result;
   result.token = token;
   result.logprob = (float)((double)logits[token] - log_sum_exp);
-  if (params.logprobs) result.top = top_raw_logprobs(logits, vocab_size, *params.logprobs, log_sum_exp);
+  if (params.logprobs) {
+    result.rank = rank_of(logits, vocab_size, token);
+    result.top = top_raw_logprobs(logits, vocab_size, *params.logprobs, log_sum_exp);
+  }
   return result;
+}
+
+PositionLogprobs position_logprobs(const float* logits, int32_t vocab_size, int32_t token, int num_top,
+                                   const SamplingParams& params) {
+  SHARDLM_CHECK(token >= 0 && token < vocab_size, "position_logprobs: token ", token, " outside the vocabulary");
+  const double log_sum_exp = raw_log_sum_exp(logits, vocab_size, params);
+  PositionLogprobs out;
+  out.logprob = (float)((double)logits[token] - log_sum_exp);
+  out.rank = rank_of(logits, vocab_size, token);
+  out.top = top_raw_logprobs(logits, vocab_size, num_top, log_sum_exp);
+  return out;
 }
 
 }  // namespace shardlm

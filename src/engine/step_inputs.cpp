@@ -56,9 +56,9 @@ void pack_step_inputs(const std::vector<SequenceStep>& steps, int64_t block_size
       ++row;
     }
     lens[s] = st.start + (int32_t)n_tokens;
-    if (st.wants_logits) {
+    for (int64_t r = row - st.num_logits_rows(); r < row; ++r) {
       SHARDLM_CHECK(nl < l.num_logits, "logits rows exceed the layout");
-      logits_idx[nl++] = (int32_t)(row - 1);
+      logits_idx[nl++] = (int32_t)r;
     }
   }
   qsl[l.num_seqs] = (int32_t)row;

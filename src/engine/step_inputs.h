@@ -24,6 +24,10 @@ struct SequenceStep {
   int32_t start = 0;                       // position of the first new token (= num_computed_tokens)
   const std::vector<int32_t>* block_ids;  // the sequence's block table, covering start + new tokens
   bool wants_logits = false;               // sample after this step (the last new token is the sequence's last)
+  // Logits of every new token's row (prompt logprobs), in order; the last is the sampling row when
+  // wants_logits. Without it only the sampling row's (if any).
+  bool all_logits = false;
+  int64_t num_logits_rows() const { return all_logits ? (int64_t)token_ids.size() : wants_logits ? 1 : 0; }
 };
 
 // Where each input sits in the packed buffer, in int32 elements.

@@ -8,55 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/llm_engine.h"
+#include "engine/sampling_params_json.h"
 
 namespace shardlm::server {
 
 namespace {
 
 using nlohmann::json;
-
-// Every SamplingParams field: followers must sample exactly as the leader does.
-json params_to_json(const SamplingParams& p) {
-  return {{"n", p.n},
-          {"presence_penalty", p.presence_penalty},
-          {"frequency_penalty", p.frequency_penalty},
-          {"repetition_penalty", p.repetition_penalty},
-          {"temperature", p.temperature},
-          {"top_p", p.top_p},
-          {"top_k", p.top_k},
-          {"min_p", p.min_p},
-          {"seed", p.seed ? json(*p.seed) : json(nullptr)},
-          {"stop", p.stop},
-          {"stop_token_ids", p.stop_token_ids},
-          {"ignore_eos", p.ignore_eos},
-          {"max_tokens", p.max_tokens ? json(*p.max_tokens) : json(nullptr)},
-          {"min_tokens", p.min_tokens},
-          {"logprobs", p.logprobs ? json(*p.logprobs) : json(nullptr)},
-          {"skip_special_tokens", p.skip_special_tokens},
-          {"include_stop_str_in_output", p.include_stop_str_in_output}};
-}
-
-SamplingParams params_from_json(const json& j) {
-  SamplingParams p;
-  p.n = j.at("n");
-  p.presence_penalty = j.at("presence_penalty");
-  p.frequency_penalty = j.at("frequency_penalty");
-  p.repetition_penalty = j.at("repetition_penalty");
-  p.temperature = j.at("temperature");
-  p.top_p = j.at("top_p");
-  p.top_k = j.at("top_k");
-  p.min_p = j.at("min_p");
-  if (!j.at("seed").is_null()) p.seed = j.at("seed").get<int64_t>();
-  p.stop = j.at("stop").get<std::vector<std::string>>();
-  p.stop_token_ids = j.at("stop_token_ids").get<std::vector<int32_t>>();
-  p.ignore_eos = j.at("ignore_eos");
-  p.max_tokens = j.at("max_tokens").is_null() ? std::nullopt : std::optional<int>(j.at("max_tokens").get<int>());
-  p.min_tokens = j.at("min_tokens");
-  if (!j.at("logprobs").is_null()) p.logprobs = j.at("logprobs").get<int>();
-  p.skip_special_tokens = j.at("skip_special_tokens");
-  p.include_stop_str_in_output = j.at("include_stop_str_in_output");
-  return p;
-}
 
 json prompt_to_json(const Prompt& p) { return p.token_ids ? json{{"ids", *p.token_ids}} : json{{"text", p.text}}; }
 
@@ -79,7 +37,7 @@ struct Plan {
 
 std::string encode(const Plan& plan) {
   json adds = json::array();
-  for (const auto& a : plan.adds) adds.push_back({{"id", a.id}, {"prompt", prompt_to_json(a.prompt)}, {"params", params_to_json(a.params)}});
+  for (const auto& a : plan.adds) adds.push_back({{"id", a.id}, {"prompt", prompt_to_json(a.prompt)}, {"params", sampling_params_to_json(a.params)}});
   return json{{"adds", adds}, {"aborts", plan.aborts}, {"stop", plan.stop}}.dump(-1, ' ', false,
                                                                                 json::error_handler_t::replace);
 }
@@ -88,7 +46,7 @@ Plan decode(const std::string& bytes) {
   const json j = json::parse(bytes);
   Plan plan;
   for (const json& a : j.at("adds"))
-    plan.adds.push_back({a.at("id"), prompt_from_json(a.at("prompt")), params_from_json(a.at("params"))});
+    plan.adds.push_back({a.at("id"), prompt_from_json(a.at("prompt")), sampling_params_from_json(a.at("params"))});
   plan.aborts = j.at("aborts").get<std::vector<std::string>>();
   plan.stop = j.at("stop");
   return plan;

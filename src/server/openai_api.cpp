@@ -1,9 +1,12 @@
 // Completions requests and responses (see openai_api.h). Field names and defaults follow OpenAI's API and
-// vLLM's server: max_tokens 16, temperature 1, top_p 1, n 1; vLLM's extra sampling fields (top_k, min_p,
-// repetition_penalty, ignore_eos, min_tokens, stop_token_ids, skip_special_tokens, include_stop_str_in_output)
-// are accepted too.
+// vLLM's server: max_tokens 16, temperature 1, top_p 1, n 1; logit_bias (string token ids, biases clamped to
+// [-100, 100]); vLLM's extra sampling fields (top_k, min_p, repetition_penalty, ignore_eos, min_tokens,
+// stop_token_ids, skip_special_tokens, spaces_between_special_tokens, include_stop_str_in_output, prompt_logprobs,
+// allowed_token_ids, bad_words, truncate_prompt_tokens) are accepted too.
 #include "server/openai_api.h"
 
+#include <charconv>
+#include <cstdio>
 #include <set>
 
 #include "core/error.h"
@@ -101,6 +104,42 @@ bool common_field(const std::string& key, const json& v, ApiRequest& r) {
   else if (key == "min_tokens") sp.min_tokens = (int)integer(v, "min_tokens");
   else if (key == "skip_special_tokens") sp.skip_special_tokens = boolean(v, "skip_special_tokens");
   else if (key == "include_stop_str_in_output") sp.include_stop_str_in_output = boolean(v, "include_stop_str_in_output");
+  else if (key == "spaces_between_special_tokens")
+    sp.spaces_between_special_tokens = boolean(v, "spaces_between_special_tokens");
+  else if (key == "truncate_prompt_tokens") sp.truncate_prompt_tokens = (int)integer(v, "truncate_prompt_tokens");
+  else if (key == "prompt_logprobs") {
+    const int64_t k = integer(v, "prompt_logprobs");
+    if (k < 0 && k != -1) bad("prompt_logprobs", "`prompt_logprobs` must be a positive value or -1.");
+    sp.prompt_logprobs = (int)std::min<int64_t>(k, INT32_MAX);
+    r.prompt_logprobs = true;
+  } else if (key == "allowed_token_ids") {
+    if (!v.is_array()) bad("allowed_token_ids", "'allowed_token_ids' must be a list of token ids");
+    sp.allowed_token_ids = token_ids(v, "allowed_token_ids");
+  } else if (key == "bad_words") {
+    if (!v.is_array()) bad("bad_words", "'bad_words' must be a list of strings");
+    for (const json& w : v) {
+      if (!w.is_string()) bad("bad_words", "'bad_words' must be a list of strings");
+      sp.bad_words.push_back(w.get<std::string>());
+    }
+  } else if (key == "logit_bias") {
+    // OpenAI's {"<token id>": bias}; vLLM clamps each bias to [-100, 100].
+    if (!v.is_object()) bad("logit_bias", "'logit_bias' must be an object mapping token ids to numbers");
+    sp.logit_bias.clear();
+    std::string invalid;
+    for (const auto& [token, bias] : v.items()) {
+      int64_t id = 0;
+      const char* end = token.data() + token.size();
+      const auto res = std::from_chars(token.data(), end, id);
+      if (token.empty() || res.ec != std::errc() || res.ptr != end || id < INT32_MIN || id > INT32_MAX) {
+        invalid += (invalid.empty() ? "'" : ", '") + token + "'";
+        continue;
+      }
+      const double b = number(bias, "logit_bias");
+      sp.logit_bias[(int32_t)id] = (float)std::min(100.0, std::max(-100.0, b));
+    }
+    if (!invalid.empty())
+      bad("logit_bias", "logit_bias contains key(s) that cannot be converted to integer token IDs: [" + invalid + "]");
+  }
   else if (key == "stream") r.stream = boolean(v, "stream");
   else if (key == "stop_token_ids") {
     if (!v.is_array()) bad("stop_token_ids", "'stop_token_ids' must be a list of token ids");
@@ -119,9 +158,8 @@ bool common_field(const std::string& key, const json& v, ApiRequest& r) {
     if (!v.is_object()) bad("stream_options", "'stream_options' must be an object");
     if (v.contains("include_usage") && !v["include_usage"].is_null())
       r.include_usage = boolean(v["include_usage"], "stream_options.include_usage");
-  } else if (key == "best_of" || key == "logit_bias") {
-    if (key == "best_of" && integer(v, "best_of") == sp.n) return true;
-    if (key == "logit_bias" && v.is_object() && v.empty()) return true;
+  } else if (key == "best_of") {
+    if (integer(v, "best_of") == sp.n) return true;
     bad(key, str_cat("'", key, "' is not supported by this server"));
   } else {
     return false;
@@ -129,9 +167,17 @@ bool common_field(const std::string& key, const json& v, ApiRequest& r) {
   return true;
 }
 
-void validate(SamplingParams& sp) {
+// vLLM's normalisation (a raised temperature is logged) and validation, the failure answered as a 400 naming
+// the field.
+void validate(ApiRequest& r) {
+  if (r.stream && r.prompt_logprobs && r.params.prompt_logprobs != 0)
+    bad("prompt_logprobs", "`prompt_logprobs` are not available when `stream=True`.");
   try {
-    sp.validate();
+    if (const std::string warning = r.params.normalize(); !warning.empty())
+      std::fprintf(stderr, "shardlm serve: WARNING: %s\n", warning.c_str());
+    r.params.validate();
+  } catch (const ParameterError& e) {
+    bad(e.parameter(), e.what());
   } catch (const std::invalid_argument& e) {
     bad("", e.what());
   }
@@ -178,9 +224,9 @@ CompletionRequest parse_completion_request(const std::string& body, const Sampli
       bad(key, str_cat("unknown field '", key, "'"));
     }
   }
-  if (r.echo && r.params.logprobs)
-    bad("echo", "'echo' together with 'logprobs' needs prompt log-probabilities, which this server does not compute");
-  validate(r.params);
+  // vLLM: echo with logprobs returns the prompt tokens' logprobs as well, as many top ones as for the output.
+  if (r.echo && r.params.logprobs && !r.params.prompt_logprobs) r.params.prompt_logprobs = r.params.logprobs;
+  validate(r);
   return r;
 }
 
@@ -241,7 +287,7 @@ ChatRequest parse_chat_request(const std::string& body, const SamplingParams& de
   if (want_logprobs) r.params.logprobs = (int)std::min<int64_t>(top.value_or(0), INT32_MAX);
   if (r.add_generation_prompt && r.continue_final_message)
     bad("continue_final_message", "'continue_final_message' and 'add_generation_prompt' cannot both be true");
-  validate(r.params);
+  validate(r);
   return r;
 }
 

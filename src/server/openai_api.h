@@ -24,11 +24,12 @@ struct ApiRequest {
   SamplingParams params;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  bool prompt_logprobs = false;  // vLLM's extra field was given: the response carries "prompt_logprobs"
 };
 
 struct CompletionRequest : ApiRequest {
   std::vector<Prompt> prompts;
-  bool echo = false;  // the prompt precedes each choice's text
+  bool echo = false;  // the prompt precedes each choice's text (with logprobs: its tokens' logprobs too)
 };
 
 // POST /v1/chat/completions: the conversation and what the chat template needs to render it.

@@ -36,8 +36,9 @@ json stop_reason(const CompletionOutput& c) {
 
 ResponseBuilder::ResponseBuilder(ResponseOptions options, int num_prompts, TokenText token_text)
     : o_(std::move(options)), token_text_(std::move(token_text)), finals_((size_t)num_prompts),
-      choices_((size_t)num_prompts * (size_t)o_.n) {
-  for (size_t p = 0; p < o_.echo.size() && p < (size_t)num_prompts; ++p)
+      prompt_lp_((size_t)num_prompts), choices_((size_t)num_prompts * (size_t)o_.n) {
+  // With echo_logprobs the offsets count the prompt's tokens from 0 instead.
+  for (size_t p = 0; !o_.echo_logprobs && p < o_.echo.size() && p < (size_t)num_prompts; ++p)
     for (int s = 0; s < o_.n; ++s) choices_[(size_t)choice_index((int)p, s, o_.n)].text_offset = characters(o_.echo[p]);
 }
 
@@ -55,8 +56,9 @@ json ResponseBuilder::usage() const {
 }
 
 json ResponseBuilder::logprobs_json(ChoiceState& c, const std::vector<int32_t>& ids,
-                                    const std::vector<std::map<int32_t, float>>& maps) const {
-  if (!o_.logprobs || maps.empty()) return nullptr;
+                                    const std::vector<std::map<int32_t, float>>& maps,
+                                    std::optional<PromptPart> prompt) const {
+  if (!o_.logprobs || (maps.empty() && !prompt)) return nullptr;
   const size_t n = std::min(ids.size(), maps.size());
   if (o_.kind == ApiKind::Chat) {
     json content = json::array();
@@ -78,6 +80,22 @@ json ResponseBuilder::logprobs_json(ChoiceState& c, const std::vector<int32_t>& 
     return {{"content", content}};
   }
   json tokens = json::array(), token_logprobs = json::array(), top = json::array(), offsets = json::array();
+  if (prompt) {
+    const size_t np = std::min(prompt->ids->size(), prompt->maps->size());
+    for (size_t i = 0; i < np; ++i) {
+      const int32_t id = (*prompt->ids)[i];
+      const std::map<int32_t, float>& m = (*prompt->maps)[i];
+      const std::string tok = token_text_(id);
+      tokens.push_back(tok);
+      const auto it = m.find(id);
+      token_logprobs.push_back(i == 0 || it == m.end() ? json(nullptr) : json(finite(it->second)));
+      json entries = json::object();
+      for (const auto& [tid, lp] : m) entries[token_text_(tid)] = finite(lp);
+      top.push_back(i == 0 ? json(nullptr) : entries);
+      offsets.push_back(c.text_offset);
+      c.text_offset += characters(tok);
+    }
+  }
   for (size_t i = 0; i < n; ++i) {
     const std::string tok = token_text_(ids[i]);
     const auto it = maps[i].find(ids[i]);
@@ -90,6 +108,32 @@ json ResponseBuilder::logprobs_json(ChoiceState& c, const std::vector<int32_t>& 
     c.text_offset += characters(tok);
   }
   return {{"tokens", tokens}, {"token_logprobs", token_logprobs}, {"top_logprobs", top}, {"text_offset", offsets}};
+}
+
+json ResponseBuilder::prompt_logprobs_json(const RequestOutput& r) const {
+  if (!r.prompt_logprobs) return nullptr;
+  json out = json::array();
+  const std::vector<std::map<int32_t, float>>& maps = *r.prompt_logprobs;
+  for (size_t i = 0; i < maps.size(); ++i) {
+    if (i == 0) {
+      out.push_back(nullptr);
+      continue;
+    }
+    const int32_t token = r.prompt_token_ids[i];
+    // The top N are ranked 1..N by probability (ties: lower id first); the prompt token, when it is not one
+    // of them, has its true rank.
+    std::vector<std::pair<int32_t, float>> ranked(maps[i].begin(), maps[i].end());
+    std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    const bool extra = o_.prompt_logprobs && *o_.prompt_logprobs >= 0 && (size_t)*o_.prompt_logprobs < ranked.size();
+    json entries = json::object();
+    int position = 0;
+    for (const auto& [id, lp] : ranked) {
+      const int rank = extra && id == token ? r.prompt_token_ranks[i] : ++position;
+      entries[std::to_string(id)] = {{"logprob", finite(lp)}, {"rank", rank}, {"decoded_token", token_text_(id)}};
+    }
+    out.push_back(entries);
+  }
+  return out;
 }
 
 json ResponseBuilder::chunk(int choice, const std::string& text, const json& logprobs, const std::string& finish_reason,
@@ -126,18 +170,25 @@ std::string ResponseBuilder::sse(const StreamEvent& e) {
     done_ = true;
     return sse_line(error_body(ApiError{500, *e.failure, ""}));
   }
+  if (e.delta && e.delta->prompt_logprobs)
+    prompt_lp_[(size_t)e.prompt_index].emplace(e.delta->prompt_token_ids, *e.delta->prompt_logprobs);
   if (e.delta)
     for (const SequenceDelta& s : e.delta->sequences) {
       const int index = choice_index(e.prompt_index, s.index, o_.n);
       ChoiceState& c = choices_[(size_t)index];
       const bool first = !c.started;
       std::string text = s.text;
-      if (first && o_.kind == ApiKind::Completion && (size_t)e.prompt_index < o_.echo.size())
-        text = o_.echo[(size_t)e.prompt_index] + text;
+      const bool echo = first && o_.kind == ApiKind::Completion && (size_t)e.prompt_index < o_.echo.size();
+      if (echo) text = o_.echo[(size_t)e.prompt_index] + text;
+      std::optional<PromptPart> prompt;
+      if (echo && o_.echo_logprobs && prompt_lp_[(size_t)e.prompt_index]) {
+        const auto& pl = *prompt_lp_[(size_t)e.prompt_index];
+        prompt = PromptPart{&pl.first, &pl.second};
+      }
       const bool carries = !text.empty() || !s.finish_reason.empty() || (o_.logprobs && !s.token_ids.empty());
       if (!carries && !(first && o_.kind == ApiKind::Chat)) continue;  // chat opens each choice with its role
       c.started = true;
-      out += sse_line(chunk(index, text, logprobs_json(c, s.token_ids, s.logprobs), s.finish_reason, first));
+      out += sse_line(chunk(index, text, logprobs_json(c, s.token_ids, s.logprobs, prompt), s.finish_reason, first));
     }
   if (e.final) {
     if (e.final->error) out += sse_line(error_body(ApiError{400, *e.final->error, "prompt"}));
@@ -172,7 +223,10 @@ json ResponseBuilder::response() const {
     for (const CompletionOutput& out : finals_[p].outputs) {
       const int index = choice_index((int)p, out.index, o_.n);
       ChoiceState c = choices_[(size_t)index];
-      const json lp = out.logprobs ? logprobs_json(c, out.token_ids, *out.logprobs) : json(nullptr);
+      std::optional<PromptPart> prompt;
+      if (o_.kind == ApiKind::Completion && o_.echo_logprobs && finals_[p].prompt_logprobs)
+        prompt = PromptPart{&finals_[p].prompt_token_ids, &*finals_[p].prompt_logprobs};
+      const json lp = out.logprobs ? logprobs_json(c, out.token_ids, *out.logprobs, prompt) : json(nullptr);
       json choice = {{"index", index}};
       if (o_.kind == ApiKind::Chat) {
         choice["message"] = {{"role", "assistant"}, {"content", out.text}};
@@ -182,10 +236,13 @@ json ResponseBuilder::response() const {
       choice["logprobs"] = lp;
       choice["finish_reason"] = or_null(out.finish_reason);
       choice["stop_reason"] = stop_reason(out);
+      if (o_.kind == ApiKind::Completion && o_.prompt_logprobs) choice["prompt_logprobs"] = prompt_logprobs_json(finals_[p]);
       choices.push_back(choice);
     }
   json j = envelope(o_.kind == ApiKind::Chat ? "chat.completion" : "text_completion");
   j["choices"] = choices;
+  if (o_.kind == ApiKind::Chat && o_.prompt_logprobs && !finals_.empty())
+    j["prompt_logprobs"] = prompt_logprobs_json(finals_[0]);
   j["usage"] = usage();
   return j;
 }

@@ -24,6 +24,12 @@ struct ResponseOptions {
   int n = 1;                      // samples per prompt
   std::optional<int> logprobs;    // top-N log-probabilities per token (completions: logprobs; chat: top_logprobs)
   std::vector<std::string> echo;  // completions with echo: each prompt's text, which precedes its choices' text
+  // Completions with echo and logprobs: the prompt tokens' logprobs precede the output's (the first token's
+  // null), with text offsets counted from the prompt's first token, as vLLM's server writes them.
+  bool echo_logprobs = false;
+  // vLLM's extra `prompt_logprobs` request field: each completions choice (chat: the response) carries
+  // "prompt_logprobs": [null, {"<id>": {"logprob", "rank", "decoded_token"}}, ...].
+  std::optional<int> prompt_logprobs;
   bool include_usage = false;     // streaming: a last chunk with the usage (stream_options.include_usage)
 };
 
@@ -53,14 +59,23 @@ class ResponseBuilder {
   bool take_final(const StreamEvent& e);
   nlohmann::json chunk(int choice, const std::string& text, const nlohmann::json& logprobs,
                        const std::string& finish_reason, bool first) const;
+  // `prompt`: the prompt's ids and logprobs to put first (completions with echo_logprobs), or null.
+  struct PromptPart {
+    const std::vector<int32_t>* ids;
+    const std::vector<std::map<int32_t, float>>* maps;
+  };
   nlohmann::json logprobs_json(ChoiceState& c, const std::vector<int32_t>& ids,
-                               const std::vector<std::map<int32_t, float>>& maps) const;
+                               const std::vector<std::map<int32_t, float>>& maps,
+                               std::optional<PromptPart> prompt = std::nullopt) const;
+  nlohmann::json prompt_logprobs_json(const RequestOutput& r) const;
   nlohmann::json usage() const;
   nlohmann::json envelope(const char* object) const;
 
   ResponseOptions o_;
   TokenText token_text_;
   std::vector<RequestOutput> finals_;
+  // Streaming: each prompt's logprobs and ids, from the delta that brought them (RequestDelta::prompt_logprobs).
+  std::vector<std::optional<std::pair<std::vector<int32_t>, std::vector<std::map<int32_t, float>>>>> prompt_lp_;
   std::vector<ChoiceState> choices_;
   int finished_ = 0;
   bool done_ = false;

@@ -122,22 +122,29 @@ TEST(DeviceSamplerPack, ClampsAndDrawsLikeSampleToken) {
   EXPECT_EQ(b.rng_after[3], before[3]) << "greedy rows draw nothing";
 }
 
-TEST(DeviceSamplerPack, LogprobRowsAndBadIdsStayOnTheHost) {
+TEST(DeviceSamplerPack, LogprobBiasAllowedAndBadIdRowsStayOnTheHost) {
   Rows r;
   SamplingParams top;
   top.logprobs = 2;
   SamplingParams zero;
-  zero.logprobs = 0;  // no top list: the GPU can sample it
+  zero.logprobs = 0;  // no top list, but the sampled token's rank is computed on the host
+  SamplingParams bias;
+  bias.logit_bias = {{3, 1.5f}};
+  SamplingParams allowed;
+  allowed.allowed_token_ids = std::vector<int32_t>{1, 2};
   r.add(top, {1}, {});
   r.add(zero, {1}, {});
   r.add(SamplingParams{}, {1, 50}, {});  // prompt id outside the vocabulary
   r.add(SamplingParams{}, {1}, {-2});    // output id outside the vocabulary
   r.add(SamplingParams{}, {1}, {2});
+  r.add(bias, {1}, {});
+  r.add(allowed, {1}, {});
+  r.add(SamplingParams{}, {1}, {});
   const PackedSampleBatch b = pack_sample_batch(r.rows(), 50);
-  EXPECT_EQ(b.packed_row, (std::vector<int32_t>{-1, 0, -1, -1, 1}));
+  EXPECT_EQ(b.packed_row, (std::vector<int32_t>{-1, -1, -1, -1, 0, -1, -1, 1}));
   ASSERT_EQ(b.num_rows, 2);
-  EXPECT_EQ(b.params(0).logits_row, 1);
-  EXPECT_EQ(b.params(1).logits_row, 4);
+  EXPECT_EQ(b.params(0).logits_row, 4);
+  EXPECT_EQ(b.params(1).logits_row, 7);
   EXPECT_EQ(b.rng_after[0], r.rngs[0]);
 }
 

@@ -154,6 +154,62 @@ TEST(SamplerSuppression, SuppressedIdsAreNeverChosen) {
   EXPECT_EQ(drawn, (std::set<int32_t>{1, 2}));
 }
 
+TEST(SamplerLogitsProcessors, LogitBiasBeforePenaltiesAsVllm) {
+  SamplingParams p = greedy_params();
+  p.logit_bias = {{2, 2.5f}};  // 1.0 + 2.5 = 3.5 > 3.0
+  EXPECT_EQ(sample({3.0f, 0.0f, 1.0f}, p), 2);
+  p.logit_bias = {{2, 1.5f}, {0, -0.1f}};  // 2.5 vs 2.9
+  EXPECT_EQ(sample({3.0f, 0.0f, 1.0f}, p), 0);
+  // vLLM V1 biases before the penalties: token 2 (in the prompt) gets (1 + 4.5) / 2 = 2.75 < 3, so token 0
+  // wins; penalising first would give 1 / 2 + 4.5 = 5 and token 2.
+  p.logit_bias = {{2, 4.5f}};
+  p.repetition_penalty = 2.0f;
+  EXPECT_EQ(sample({3.0f, 0.0f, 1.0f}, p, {2}), 0);
+}
+
+TEST(SamplerLogitsProcessors, AllowedTokenIdsAloneCanBeSampled) {
+  SamplingParams greedy = greedy_params();
+  greedy.allowed_token_ids = std::vector<int32_t>{1, 3};
+  EXPECT_EQ(sample({5.0f, 1.0f, 4.0f, 2.0f}, greedy), 3);
+  SamplingParams random;
+  random.allowed_token_ids = std::vector<int32_t>{1, 2};
+  std::vector<float> logits{5.0f, 1.0f, 4.0f, 4.5f};
+  Rng rng(4);
+  std::vector<float> scratch;
+  std::set<int32_t> drawn;
+  for (int i = 0; i < 2000; ++i) drawn.insert(sample_token(logits.data(), 4, random, {}, {}, {}, rng, scratch).token);
+  EXPECT_EQ(drawn, (std::set<int32_t>{1, 2}));
+  // The logprob stays the raw one (vLLM V1's raw_logprobs), whatever the processors did.
+  random.logprobs = 0;
+  const SampleResult r = sample_token(logits.data(), 4, random, {}, {}, {}, rng, scratch);
+  double z = 0;
+  for (float l : logits) z += std::exp((double)l);
+  EXPECT_NEAR(r.logprob, (double)logits[(size_t)r.token] - std::log(z), 1e-5);
+}
+
+TEST(SamplerLogprobs, RankCountsTokensAtLeastAsProbable) {
+  // vLLM's rank: (logprobs >= the token's).sum(), itself included, ties counted.
+  const std::vector<float> logits{1.0f, 3.0f, 2.0f, 3.0f, -1.0f};
+  SamplingParams p = greedy_params();
+  p.logprobs = 0;
+  p.allowed_token_ids = std::vector<int32_t>{2};
+  Rng rng(0);
+  std::vector<float> scratch;
+  EXPECT_EQ(sample_token(logits.data(), 5, p, {}, {}, {}, rng, scratch).rank, 3);
+  p.allowed_token_ids = std::vector<int32_t>{1};
+  EXPECT_EQ(sample_token(logits.data(), 5, p, {}, {}, {}, rng, scratch).rank, 2);  // tied with token 3
+  p.allowed_token_ids = std::vector<int32_t>{4};
+  EXPECT_EQ(sample_token(logits.data(), 5, p, {}, {}, {}, rng, scratch).rank, 5);
+  const PositionLogprobs pl = position_logprobs(logits.data(), 5, 0, 2, p);
+  EXPECT_EQ(pl.rank, 4);
+  ASSERT_EQ(pl.top.size(), 2u);
+  EXPECT_EQ(pl.top[0].token, 1);
+  EXPECT_EQ(pl.top[1].token, 3);
+  double z = 0;
+  for (float l : logits) z += std::exp((double)l);
+  EXPECT_NEAR(pl.logprob, 1.0 - std::log(z), 1e-6);
+}
+
 TEST(SamplerDeterminism, SameSeedSameSequenceDifferentSeedDiffers) {
   const std::vector<float> logits = pseudo_random_logits(5000, 3);
   SamplingParams p;

@@ -2,6 +2,8 @@
 // the value and the range (vLLM's wording); valid edge values pass.
 #include "shardlm/sampling_params.h"
 
+#include "engine/sampling_params_json.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -155,6 +157,134 @@ TEST(SamplingParamsValidate, SeedMinusOneMeansUnset) {
   EXPECT_FALSE(p.effective_seed().has_value());
   p.seed = 7;
   EXPECT_EQ(p.effective_seed(), 7);
+}
+
+TEST(SamplingParamsNormalize, AsVllmsPostInit) {
+  SamplingParams p;
+  p.seed = -1;
+  p.temperature = 0.005f;
+  p.stop_token_ids = {5, 3, 5, 7, 3};
+  p.bad_words = {"a", "b", "a"};
+  const std::string warning = p.normalize();
+  EXPECT_EQ(warning, "temperature 0.005 is less than 0.01, which may cause numerical errors nan or inf in tensors. "
+                     "We have maxed it out to 0.01.");
+  EXPECT_FALSE(p.seed.has_value());
+  EXPECT_EQ(p.temperature, 0.01f);
+  EXPECT_EQ(p.stop_token_ids, (std::vector<int32_t>{5, 3, 7}));
+  EXPECT_EQ(p.bad_words, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(p.normalize(), "") << "idempotent";
+
+  SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  greedy.top_p = 0.5f;
+  greedy.top_k = 3;
+  greedy.min_p = 0.2f;
+  EXPECT_EQ(greedy.normalize(), "");
+  EXPECT_EQ(greedy.top_p, 1.0f);
+  EXPECT_EQ(greedy.top_k, 0);
+  EXPECT_EQ(greedy.min_p, 0.0f);
+  SamplingParams random;
+  random.top_k = 3;
+  random.normalize();
+  EXPECT_EQ(random.top_k, 3) << "only greedy resets the truncations";
+}
+
+TEST(SamplingParamsValidate, NewFieldsAsVllm) {
+  auto param_of = [](const std::function<void(SamplingParams&)>& edit) {
+    SamplingParams p;
+    edit(p);
+    try {
+      p.validate();
+    } catch (const ParameterError& e) {
+      return e.parameter();
+    }
+    return std::string();
+  };
+  expect_rejected([](SamplingParams& p) { p.prompt_logprobs = -2; }, "prompt_logprobs must be non-negative or -1, got -2.");
+  EXPECT_EQ(param_of([](SamplingParams& p) { p.prompt_logprobs = -2; }), "prompt_logprobs");
+  expect_rejected([](SamplingParams& p) { p.prompt_logprobs = -1; }, "");
+  expect_rejected([](SamplingParams& p) {
+    p.detokenize = false;
+    p.stop = {"x"};
+  }, "stop strings are only supported when detokenize is True. Set detokenize=True to use stop.");
+  expect_rejected([](SamplingParams& p) { p.bad_words = {"ok", ""}; },
+                  "bad_words cannot contain an empty string. Got bad_words=['ok', '']");
+  expect_rejected([](SamplingParams& p) { p.truncate_prompt_tokens = 0; },
+                  "truncate_prompt_tokens must be an integer >= 1 or -1, got 0");
+  expect_rejected([](SamplingParams& p) { p.truncate_prompt_tokens = -2; },
+                  "truncate_prompt_tokens must be an integer >= 1 or -1, got -2");
+  expect_rejected([](SamplingParams& p) { p.truncate_prompt_tokens = -1; }, "");
+  EXPECT_EQ(param_of([](SamplingParams& p) { p.temperature = -1; }), "temperature");
+}
+
+TEST(SamplingParamsVerify, ModelBoundChecksAsVllm) {
+  auto verify = [](const std::function<void(SamplingParams&)>& edit, int max_logprobs = 20) {
+    SamplingParams p;
+    edit(p);
+    try {
+      p.verify_for_model(100, max_logprobs);
+    } catch (const ParameterError& e) {
+      return e.parameter() + ": " + e.what();
+    }
+    return std::string();
+  };
+  EXPECT_EQ(verify([](SamplingParams& p) { p.logprobs = 20; }), "");
+  EXPECT_EQ(verify([](SamplingParams& p) { p.logprobs = 21; }).substr(0, 80),
+            "logprobs: Requested sample logprobs of 21, which is greater than max allowed: 20");
+  EXPECT_EQ(verify([](SamplingParams& p) { p.prompt_logprobs = -1; }).substr(0, 88),
+            "prompt_logprobs: Requested prompt logprobs of 100, which is greater than max allowed: 20");
+  EXPECT_EQ(verify([](SamplingParams& p) { p.prompt_logprobs = -1; }, -1), "");
+  EXPECT_EQ(verify([](SamplingParams& p) { p.stop_token_ids = {3, 100, -1}; }),
+            "stop_token_ids: token_id(s) [100, -1] in stop_token_ids contain out-of-vocab token ids. Vocabulary size: 100");
+  EXPECT_EQ(verify([](SamplingParams& p) { p.logit_bias = {{100, 1.0f}}; }),
+            "logit_bias: token_id(s) [100] in logit_bias contain out-of-vocab token ids. Vocabulary size: 100");
+  EXPECT_EQ(verify([](SamplingParams& p) { p.allowed_token_ids = std::vector<int32_t>{}; }),
+            "allowed_token_ids: allowed_token_ids is not None and empty!");
+  EXPECT_EQ(verify([](SamplingParams& p) { p.allowed_token_ids = std::vector<int32_t>{1, 100}; }),
+            "allowed_token_ids: allowed_token_ids contains out-of-vocab token id!");
+}
+
+// Every field survives the JSON the server's leader sends its followers (and ranks hash), each set to a
+// value other than its default.
+TEST(SamplingParamsJson, EveryFieldRoundTrips) {
+  SamplingParams p;
+  p.n = 3;
+  p.presence_penalty = 0.25f;
+  p.frequency_penalty = -0.5f;
+  p.repetition_penalty = 1.1f;
+  p.temperature = 0.7f;
+  p.top_p = 0.9f;
+  p.top_k = 7;
+  p.min_p = 0.05f;
+  p.seed = int64_t(1) << 40;
+  p.stop = {"a", "bc"};
+  p.stop_token_ids = {4, 5};
+  p.ignore_eos = true;
+  p.max_tokens = std::nullopt;
+  p.min_tokens = 2;
+  p.logprobs = 3;
+  p.prompt_logprobs = -1;
+  p.detokenize = false;
+  p.skip_special_tokens = false;
+  p.spaces_between_special_tokens = false;
+  p.include_stop_str_in_output = true;
+  p.output_kind = RequestOutputKind::FinalOnly;
+  p.logit_bias = {{3, 1.5f}, {9, -100.0f}};
+  p.allowed_token_ids = std::vector<int32_t>{1, 2};
+  p.bad_words = {"no"};
+  p.truncate_prompt_tokens = 5;
+  const nlohmann::json j = sampling_params_to_json(p);
+  int fields = 0;
+  SamplingParams::for_each_field([&](const char* name, auto member) {
+    ++fields;
+    EXPECT_TRUE(j.contains(name)) << name;
+    EXPECT_NE(SamplingParams{}.*member, p.*member) << name << " is left at its default in this test";
+  });
+  EXPECT_EQ((int)j.size(), fields);
+  const SamplingParams back = sampling_params_from_json(nlohmann::json::parse(j.dump()));
+  SamplingParams::for_each_field([&](const char* name, auto member) { EXPECT_EQ(back.*member, p.*member) << name; });
+  EXPECT_EQ(back.max_tokens, std::nullopt);
+  EXPECT_EQ(back.logit_bias.at(9), -100.0f);
 }
 
 }  // namespace

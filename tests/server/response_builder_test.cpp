@@ -138,6 +138,66 @@ std::vector<StreamEvent> one_generation() {
           delta(0, 0, {3}, "é!", {lp[2]}, "length"), final_of(0, {1, 2, 3}, " aé!", lp, 4)};
 }
 
+// Echo with logprobs (vLLM's shape): the prompt's tokens come first in tokens / token_logprobs / top_logprobs /
+// text_offset, the first prompt token with null logprob and null top_logprobs, offsets counted from 0; streamed
+// chunks add up to the same lists. The prompt " b!" is tokens 4, 3.
+TEST(ResponseBuilder, EchoWithLogprobsPutsThePromptTokensFirst) {
+  ResponseOptions o;
+  o.kind = ApiKind::Completion;
+  o.logprobs = 1;
+  o.echo = {" b!"};
+  o.echo_logprobs = true;
+  const std::vector<std::map<int32_t, float>> prompt_lp = {{}, {{3, -2.0f}, {1, -0.75f}}};
+  std::vector<StreamEvent> events = one_generation();
+  events[0].delta->prompt_logprobs = prompt_lp;  // the request's first delta carries them
+  events[0].delta->prompt_token_ids = {4, 3};
+  events.back().final->prompt_token_ids = {4, 3};
+  events.back().final->prompt_logprobs = prompt_lp;
+  ResponseBuilder streamed(o, 1, token_text), whole(o, 1, token_text);
+  std::string sse;
+  for (const StreamEvent& e : events) {
+    sse += streamed.sse(e);
+    EXPECT_FALSE(whole.add(e).has_value());
+  }
+  const json choice = whole.response()["choices"][0];
+  EXPECT_EQ(choice["text"], " b! aé!");
+  const json& lp = choice["logprobs"];
+  EXPECT_EQ(lp["tokens"], json({" b", "!", " a", "é", "!"}));
+  EXPECT_EQ(lp["token_logprobs"], json({nullptr, -2.0, -0.5, -0.25, -0.125}));
+  EXPECT_EQ(lp["top_logprobs"][0], nullptr);
+  EXPECT_EQ(lp["top_logprobs"][1], json({{" a", -0.75}, {"!", -2.0}}));
+  EXPECT_EQ(lp["text_offset"], json({0, 2, 3, 5, 6}));
+  json tokens = json::array(), offsets = json::array(), values = json::array();
+  for (const json& e : events_of(sse)) {
+    if (!e.is_object() || e["choices"].empty() || e["choices"][0]["logprobs"].is_null()) continue;
+    for (const json& t : e["choices"][0]["logprobs"]["tokens"]) tokens.push_back(t);
+    for (const json& t : e["choices"][0]["logprobs"]["text_offset"]) offsets.push_back(t);
+    for (const json& t : e["choices"][0]["logprobs"]["token_logprobs"]) values.push_back(t);
+  }
+  EXPECT_EQ(tokens, lp["tokens"]);
+  EXPECT_EQ(offsets, lp["text_offset"]);
+  EXPECT_EQ(values, lp["token_logprobs"]);
+}
+
+// vLLM's extra prompt_logprobs field: per choice, null first, then {"<id>": {logprob, rank, decoded_token}};
+// the top N ranked 1..N, the prompt token (when not among them) with its own rank.
+TEST(ResponseBuilder, PromptLogprobsFieldCarriesRanks) {
+  ResponseOptions o;
+  o.kind = ApiKind::Completion;
+  o.prompt_logprobs = 1;
+  std::vector<StreamEvent> events = one_generation();
+  events.back().final->prompt_token_ids = {4, 3};
+  events.back().final->prompt_logprobs = std::vector<std::map<int32_t, float>>{{}, {{3, -2.0f}, {1, -0.75f}}};
+  events.back().final->prompt_token_ranks = {0, 7};
+  ResponseBuilder whole(o, 1, token_text);
+  for (const StreamEvent& e : events) EXPECT_FALSE(whole.add(e).has_value());
+  const json plp = whole.response()["choices"][0]["prompt_logprobs"];
+  ASSERT_EQ(plp.size(), 2u);
+  EXPECT_EQ(plp[0], nullptr);
+  EXPECT_EQ(plp[1]["1"], json({{"logprob", -0.75}, {"rank", 1}, {"decoded_token", " a"}}));
+  EXPECT_EQ(plp[1]["3"], json({{"logprob", -2.0}, {"rank", 7}, {"decoded_token", "!"}}));
+}
+
 TEST(ResponseBuilder, CompletionStreamAddsUpToTheResponseWithEchoAndOffsets) {
   ResponseOptions o;
   o.kind = ApiKind::Completion;

@@ -44,6 +44,29 @@ TEST(OpenAiApi, CompletionRequestsMapToSamplingParams) {
   EXPECT_EQ(*server::parse_completion_request(R"({"model": "m", "prompt": "a"})").params.max_tokens, 16);
 }
 
+// vLLM's server: echo with logprobs asks for as many prompt logprobs; logit_bias keys are token ids as strings,
+// biases clamped to [-100, 100]; vLLM's extra fields map to their SamplingParams fields.
+TEST(OpenAiApi, EchoLogprobsLogitBiasAndVllmExtras) {
+  auto r = server::parse_completion_request(
+      R"({"model": "m", "prompt": "a", "echo": true, "logprobs": 3, "logit_bias": {"5": 250, "9": -0.5},
+          "allowed_token_ids": [1, 2], "bad_words": ["x y"], "truncate_prompt_tokens": 4,
+          "spaces_between_special_tokens": false})");
+  EXPECT_EQ(r.params.prompt_logprobs, 3);
+  EXPECT_FALSE(r.prompt_logprobs) << "not asked for by name: the choices carry no prompt_logprobs field";
+  EXPECT_EQ(r.params.logit_bias, (std::map<int32_t, float>{{5, 100.0f}, {9, -0.5f}}));
+  EXPECT_EQ(r.params.allowed_token_ids, (std::vector<int32_t>{1, 2}));
+  EXPECT_EQ(r.params.bad_words, std::vector<std::string>{"x y"});
+  EXPECT_EQ(r.params.truncate_prompt_tokens, 4);
+  EXPECT_FALSE(r.params.spaces_between_special_tokens);
+  auto named = server::parse_completion_request(R"({"model": "m", "prompt": "a", "prompt_logprobs": 0})");
+  EXPECT_TRUE(named.prompt_logprobs);
+  EXPECT_EQ(named.params.prompt_logprobs, 0);
+  // The request's parameters are normalised as vLLM's SamplingParams are.
+  auto tiny = server::parse_completion_request(R"({"model": "m", "prompt": "a", "temperature": 0.001, "seed": -1})");
+  EXPECT_EQ(tiny.params.temperature, 0.01f);
+  EXPECT_FALSE(tiny.params.seed.has_value());
+}
+
 TEST(OpenAiApi, BadRequestsNameTheField) {
   struct Case {
     const char* body;
@@ -55,11 +78,18 @@ TEST(OpenAiApi, BadRequestsNameTheField) {
       {R"({"model": "m", "prompt": 5})", "prompt", "'prompt' must be"},
       {R"({"model": "m", "prompt": [1, -2]})", "prompt", "non-negative"},
       {R"({"model": "m", "prompt": "a", "max_tokens": "7"})", "max_tokens", "integer"},
-      {R"({"model": "m", "prompt": "a", "temperature": -1})", "", "temperature"},
+      {R"({"model": "m", "prompt": "a", "temperature": -1})", "temperature", "temperature must be non-negative"},
       {R"({"model": "m", "prompt": "a", "stop": [1]})", "stop", "list of strings"},
       {R"({"model": "m", "prompt": "a", "frobnicate": 1})", "frobnicate", "unknown field"},
       {R"({"model": "m", "prompt": "a", "logprobs": -1})", "logprobs", "non-negative"},
-      {R"({"model": "m", "prompt": "a", "logprobs": 1, "echo": true})", "echo", "prompt log-probabilities"},
+      {R"({"model": "m", "prompt": "a", "logit_bias": {"7": 1, "x": 2}})", "logit_bias",
+       "logit_bias contains key(s) that cannot be converted to integer token IDs: ['x']"},
+      {R"({"model": "m", "prompt": "a", "logit_bias": {"7": "up"}})", "logit_bias", "must be a number"},
+      {R"({"model": "m", "prompt": "a", "prompt_logprobs": -2})", "prompt_logprobs", "positive value or -1"},
+      {R"({"model": "m", "prompt": "a", "prompt_logprobs": 1, "stream": true})", "prompt_logprobs",
+       "not available when `stream=True`"},
+      {R"({"model": "m", "prompt": "a", "bad_words": "no"})", "bad_words", "list of strings"},
+      {R"({"model": "m", "prompt": "a", "truncate_prompt_tokens": 0})", "truncate_prompt_tokens", ">= 1 or -1"},
       {R"([1])", "", "JSON object"},
       {R"({"model": )", "", "not valid JSON"},
   };

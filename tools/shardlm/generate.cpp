@@ -30,9 +30,9 @@ struct GenerateFlags {
   SamplingParams sp;
   int64_t seed = -1;
   int max_tokens = 16;
-  std::optional<int> logprobs;
-  std::vector<std::string> stop;
-  std::string stop_token_ids;
+  std::optional<int> logprobs, prompt_logprobs, truncate_prompt_tokens;
+  std::vector<std::string> stop, logit_bias, bad_words;
+  std::string stop_token_ids, allowed_token_ids;
 };
 
 // A token id is an integer in [0, 2^31 - 1]; anything else (2^32 + 2, "2.9", "0x10") is refused, never wrapped.
@@ -104,6 +104,21 @@ int run_generate(GenerateFlags& g) {
   sp.logprobs = g.logprobs;  // -1: the whole vocabulary (with --max-logprobs -1); other negatives are refused
   sp.stop = g.stop;
   if (!g.stop_token_ids.empty()) sp.stop_token_ids = parse_ids(g.stop_token_ids, "--stop-token-ids");
+  sp.prompt_logprobs = g.prompt_logprobs;
+  sp.truncate_prompt_tokens = g.truncate_prompt_tokens;
+  sp.bad_words = g.bad_words;
+  if (!g.allowed_token_ids.empty()) sp.allowed_token_ids = parse_ids(g.allowed_token_ids, "--allowed-token-ids");
+  for (const std::string& entry : g.logit_bias) {  // ID=BIAS
+    const size_t eq = entry.find('=');
+    const std::vector<int32_t> id = eq == std::string::npos ? std::vector<int32_t>{} : parse_ids(entry.substr(0, eq), "--logit-bias");
+    float bias = 0.0f;
+    const char* begin = entry.data() + (eq == std::string::npos ? entry.size() : eq + 1);
+    const char* end = entry.data() + entry.size();
+    const auto res = std::from_chars(begin, end, bias);
+    if (id.size() != 1 || res.ec != std::errc() || res.ptr != end)
+      throw std::invalid_argument("--logit-bias: '" + entry + "' is not TOKEN_ID=BIAS (e.g. 50256=-100)");
+    sp.logit_bias[id[0]] = bias;
+  }
   sp.validate();
 
   std::vector<Prompt> prompts;
@@ -161,6 +176,13 @@ std::function<int()> add_generate_command(CLI::App& app) {
   sub->add_flag("--ignore-eos", g->sp.ignore_eos);
   sub->add_option("--logprobs", g->logprobs,
                   "return the top N log-probabilities per token (at most --max-logprobs; -1: all of them)");
+  sub->add_option("--prompt-logprobs", g->prompt_logprobs,
+                  "return each prompt token's log-probability and the top N (at most --max-logprobs; -1: all)");
+  sub->add_option("--logit-bias", g->logit_bias, "TOKEN_ID=BIAS added to that token's logit (repeatable)");
+  sub->add_option("--allowed-token-ids", g->allowed_token_ids, "comma-separated token ids: only these are sampled");
+  sub->add_option("--bad-words", g->bad_words, "a word the output may not complete (repeatable)");
+  sub->add_option("--truncate-prompt-tokens", g->truncate_prompt_tokens, "keep only the last N prompt tokens (-1: max_model_len)");
+  sub->add_flag("--detokenize,!--no-detokenize", g->sp.detokenize, "--no-detokenize: token ids only, no text");
   sub->add_option("--n", g->sp.n, "samples per prompt")->capture_default_str();
   sub->add_option("--presence-penalty", g->sp.presence_penalty)->capture_default_str();
   sub->add_option("--frequency-penalty", g->sp.frequency_penalty)->capture_default_str();

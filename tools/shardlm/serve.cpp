@@ -213,6 +213,7 @@ int run_serve(ServeFlags& f) {
     opts.created = now_seconds();
     opts.n = req.params.n;
     opts.logprobs = req.params.logprobs;
+    if (req.prompt_logprobs) opts.prompt_logprobs = req.params.prompt_logprobs;
     opts.include_usage = req.include_usage;
     auto st = std::make_shared<StreamState>(StreamState{
         events, std::nullopt,
@@ -279,6 +280,7 @@ int run_serve(ServeFlags& f) {
     opts.id = "cmpl-";
     if (req.echo)
       for (const Prompt& p : req.prompts) opts.echo.push_back(p.token_ids ? llm.decode(*p.token_ids, false) : p.text);
+    opts.echo_logprobs = req.echo && req.params.logprobs.has_value();
     answer(res, req, req.prompts, std::move(opts));
   });
 

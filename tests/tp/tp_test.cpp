@@ -205,10 +205,14 @@ TEST(TensorParallel, RankKilledMidGenerationFailsEveryoneInBoundedTime) {
   SHARDLM_REQUIRE_FIXTURES();
   // Rank 1 is SIGKILLed while both ranks generate; rank 0 and the launcher must exit non-zero naming it.
   const std::string tag = "shardlm-fault-" + std::to_string(getpid());
+  // 32 prompts x 400 tokens: several seconds of work even over shared-memory collectives (one prompt finished
+  // before the killer's 1.5 s delay), so the kill lands mid-generation.
+  std::string prompts;
+  for (int i = 0; i < 32; ++i) prompts += " --prompt hi";
   const std::string cmd = "SHARDLM_FAULT_TAG=" + tag + " " + bin_dir() + "/shardlm-run --nproc-per-node=2 --master-port=" +
                           std::to_string(free_port()) + " " + bin_dir() + "/shardlm generate --model " +
-                          model_dir("tiny-opt") +
-                          " --prompt hi --tensor-parallel-size 2 --max-tokens 400 --ignore-eos --no-progress "
+                          model_dir("tiny-opt") + prompts +
+                          " --tensor-parallel-size 2 --max-tokens 400 --ignore-eos --no-progress "
                           "--num-threads 1 --dist-timeout 10 --max-model-len 500";
   std::thread killer([&] {
     // Find the worker whose environment has our tag and RANK=1, once it has run for a while.

@@ -45,7 +45,9 @@ def test_ctrl_c_aborts_and_the_engine_stays_usable(tiny_opt):
         threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
         start = time.monotonic()
         try:
-            llm.generate(["Hello"] * 64, SamplingParams(temperature=0, max_tokens=2000, ignore_eos=True), use_tqdm=False)
+            # Enough work (tiny-opt caps each at 512 positions) that the 0.3 s timer fires mid-generation even on
+            # a loaded machine.
+            llm.generate(["Hello"] * 512, SamplingParams(temperature=0, max_tokens=2000, ignore_eos=True), use_tqdm=False)
             print("NOT INTERRUPTED")
         except KeyboardInterrupt:
             print("INTERRUPTED after %.1f s" % (time.monotonic() - start))

@@ -17,7 +17,6 @@ using testing::NoHooks;
 using testing::TempDir;
 using testing::TorchTensorSpec;
 
-
 PickleValue* run(const std::string& bytes, PickleArena& arena) {
   NoHooks hooks;
   return unpickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), arena, hooks, "test.pkl");

@@ -16,7 +16,6 @@ using Kind = PickleValue::Kind;
 using testing::expect_error;
 using testing::NoHooks;
 
-
 std::string read_data_file(const std::string& name) {
   std::ifstream in(std::string(SHARDLM_SOURCE_DIR) + "/tests/io/data/" + name, std::ios::binary);
   std::stringstream s;

@@ -153,7 +153,6 @@ LLMEngine::LLMEngine(const EngineArgs& given) : args_(given) {
   if (args.max_model_len < 0)
     throw std::invalid_argument("max_model_len must be positive (or 0: the model's limit), got " +
                                 std::to_string(args.max_model_len));
-  if (args.max_model_len < 0) throw std::invalid_argument("max_model_len must be positive");
   if (args.distributed_executor_backend != "external_launcher" && args.distributed_executor_backend != "" &&
       args.distributed_executor_backend != "mp" && args.distributed_executor_backend != "uni")
     throw std::invalid_argument("distributed_executor_backend must be 'external_launcher', got '" +

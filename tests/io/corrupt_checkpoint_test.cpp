@@ -28,6 +28,8 @@ namespace shardlm {
 namespace {
 
 using testing::expect_error;
+using testing::expect_error_without_blocking;
+using testing::expect_no_blocking;
 using testing::f32_bytes;
 using testing::safetensors_bytes;
 using testing::TempDir;
@@ -190,40 +192,6 @@ TEST(CorruptCheckpoint, CorruptLocalHeaderLengthsAreRefused) {
 }
 
 // --- files that are not regular files --------------------------------------------------------------------
-
-// Runs `fn`, and fails (instead of hanging) when it blocks on the FIFO `fifo`: after two seconds a writer
-// opens and closes the FIFO, which releases a reader stuck in open(2).
-template <typename Fn>
-void expect_no_blocking(const std::string& fifo, Fn fn) {
-  std::atomic<bool> done{false}, rescued{false};
-  std::thread rescue([&] {
-    for (int i = 0; i < 200 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    while (!done) {  // open and close a writer: a blocked open(2) returns, and reads then see the end
-      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // ENXIO while no reader waits
-      if (fd >= 0) {
-        rescued = true;
-        ::close(fd);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  });
-  const auto start = std::chrono::steady_clock::now();
-  try {
-    fn();
-  } catch (...) {
-    ADD_FAILURE() << "an unexpected exception";
-  }
-  done = true;
-  rescue.join();
-  EXPECT_FALSE(rescued) << "the call blocked opening the FIFO " << fifo;
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
-}
-
-// `fn` must throw an Error containing `parts` at once, without blocking on `fifo`.
-template <typename Fn>
-void expect_error_without_blocking(const std::string& fifo, Fn fn, std::initializer_list<std::string> parts) {
-  expect_no_blocking(fifo, [&] { expect_error(fn, parts); });
-}
 
 TEST(CorruptCheckpoint, FifoAsWeightsIsRefusedAtOnce) {
   for (const char* name : {"model.safetensors", "pytorch_model.bin"}) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+#include "io/pickle.h"
 #include "zip_writer.h"
 
 namespace shardlm::testing {
@@ -139,5 +141,16 @@ inline std::string torch_zip(const std::string& archive, const std::string& pick
   entries.push_back({archive + "/version", "3\n"});
   return make_zip(entries, align, zip64);
 }
+
+// Hooks that allow nothing: plain data must unpickle without them.
+class NoHooks final : public PickleHooks {
+ public:
+  PickleValue* find_class(PickleArena&, const std::string& module, const std::string& name) override {
+    fail("refused global ", module, ".", name);
+  }
+  PickleValue* persistent_load(PickleArena&, PickleValue*) override { fail("refused persistent id"); }
+  PickleValue* reduce(PickleArena&, PickleValue*, PickleValue*) override { fail("refused reduce"); }
+  PickleValue* build(PickleArena&, PickleValue*, PickleValue*) override { fail("refused build"); }
+};
 
 }  // namespace shardlm::testing

@@ -13,18 +13,9 @@ namespace shardlm {
 namespace {
 
 using testing::expect_error;
+using testing::NoHooks;
 using testing::TempDir;
 using testing::TorchTensorSpec;
-
-class NoHooks final : public PickleHooks {
- public:
-  PickleValue* find_class(PickleArena&, const std::string& module, const std::string& name) override {
-    fail("refused global ", module, ".", name);
-  }
-  PickleValue* persistent_load(PickleArena&, PickleValue*) override { fail("refused persistent id"); }
-  PickleValue* reduce(PickleArena&, PickleValue*, PickleValue*) override { fail("refused reduce"); }
-  PickleValue* build(PickleArena&, PickleValue*, PickleValue*) override { fail("refused build"); }
-};
 
 PickleValue* run(const std::string& bytes, PickleArena& arena) {
   NoHooks hooks;

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "pickle_builder.h"
 #include "test_util.h"
 
 namespace shardlm {
@@ -13,17 +14,7 @@ namespace {
 
 using Kind = PickleValue::Kind;
 using testing::expect_error;
-
-// Hooks that allow nothing: plain data must unpickle without them.
-class NoHooks final : public PickleHooks {
- public:
-  PickleValue* find_class(PickleArena&, const std::string& module, const std::string& name) override {
-    fail("refused global ", module, ".", name);
-  }
-  PickleValue* persistent_load(PickleArena&, PickleValue*) override { fail("refused persistent id"); }
-  PickleValue* reduce(PickleArena&, PickleValue*, PickleValue*) override { fail("refused reduce"); }
-  PickleValue* build(PickleArena&, PickleValue*, PickleValue*) override { fail("refused build"); }
-};
+using testing::NoHooks;
 
 std::string read_data_file(const std::string& name) {
   std::ifstream in(std::string(SHARDLM_SOURCE_DIR) + "/tests/io/data/" + name, std::ios::binary);

@@ -1,4 +1,4 @@
-// Small helpers shared by the io tests: byte packing and error-message expectations.
+// Small helpers shared by the io tests: byte packing (error-message expectations: common/expect_error.h).
 #pragma once
 #include <gtest/gtest.h>
 
@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/expect_error.h"
 #include "core/error.h"
 
 namespace shardlm::testing {
@@ -25,21 +26,6 @@ inline std::string safetensors_bytes(const std::string& header_json, const std::
   std::string out;
   put_le(out, header_json.size(), 8);
   return out + header_json + data;
-}
-
-// Runs `fn`, expecting a shardlm::Error whose message contains every one of `parts`; returns the message.
-template <typename Fn>
-std::string expect_error(Fn fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    std::string message = e.what();
-    for (const std::string& part : parts)
-      EXPECT_NE(message.find(part), std::string::npos) << "message: " << message << "\nlacks: " << part;
-    return message;
-  }
-  ADD_FAILURE() << "no shardlm::Error thrown";
-  return "";
 }
 
 }  // namespace shardlm::testing

@@ -5,22 +5,12 @@
 
 #include "core/error.h"
 #include "golden_util.h"
+#include "common/expect_error.h"
 #include "temp_dir.h"
 
 namespace shardlm::testing {
 namespace {
 
-// Runs `fn`, expects an Error whose message contains every one of `needles`.
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<std::string> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected shardlm::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-  }
-}
 
 // A small valid tokenizer.json to break one field at a time.
 nlohmann::json tiny_tokenizer_json() {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/expect_error.h"
 #include "core/error.h"
 #include "temp_dir.h"
 #include "tokenizer/token_ids.h"
@@ -20,16 +21,6 @@
 namespace shardlm::testing {
 namespace {
 
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<std::string> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected shardlm::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-  }
-}
 
 // Three vocabulary entries; `ab` gets `ab_id`, and `added` is the added_tokens array.
 nlohmann::json tokenizer_json(int64_t ab_id, nlohmann::json added = nlohmann::json::array()) {
@@ -124,31 +115,6 @@ TEST(TokenIdBounds, Gpt2FilesIdsAreBounded) {
     EXPECT_EQ(tok->eos_token_id(), 11);
     EXPECT_EQ(tok->vocab_size(), 12);
   }
-}
-
-// Fails instead of hanging when `fn` blocks opening the FIFO `fifo` (a writer opens and closes it after 2 s).
-template <typename Fn>
-void expect_error_without_blocking(const std::string& fifo, Fn fn, std::initializer_list<std::string> needles) {
-  std::atomic<bool> done{false}, rescued{false};
-  std::thread rescue([&] {
-    for (int i = 0; i < 200 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    while (!done) {  // open and close a writer: a blocked open(2) returns, and reads then see the end
-      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // ENXIO while no reader waits
-      if (fd >= 0) {
-        rescued = true;
-        ::close(fd);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  });
-  try {
-    expect_error(fn, needles);
-  } catch (...) {
-    ADD_FAILURE() << "an exception that is not a shardlm::Error";
-  }
-  done = true;
-  rescue.join();
-  EXPECT_FALSE(rescued) << "blocked opening the FIFO " << fifo;
 }
 
 TEST(TokenIdBounds, FifoTokenizerFilesAreRefusedAtOnce) {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace shardlm::cuda {
@@ -26,6 +27,9 @@ void set_device_index(int index);
 // The single stream all ops, copies and collectives of this process are ordered on.
 cudaStream_t stream();
 cublasHandle_t cublas();
+
+// cuBLAS's type of a floating dtype (F32, F16, BF16); an Error naming `what` for any other.
+cudaDataType_t cublas_float_type(DType dt, const char* what);
 
 int num_sms();
 size_t max_shared_memory_per_block_optin();

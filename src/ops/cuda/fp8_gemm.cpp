@@ -40,19 +40,6 @@ void* workspace() {
   return ws->raw();
 }
 
-cudaDataType_t out_type(DType dt) {
-  switch (dt) {
-    case DType::F32: return CUDA_R_32F;
-    case DType::F16: return CUDA_R_16F;
-    case DType::BF16: return CUDA_R_16BF;
-    case DType::I32:
-    case DType::I64:
-    case DType::U8:
-    case DType::F8E4M3: break;
-  }
-  fail("cuda linear_fp8: floating output expected, got ", dtype_name(dt));
-}
-
 struct Scale {
   const void* ptr = nullptr;  // device; null: no scale
   cublasLtMatmulMatrixScale_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F;
@@ -119,7 +106,7 @@ void linear_fp8(const Tensor& x, const Fp8Weight& w, const Tensor* bias, Tensor&
     fail("cuda linear_fp8: FP8 GEMMs need input and output features that are multiples of 16, got a [", N, ", ", K,
          "] weight");
   Tensor q = Tensor::empty({M, K}, DType::F8E4M3, Device::CUDA);
-  const cudaDataType_t d_type = out_type(y.dtype());
+  const cudaDataType_t d_type = cublas_float_type(y.dtype(), "cuda linear_fp8 output");
   if (w.block_n > 0) {
     if (w.block_n != 128 || w.block_k != 128)
       fail("cuda linear_fp8: block-quantised FP8 weights need 128x128 blocks on CUDA (cuBLASLt), got ", w.block_n,

@@ -11,8 +11,7 @@
 
 namespace shardlm::cuda {
 
-namespace {
-cudaDataType_t cuda_type(DType dt) {
+cudaDataType_t cublas_float_type(DType dt, const char* what) {
   switch (dt) {
     case DType::F32: return CUDA_R_32F;
     case DType::F16: return CUDA_R_16F;
@@ -22,8 +21,10 @@ cudaDataType_t cuda_type(DType dt) {
     case DType::U8:
     case DType::F8E4M3: break;
   }
-  fail("cuda linear: floating tensors expected, got ", dtype_name(dt));
+  fail(what, ": floating tensors expected, got ", dtype_name(dt));
 }
+
+namespace {
 
 // Largest M sent to gemv(). Measured on H200 (docs/benchmarks.md, bench_ops): at M = 1 the GEMV kernel
 // matches cuBLAS on the large llama-3-8b weights (qkv, gate_up, down, lm_head: 0.97-1.03x) and is faster on
@@ -60,7 +61,7 @@ void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
     // cuBLAS is column-major. Row-major y[M,N] read column-major is y^T[N,M] = w[N,K] x^T[K,M]; the row-major
     // w[N,K] read column-major is w^T[K,N] (so op(A) = T), and the row-major x[M,K] read column-major is
     // x^T[K,M] (op(B) = N). Leading dimensions: K, K, N.
-    const cudaDataType_t t = cuda_type(x.dtype());
+    const cudaDataType_t t = cublas_float_type(x.dtype(), "cuda linear");
     const float alpha = 1.f, beta = 0.f;
     SHARDLM_CUBLAS_CHECK(cublasGemmEx(cublas(), CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, w.raw(), t,
                                       (int)K, x.raw(), t, (int)K, &beta, y.raw(), t, (int)N, CUBLAS_COMPUTE_32F,

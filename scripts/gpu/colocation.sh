@@ -3,7 +3,8 @@
 # one call. Builds the engine and the Python module (pybind11 from pip or the carried pybind11-dev, DLPack from
 # the carried libdlpack-dev), then with the machine's torch: python/tests/test_cuda_colocation.py (parameters
 # as CUDA tensors, load_weights from CUDA tensors vs a fresh engine, sleep/wake GPU memory), the import-order
-# tests, the seed script and the RLHF example on --device cuda under torchrun (1 rank per GPU).
+# tests, python/tests/test_cuda_sampling.py (logit-shaping parameters on CUDA vs CPU), the seed script and the
+# RLHF example on --device cuda under torchrun (1 rank per GPU).
 # usage: OUT=$OUT [BUILD_TYPE=RelWithDebInfo] bash scripts/gpu/colocation.sh
 set -uo pipefail
 SUMMARY_NAME=colocation.txt
@@ -29,7 +30,7 @@ timeout 120 $B/test_cuda --gtest_filter='*Sleep*:*Arena*:*MemoryBudget*' > "$OUT
 say "test_cuda sleep/arena/budget rc=$?: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/test_cuda_sleep.log" | tr '\n' ' ')"
 grep -E "^\[  FAILED  \]|free|MiB|GiB" "$OUT/test_cuda_sleep.log" | head -20 | tee -a "$SUMMARY"
 
-timeout ${PYTEST_S:-240} python3 -m pytest -q -s python/tests/test_cuda_colocation.py \
+timeout ${PYTEST_S:-240} python3 -m pytest -q -s python/tests/test_cuda_colocation.py python/tests/test_cuda_sampling.py \
   "python/tests/test_torch_colocation.py::test_import_order" > "$OUT/pytest_cuda.log" 2>&1
 say "pytest cuda rc=$? at $SECONDS s: $(tail -1 "$OUT/pytest_cuda.log")"
 grep -E "free GPU memory|after wake_up|FAILED|Error" "$OUT/pytest_cuda.log" | head -20 | tee -a "$SUMMARY"

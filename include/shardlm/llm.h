@@ -44,7 +44,11 @@ struct EngineArgs {
   // Engine replicas under the launcher (vLLM's data parallelism, TP innermost: replica = rank / tp). 1 (the
   // default) with a launcher world size that is a multiple of tensor_parallel_size means world / tp replicas.
   int data_parallel_size = 1;
-  std::string distributed_executor_backend = "external_launcher";
+  // vLLM's names. "" (unset): the launcher's ranks when a launcher started this process, else with
+  // tensor_parallel_size > 1 this process starts the other ranks itself (as "mp"). "external_launcher": the
+  // launcher's ranks only. "mp": this process starts the other tensor_parallel_size - 1 ranks as child processes
+  // (`shardlm _worker`) and drives them; no launcher. "uni": one process.
+  std::string distributed_executor_backend;
   int block_size = 16;               // KV-cache block size in tokens
   // Token budget of one engine step and requests running at once; 0: vLLM's defaults for the device and use
   // (GPUs of 70 GiB or more other than A100: 16384 tokens for the LLM class and CLI, 8192 for the server, 1024
@@ -65,6 +69,36 @@ struct EngineArgs {
   // The most top log-probabilities a request may ask for (vLLM's max_logprobs); -1: no limit, and then
   // SamplingParams::logprobs = -1 returns the whole vocabulary.
   int max_logprobs = 20;
+
+  // Every field: visit(name, &EngineArgs::field). The one list of fields (self-launched ranks receive their
+  // arguments through it).
+  template <class Visitor>
+  static void for_each_field(Visitor&& visit) {
+    visit("model", &EngineArgs::model);
+    visit("tokenizer", &EngineArgs::tokenizer);
+    visit("generation_config", &EngineArgs::generation_config);
+    visit("dtype", &EngineArgs::dtype);
+    visit("device", &EngineArgs::device);
+    visit("quantization", &EngineArgs::quantization);
+    visit("max_model_len", &EngineArgs::max_model_len);
+    visit("seed", &EngineArgs::seed);
+    visit("tensor_parallel_size", &EngineArgs::tensor_parallel_size);
+    visit("data_parallel_size", &EngineArgs::data_parallel_size);
+    visit("distributed_executor_backend", &EngineArgs::distributed_executor_backend);
+    visit("block_size", &EngineArgs::block_size);
+    visit("max_num_batched_tokens", &EngineArgs::max_num_batched_tokens);
+    visit("max_num_seqs", &EngineArgs::max_num_seqs);
+    visit("usage_context", &EngineArgs::usage_context);
+    visit("enable_prefix_caching", &EngineArgs::enable_prefix_caching);
+    visit("enable_chunked_prefill", &EngineArgs::enable_chunked_prefill);
+    visit("kv_cache_memory_bytes", &EngineArgs::kv_cache_memory_bytes);
+    visit("gpu_memory_utilization", &EngineArgs::gpu_memory_utilization);
+    visit("num_threads", &EngineArgs::num_threads);
+    visit("distributed_timeout_s", &EngineArgs::distributed_timeout_s);
+    visit("enforce_eager", &EngineArgs::enforce_eager);
+    visit("enable_sleep_mode", &EngineArgs::enable_sleep_mode);
+    visit("max_logprobs", &EngineArgs::max_logprobs);
+  }
 };
 
 // A prompt: text, or token ids (vLLM's {"prompt_token_ids": [...]}).
@@ -121,6 +155,9 @@ struct GenerateHooks {
 };
 
 class ChatPrompter;
+class SelfLaunch;
+struct LaunchEnv;
+int run_self_launched_worker();
 
 class LLM {
  public:
@@ -187,8 +224,16 @@ class LLM {
   bool reset_prefix_cache();
 
   LLMEngine& engine() { return *engine_; }
+  // True when this LLM started its own ranks (tensor_parallel_size > 1 without a launcher; vLLM's "mp"
+  // executor): this process is rank 0 and the model it holds is rank 0's shard only.
+  bool self_launched() const { return self_launch_ != nullptr; }
 
  private:
+  friend int run_self_launched_worker();
+  LLM(const EngineArgs& args, const LaunchEnv& env);  // a self-launched worker rank
+  std::vector<RequestOutput> run_generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
+                                          const GenerateHooks& hooks);
+  std::unique_ptr<SelfLaunch> self_launch_;  // before engine_: outlives it, so workers are stopped first
   std::unique_ptr<LLMEngine> engine_;
   int64_t next_request_id_ = 0;
   mutable std::once_flag chat_once_;

@@ -99,7 +99,7 @@ class LLM:
         a.max_model_len = _checks.as_int(_OWNER, "max_model_len", max_model_len, allow_none=True) or 0
         a.gpu_memory_utilization = _checks.as_float(_OWNER, "gpu_memory_utilization", gpu_memory_utilization)
         backend = _checks.as_str(_OWNER, "distributed_executor_backend", distributed_executor_backend, allow_none=True)
-        a.distributed_executor_backend = "external_launcher" if backend is None else backend
+        a.distributed_executor_backend = "" if backend is None else backend  # "": the launcher's ranks, or our own
         caching = _checks.as_bool(_OWNER, "enable_prefix_caching", enable_prefix_caching, allow_none=True)
         a.enable_prefix_caching = True if caching is None else caching
         a.block_size = _checks.as_int(_OWNER, "block_size", block_size)
@@ -147,9 +147,13 @@ class LLM:
 
             store = torch_groups.prepare_store(launch)
         self._engine = native.Engine(a)
-        if _torch.torch is not None:
-            torch_groups.init_default_group(launch, self._engine.device, store)
-        parallel_state._install(self._engine, launch)
+        # tensor_parallel_size > 1 without a launcher: the engine started the other ranks itself (vLLM's "mp"
+        # executor) as native processes; this process is rank 0 and has no process groups of its own to offer.
+        self._self_launched = self._engine.self_launched
+        if not self._self_launched:
+            if _torch.torch is not None:
+                torch_groups.init_default_group(launch, self._engine.device, store)
+            parallel_state._install(self._engine, launch)
         self._tokenizer = Tokenizer(self._engine)
         self._model = Model(self._engine)
         # vLLM's path to the model (its torchrun example's tip 3) leads to the same Model, through the worker
@@ -164,9 +168,18 @@ class LLM:
             reset_prefix_cache=self.reset_prefix_cache,
         )
 
+    def _require_launched_ranks(self, what):
+        if self._self_launched:
+            raise RuntimeError(
+                f"{what} needs this process to be one of the engine's ranks with its own shard: this LLM started its "
+                "other tensor-parallel ranks itself (tensor_parallel_size > 1 without a launcher), as native processes "
+                "that run only generate/sleep/wake_up/reset_prefix_cache. Start the ranks with torchrun or "
+                "shardlm-run (distributed_executor_backend='external_launcher') to use it.")
+
     @property
     def model(self) -> Model:
         """This rank's shard of the model: named_parameters(), num_parameters()."""
+        self._require_launched_ranks("LLM.model")
         return self._model
 
     def collective_rpc(self, method, timeout=None, args=(), kwargs=None):
@@ -174,6 +187,7 @@ class LLM:
         rank calls collective_rpc itself and gets its own worker's result). `method` is the name of a Worker
         method (get_model, load_weights, reload_weights, sleep, wake_up, ...) or a callable that receives the
         worker as its first argument. `timeout` is accepted for vLLM's signature; the call runs in this process."""
+        self._require_launched_ranks("collective_rpc")
         if isinstance(method, str):
             fn = getattr(self._worker, method, None)
             if fn is None or method.startswith("_"):
@@ -186,6 +200,7 @@ class LLM:
 
     def apply_model(self, func):
         """[func(model)] for this rank's model (vLLM's apply_model)."""
+        self._require_launched_ranks("apply_model")
         return [func(self._model)]
 
     def reset_prefix_cache(self) -> bool:

@@ -178,6 +178,7 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("vocab_size", [](Engine& e) { return e.llm().vocab_size(); })
       .def_property_readonly("max_model_len", [](Engine& e) { return e.llm().max_model_len(); })
       .def_property_readonly("rank", [](Engine& e) { return e.llm().rank(); })
+      .def_property_readonly("self_launched", [](Engine& e) { return e.llm().self_launched(); })
       .def_property_readonly("world_size", [](Engine& e) { return e.llm().world_size(); })
       .def("world_group", [](Engine& e) { return e.llm().world_group(); })
       .def("tp_group", [](Engine& e) { return e.llm().tp_group(); })

@@ -6,6 +6,7 @@
 
 #include "api/chat_prompter.h"
 #include "api/progress_bar.h"
+#include "api/self_launch.h"
 #include "core/error.h"
 #include "distributed/agreement.h"
 #include "distributed/parallel_state.h"
@@ -15,7 +16,16 @@
 
 namespace shardlm {
 
-LLM::LLM(const EngineArgs& args) : engine_(std::make_unique<LLMEngine>(args)) {}
+LLM::LLM(const EngineArgs& args) {
+  if (SelfLaunch::wanted(args, detect_launch_env())) {
+    self_launch_ = SelfLaunch::start_workers(args);
+    engine_ = std::make_unique<LLMEngine>(args, &self_launch_->launch_env());
+  } else {
+    engine_ = std::make_unique<LLMEngine>(args);
+  }
+}
+
+LLM::LLM(const EngineArgs& args, const LaunchEnv& env) : engine_(std::make_unique<LLMEngine>(args, &env)) {}
 
 namespace {
 EngineArgs args_for(const std::string& model) {
@@ -46,7 +56,9 @@ InputDigest generate_digest(const std::vector<Prompt>& prompts, const std::vecto
 }  // namespace
 
 LLM::LLM(const std::string& model) : LLM(args_for(model)) {}
-LLM::~LLM() = default;
+LLM::~LLM() {
+  if (self_launch_) self_launch_->stop();
+}
 
 SamplingParams LLM::default_sampling_params() const { return engine_->default_sampling_params(); }
 
@@ -85,6 +97,55 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, con
   if (params.size() != prompts.size())
     throw std::invalid_argument("generate: got " + std::to_string(params.size()) + " SamplingParams for " +
                                 std::to_string(prompts.size()) + " prompts");
+  if (!self_launch_) return run_generate(prompts, params, hooks);
+  // Self-launched ranks run the same call; before each step they wait for 's' (step) or 'a' (abort), sent when
+  // this rank's own check passes or fails. A hook of the caller's that throws between steps aborts the call
+  // here, so the workers are told too (unless no step is left: then they are not waiting for a flag).
+  nlohmann::json command{{"op", "generate"}, {"prompts", nlohmann::json::array()}, {"params", nlohmann::json::array()},
+                         {"reject_whole_call", hooks.reject_whole_call}};
+  for (const Prompt& p : prompts) command["prompts"].push_back(prompt_to_json(p));
+  for (const SamplingParams& p : params) command["params"].push_back(sampling_params_to_json(p));
+  SelfLaunch& workers = *self_launch_;
+  workers.send(command.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  LLMEngine& engine = *engine_;
+  auto abort_workers = [&workers, &engine] {
+    if (engine.has_unfinished_requests()) workers.send_flag(false);
+  };
+  GenerateHooks led = hooks;
+  led.check_interrupt = [&workers, user = hooks.check_interrupt] {
+    if (user) {
+      try {
+        user();
+      } catch (...) {
+        workers.send_flag(false);
+        throw;
+      }
+    }
+    workers.send_flag(true);
+  };
+  if (hooks.on_delta)
+    led.on_delta = [abort_workers, user = hooks.on_delta](const RequestDelta& d) {
+      try {
+        user(d);
+      } catch (...) {
+        abort_workers();
+        throw;
+      }
+    };
+  if (hooks.on_progress)
+    led.on_progress = [abort_workers, user = hooks.on_progress](int64_t finished, int64_t in, int64_t out) {
+      try {
+        user(finished, in, out);
+      } catch (...) {
+        abort_workers();
+        throw;
+      }
+    };
+  return run_generate(prompts, params, led);
+}
+
+std::vector<RequestOutput> LLM::run_generate(const std::vector<Prompt>& prompts,
+                                             const std::vector<SamplingParams>& params, const GenerateHooks& hooks) {
   // Before anything a rank could do alone (validation may fail on one rank only when their inputs differ).
   if (ProcessGroup* g = engine_->distributed().tp.cpu_group.get(); g && g->size() > 1)
     require_agreement(*g, generate_digest(prompts, params), "generate");
@@ -170,7 +231,10 @@ int64_t LLM::num_parameters() const {
   return n;
 }
 
-void LLM::reload_weights() { engine_->reload_weights(); }
+void LLM::reload_weights() {
+  if (self_launch_) self_launch_->send(nlohmann::json{{"op", "reload_weights"}}.dump());
+  engine_->reload_weights();
+}
 
 std::string LLM::architecture() const { return engine_->model().config().architecture; }
 int64_t LLM::vocab_size() const { return engine_->model().config().vocab_size; }
@@ -197,9 +261,19 @@ int LLM::data_parallel_rank() const { return engine_->distributed().dp.rank_in_g
 int LLM::data_parallel_size() const { return engine_->distributed().dp.world_size; }
 EngineStats LLM::stats() const { return engine_->stats(); }
 
-void LLM::sleep(int level) { engine_->sleep(level); }
-void LLM::wake_up(const std::vector<std::string>& tags) { engine_->wake_up(tags); }
+// With self-launched ranks each call goes to the workers first, then runs here.
+void LLM::sleep(int level) {
+  if (self_launch_) self_launch_->send(nlohmann::json{{"op", "sleep"}, {"level", level}}.dump());
+  engine_->sleep(level);
+}
+void LLM::wake_up(const std::vector<std::string>& tags) {
+  if (self_launch_) self_launch_->send(nlohmann::json{{"op", "wake_up"}, {"tags", tags}}.dump());
+  engine_->wake_up(tags);
+}
 bool LLM::is_sleeping() const { return engine_->is_sleeping(); }
-bool LLM::reset_prefix_cache() { return engine_->reset_prefix_cache(); }
+bool LLM::reset_prefix_cache() {
+  if (self_launch_) self_launch_->send(nlohmann::json{{"op", "reset_prefix_cache"}}.dump());
+  return engine_->reset_prefix_cache();
+}
 
 }  // namespace shardlm

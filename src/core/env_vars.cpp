@@ -22,7 +22,10 @@ const std::vector<EnvVarInfo>& env_vars() {
       {"SHARDLM_CUDA_GEMV", "shardlm", "largest batch sent to the GEMV kernel instead of cuBLAS (default 1; 0 = always cuBLAS)"},
       {"SHARDLM_CUDA_ATTENTION", "shardlm", "staged: every attention on the staged CUDA-core kernel; simt-decode: large decode batches on the CUDA-core decode kernel (comparisons)"},
       {"SHARDLM_CUDA_ASSUME_GPU", "shardlm", "1: take a GPU as present without asking CUDA (under compute-sanitizer)"},
+      {"SHARDLM_WORKER_BINARY", "shardlm",
+       "the shardlm program that self-launched ranks run (tensor_parallel_size > 1 without a launcher); default: beside libshardlm"},
       {"SHARDLM_LAUNCHER", "launcher", "set to shardlm-run by shardlm-run for its workers"},
+      {"SHARDLM_SELF_LAUNCH", "launcher", "set by a self-launching LLM for the ranks it starts (their arguments)"},
       // Launchers: torchrun (and any RANK/WORLD_SIZE launcher), Open MPI's mpirun, Slurm's srun.
       {"RANK", "launcher", "this process's global rank (torchrun)"},
       {"WORLD_SIZE", "launcher", "number of processes (torchrun)"},

@@ -52,12 +52,29 @@ struct Worker {
   std::string error_file;
 };
 
+// Sends `sig` to every worker still running.
+void signal_all(std::vector<Worker>& workers, int sig) {
+  for (auto& w : workers)
+    if (w.running) ::kill(w.pid, sig);
+}
+
+// One line of the launcher's own to stderr in one write(2): the workers write to the same stream, and a line
+// written piece by piece can be split by theirs (seen: "shardlm-run: rank 1[ OK ] ... (pid 23892) failed").
+void report(const std::string& line) {
+  const std::string s = line + "\n";
+  ssize_t ignored = ::write(STDERR_FILENO, s.data(), s.size());
+  (void)ignored;
+}
+
+}  // namespace
+
 // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: the kernel sends the worker SIGTERM when the
 // launcher dies, even by SIGKILL, so no worker runs on as an orphan holding a GPU. (The signal follows the
 // thread that forked: run_launcher() runs on the launcher's main thread, which lives as long as it does.)
 // Between fork and exec the child only prepares signals and execs: the store server has threads, so it must
 // not allocate (glibc's execvpe searches the launcher's PATH, as posix_spawnp did, in stack buffers).
-pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+pid_t spawn_worker(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                   const std::string& who) {
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
   std::vector<char*> cargv, cenv;
@@ -73,7 +90,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, st
 
   // The child reports a failed exec's errno through a close-on-exec pipe; EOF means the exec happened.
   int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) fail("shardlm-run: cannot create a pipe: ", strerror(errno));
+  if (::pipe2(report, O_CLOEXEC) != 0) fail(who, ": cannot create a pipe: ", strerror(errno));
   const pid_t launcher = ::getpid();
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -93,7 +110,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, st
   ::close(report[1]);
   if (pid < 0) {
     ::close(report[0]);
-    fail("shardlm-run: cannot start '", argv[0], "': fork failed: ", strerror(fork_errno));
+    fail(who, ": cannot start '", argv[0], "': fork failed: ", strerror(fork_errno));
   }
   int exec_errno = 0;
   ssize_t n;
@@ -103,26 +120,10 @@ pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, st
   ::close(report[0]);
   if (n == (ssize_t)sizeof exec_errno) {
     ::waitpid(pid, nullptr, 0);
-    fail("shardlm-run: cannot start '", argv[0], "': ", strerror(exec_errno));
+    fail(who, ": cannot start '", argv[0], "': ", strerror(exec_errno));
   }
   return pid;
 }
-
-// Sends `sig` to every worker still running.
-void signal_all(std::vector<Worker>& workers, int sig) {
-  for (auto& w : workers)
-    if (w.running) ::kill(w.pid, sig);
-}
-
-// One line of the launcher's own to stderr in one write(2): the workers write to the same stream, and a line
-// written piece by piece can be split by theirs (seen: "shardlm-run: rank 1[ OK ] ... (pid 23892) failed").
-void report(const std::string& line) {
-  const std::string s = line + "\n";
-  ssize_t ignored = ::write(STDERR_FILENO, s.data(), s.size());
-  (void)ignored;
-}
-
-}  // namespace
 
 std::map<std::string, std::string> worker_environment(const LauncherArgs& args, const WorkerEnvInputs& in,
                                                       const std::map<std::string, std::string>& base_env) {
@@ -195,7 +196,7 @@ int run_launcher(const LauncherArgs& args) {
       std::filesystem::create_directories(dir);
       w.error_file = (dir / "error.json").string();
       WorkerEnvInputs in{local, master_port, run_id, w.error_file};
-      w.pid = spawn(args.program, worker_environment(args, in, base_env));
+      w.pid = spawn_worker(args.program, worker_environment(args, in, base_env), "shardlm-run");
       w.running = true;
     }
   } catch (const Error&) {

@@ -3,8 +3,11 @@
 // reports which rank failed and how. Each worker gets SIGTERM from the kernel when the launcher dies, even
 // by SIGKILL (PR_SET_PDEATHSIG), so no worker outlives it.
 #pragma once
+#include <sys/types.h>
+
 #include <map>
 #include <string>
+#include <vector>
 
 #include "distributed/launcher_args.h"
 
@@ -19,6 +22,12 @@ struct WorkerEnvInputs {
 };
 std::map<std::string, std::string> worker_environment(const LauncherArgs& args, const WorkerEnvInputs& in,
                                                       const std::map<std::string, std::string>& base_env);
+
+// Starts argv[0] (searched on PATH) with exactly `env`, as a worker that gets SIGTERM when the calling thread
+// dies (PR_SET_PDEATHSIG) and the default disposition of the signals a launcher forwards. Throws Error
+// "<who>: cannot start '<argv[0]>': <reason>" when it cannot be executed.
+pid_t spawn_worker(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                   const std::string& who);
 
 // Runs the job to completion. Returns the launcher's exit code: 0 when every worker exited 0, 1 when a
 // worker failed (after stopping the rest), 128+signal when the launcher itself was interrupted.

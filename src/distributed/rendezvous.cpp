@@ -66,14 +66,21 @@ std::string self_description() {
 }  // namespace
 
 Rendezvous rendezvous(const LaunchEnv& env, std::chrono::milliseconds timeout) {
-  // Every rank calls init_distributed the same number of times, so this counter agrees across ranks
-  // and keeps each initialisation's keys apart (an agent store outlives them all).
-  static std::atomic<int> init_count{0};
-  const int init_index = init_count++;
+  // Every rank of a job calls init_distributed the same number of times, so a count per job agrees across
+  // ranks and keeps each initialisation's keys apart (an agent store outlives them all). Per job: a process
+  // that self-launches ranks (api/self_launch.h) starts a new job with fresh workers for each LLM.
+  const std::string job = str_cat("shardlm/", env.run_id.empty() ? "default" : env.run_id, "/attempt_",
+                                  env.restart_count, "/");
+  int init_index = 0;
+  {
+    static std::mutex mu;
+    static std::map<std::string, int> init_counts;
+    std::lock_guard<std::mutex> lock(mu);
+    init_index = init_counts[job]++;
+  }
   Rendezvous rv;
   rv.store = shared_store(env, timeout);
-  rv.prefix = str_cat("shardlm/", env.run_id.empty() ? "default" : env.run_id, "/attempt_", env.restart_count,
-                      "/init_", init_index, "/");
+  rv.prefix = str_cat(job, "init_", init_index, "/");
   rv.store->set(rv.prefix + "join/" + std::to_string(env.rank), self_description());
   std::vector<std::string> keys;
   for (int r = 0; r < env.world_size; r++) keys.push_back(rv.prefix + "join/" + std::to_string(r));

@@ -135,7 +135,7 @@ constexpr const char* kKvCacheTag = "kv_cache";
 
 }  // namespace
 
-LLMEngine::LLMEngine(const EngineArgs& given) : args_(given) {
+LLMEngine::LLMEngine(const EngineArgs& given, const LaunchEnv* launch) : args_(given) {
   device_ = choose_device(given.device);
   apply_batch_defaults(args_, device_);
   const EngineArgs& args = args_;
@@ -155,7 +155,7 @@ LLMEngine::LLMEngine(const EngineArgs& given) : args_(given) {
                                 std::to_string(args.max_model_len));
   if (args.distributed_executor_backend != "external_launcher" && args.distributed_executor_backend != "" &&
       args.distributed_executor_backend != "mp" && args.distributed_executor_backend != "uni")
-    throw std::invalid_argument("distributed_executor_backend must be 'external_launcher', got '" +
+    throw std::invalid_argument("distributed_executor_backend must be 'external_launcher', 'mp', 'uni' or unset, got '" +
                                 args.distributed_executor_backend + "'");
   if (device_ != Device::CPU) {
     // gpu_memory_utilization is this engine's share of the card, as in vLLM: memory that other engines, torch
@@ -173,7 +173,7 @@ LLMEngine::LLMEngine(const EngineArgs& given) : args_(given) {
   dopts.data_parallel_size = args.data_parallel_size;
   dopts.timeout = std::chrono::milliseconds((int64_t)(args.distributed_timeout_s * 1000));
   dopts.device = device_;
-  dist_ = init_distributed(dopts);
+  dist_ = launch ? init_distributed(dopts, *launch) : init_distributed(dopts);
 
   if (device_ == Device::CPU) {
     int threads = args.num_threads;

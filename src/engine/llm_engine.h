@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "distributed/launch_env.h"
 #include "distributed/process_group.h"
 #include "engine/model_runner.h"
 #include "engine/output_processor.h"
@@ -24,7 +25,9 @@ struct DistributedState;
 
 class LLMEngine {
  public:
-  explicit LLMEngine(const EngineArgs& args);
+  // `launch`: the ranks' layout when this process's environment does not hold it (self-launched ranks,
+  // api/self_launch.h); null: read it from the launcher's environment.
+  explicit LLMEngine(const EngineArgs& args, const LaunchEnv* launch = nullptr);
   ~LLMEngine();
 
   // Adds a request; invalid parameters throw std::invalid_argument (before anything is queued). A request that

@@ -1,5 +1,5 @@
-// SamplingParams <-> JSON (see sampling_params_json.h): one overload per field type, the fields themselves
-// from SamplingParams::for_each_field.
+// SamplingParams, prompts and EngineArgs <-> JSON (see sampling_params_json.h): one overload per field type,
+// the fields themselves from each struct's for_each_field.
 #include "engine/sampling_params_json.h"
 
 namespace shardlm {
@@ -56,6 +56,27 @@ SamplingParams sampling_params_from_json(const json& j) {
     if (j.contains(name)) value_from_json(j.at(name), p.*member);
   });
   return p;
+}
+
+json prompt_to_json(const Prompt& p) { return p.token_ids ? json{{"ids", *p.token_ids}} : json{{"text", p.text}}; }
+
+Prompt prompt_from_json(const json& j) {
+  return j.contains("ids") ? Prompt::from_token_ids(j["ids"].get<std::vector<int32_t>>())
+                           : Prompt(j.at("text").get<std::string>());
+}
+
+json engine_args_to_json(const EngineArgs& a) {
+  json j = json::object();
+  EngineArgs::for_each_field([&](const char* name, auto member) { j[name] = a.*member; });
+  return j;
+}
+
+EngineArgs engine_args_from_json(const json& j) {
+  EngineArgs a;
+  EngineArgs::for_each_field([&](const char* name, auto member) {
+    if (j.contains(name)) value_from_json(j.at(name), a.*member);
+  });
+  return a;
 }
 
 }  // namespace shardlm

@@ -16,13 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-json prompt_to_json(const Prompt& p) { return p.token_ids ? json{{"ids", *p.token_ids}} : json{{"text", p.text}}; }
-
-Prompt prompt_from_json(const json& j) {
-  return j.contains("ids") ? Prompt::from_token_ids(j["ids"].get<std::vector<int32_t>>())
-                           : Prompt(j.at("text").get<std::string>());
-}
-
 // One iteration's decisions, as the leader broadcasts them.
 struct Plan {
   struct Add {

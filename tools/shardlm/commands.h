@@ -11,6 +11,7 @@ std::function<int()> add_make_model_command(CLI::App& app);
 std::function<int()> add_bench_command(CLI::App& app);
 std::function<int()> add_env_command(CLI::App& app);
 std::function<int()> add_serve_command(CLI::App& app);
+std::function<int()> add_worker_command(CLI::App& app);  // hidden: a self-launched rank
 // `bench serve`, a subcommand of `bench`.
 std::function<int()> add_bench_serve(CLI::App* bench);
 

@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::map<CLI::App*, std::function<int()>> runners;
   using namespace shardlm::cli;
-  for (auto add : {add_generate_command, add_make_model_command, add_bench_command, add_env_command, add_serve_command}) {
+  for (auto add : {add_generate_command, add_make_model_command, add_bench_command, add_env_command, add_serve_command,
+                   add_worker_command}) {
     size_t before = app.get_subcommands({}).size();
     auto run = add(app);
     runners[app.get_subcommands({})[before]] = run;

@@ -68,6 +68,9 @@ int run_serve(ServeFlags& f) {
   if (!f.model_tag.empty()) f.engine.args.model = f.model_tag;
   if (f.engine.args.model.empty()) throw std::invalid_argument("serve: give the model (shardlm serve MODEL)");
   f.engine.args.usage_context = UsageContext::OpenAIServer;
+  // The server steps its engine itself (EngineLoop), so its ranks come from a launcher, never self-launched: with
+  // --tensor-parallel-size N and no launcher, the engine's error says to start N ranks with shardlm-run.
+  if (f.engine.args.distributed_executor_backend.empty()) f.engine.args.distributed_executor_backend = "external_launcher";
   LLM llm(f.engine.resolve());
   if (llm.data_parallel_size() > 1)
     fail("serve: data parallelism (", llm.data_parallel_size(), " replicas) is not supported by the server; "

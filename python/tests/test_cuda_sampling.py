@@ -35,7 +35,7 @@ def _same_entries(a, b, what):
 
 @pytest.fixture(scope="module")
 def engines(tiny_opt):
-    cpu = LLM(str(tiny_opt), dtype="float32", seed=0)
+    cpu = LLM(str(tiny_opt), device="cpu", dtype="float32", seed=0)
     cuda = LLM(str(tiny_opt), device="cuda", dtype="float32", seed=0, gpu_memory_utilization=0.3)
     return cpu, cuda
 

@@ -46,5 +46,11 @@ timeout 180 torchrun --standalone --nproc-per-node=1 examples/torchrun_example.p
 say "seed script on cuda (torchrun, 1 rank) rc=$?: $(grep '^rank 0' "$OUT/seed.log")"
 timeout 240 torchrun --standalone --nproc-per-node=1 examples/rlhf_colocate.py --model "$F/tiny-llama" \
   --device cuda --steps 3 --check > "$OUT/rlhf.log" 2>&1
-say "rlhf_colocate on cuda rc=$?"; grep -E "^step|^check" "$OUT/rlhf.log" | tee -a "$SUMMARY"
+rc=$?
+say "rlhf_colocate on cuda rc=$rc"; grep -E "^step|^check" "$OUT/rlhf.log" | tee -a "$SUMMARY"
+if (( rc != 0 )); then  # one rank: the script runs without torchrun too; backtraces of every thread at a fault
+  timeout 240 cuda-gdb -batch -ex "set pagination off" -ex run -ex "thread apply all bt 25" --args python3 \
+    examples/rlhf_colocate.py --model "$F/tiny-llama" --device cuda --steps 3 --check > "$OUT/rlhf_bt.log" 2>&1
+  say "rlhf backtrace rc=$?"; grep -E "SIGSEGV|^#[0-9]|Error|error" "$OUT/rlhf_bt.log" | head -30 | tee -a "$SUMMARY"
+fi
 say "done at $SECONDS s"

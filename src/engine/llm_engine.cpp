@@ -160,6 +160,9 @@ LLMEngine::LLMEngine(const EngineArgs& given, const LaunchEnv* launch) : args_(g
   if (device_ != Device::CPU) {
     // gpu_memory_utilization is this engine's share of the card, as in vLLM: memory that other engines, torch
     // or other processes hold is not charged to it, only checked to leave the share free.
+    // Blocks cached by engines destroyed earlier in this process go back to the driver first, or they would
+    // count as memory others hold (as torch.cuda.empty_cache() before vLLM's memory profiling).
+    allocator_for(device_)->release_cached();
     size_t total = 0;
     if (!allocator_for(device_)->memory_info(&device_free_at_start_, &total)) device_free_at_start_ = 0;
   }

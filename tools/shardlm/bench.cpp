@@ -179,6 +179,8 @@ int run_latency(BenchFlags& b) {
     std::printf("Avg latency: %.6f seconds\n", avg);
     for (int p : {10, 25, 50, 75, 90, 99}) std::printf("%d%% percentile latency: %.6f seconds\n", p, percentile(lat, p));
     std::printf("Per output token (median): %.3f ms\n", 1000 * percentile(lat, 50) / dataset.output_len);
+    std::printf("Prefix caching: %s, hit rate %.1f%%\n", llm.engine().args().enable_prefix_caching ? "on" : "off",
+                100 * llm.stats().prefix_cache_hit_rate());
     std::printf("%s\n", graph_summary(llm).c_str());
   }
   for (int p : {10, 25, 50, 75, 90, 99}) pj[std::to_string(p)] = percentile(lat, p);

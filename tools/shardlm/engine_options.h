@@ -128,7 +128,7 @@ inline void add_engine_flags(CLI::App* app, EngineFlags& f, bool model_required 
           "1"));
   app->add_option("--max-model-len", f.args.max_model_len,
                   "longest sequence, prompt and output (0: the model's limit); 4k = 4000, 4K = 4096, 1m = 10^6")
-      ->check(human_readable_length(std::numeric_limits<int>::max()));
+      ->transform(human_readable_length(std::numeric_limits<int>::max()));  // transform: hands on the integer
   app->add_option("--quantization,-q", f.args.quantization,
                   "fp8: quantise the linear layers' weights to FP8 at load (FP8 checkpoints load as FP8 without it)")
       ->check(CLI::IsMember({"fp8"}));
@@ -140,9 +140,8 @@ inline void add_engine_flags(CLI::App* app, EngineFlags& f, bool model_required 
   app->add_option("--seed", f.args.seed, "the engine's random seed (seeds requests without their own seed)")
       ->capture_default_str()
       ->check(any_int64);
-  app->add_option("--engine-seed", f.args.seed, "deprecated: --seed")
+  app->add_option("--engine-seed", f.args.seed, "deprecated: use --seed")
       ->check(any_int64)
-      ->group("")  // hidden from --help
       ->each([](const std::string&) {
         std::fprintf(stderr, "shardlm: --engine-seed is deprecated: use --seed (the engine seed, as vLLM's)\n");
       });

@@ -38,17 +38,20 @@ std::vector<BenchRequest> sample_random_requests(const RandomDataset& d, int64_t
   const uint64_t ordinary = (uint64_t)std::max<int64_t>(1, vocab_size - kFirstOrdinaryId);
   auto token = [&] { return (int32_t)(kFirstOrdinaryId + (int64_t)(gen() % ordinary)); };
   auto length = [&](LengthRange r) { return std::uniform_int_distribution<int64_t>(r.low, r.high)(gen); };
+  // Lengths first (as vLLM draws them), so that a prefix changes no request's lengths.
+  std::vector<int64_t> input_lens, output_lens;
+  for (int i = 0; i < d.num_requests; ++i) input_lens.push_back(length(in));
+  for (int i = 0; i < d.num_requests; ++i) output_lens.push_back(length(out));
   std::vector<int32_t> prefix((size_t)d.prefix_len);
   for (auto& id : prefix) id = token();
   std::vector<BenchRequest> requests;
   requests.reserve((size_t)d.num_requests);
   for (int i = 0; i < d.num_requests; ++i) {
-    const int64_t input_len = length(in), output_len = length(out);
     std::vector<int32_t> ids = prefix;
-    for (int64_t j = 0; j < input_len; ++j) ids.push_back(token());
+    for (int64_t j = 0; j < input_lens[(size_t)i]; ++j) ids.push_back(token());
     BenchRequest r;
     r.prompt_len = (int)ids.size();
-    r.output_len = (int)output_len;
+    r.output_len = (int)output_lens[(size_t)i];
     r.prompt = Prompt::from_token_ids(std::move(ids));
     requests.push_back(std::move(r));
   }

@@ -56,7 +56,8 @@ def test_standard_output_to_a_full_disk_is_an_error(tiny_opt):
 @pytest.mark.parametrize("kind", ["throughput", "latency"])
 def test_bench_output_json_to_a_full_disk_is_an_error(tiny_opt, kind):
     proc = _shardlm("bench", kind, "--model", tiny_opt, "--input-len", "4", "--output-len", "2",
-                    *(["--num-prompts", "2"] if kind == "throughput" else ["--batch-size", "1", "--num-iters", "1"]),
+                    *(["--num-prompts", "2"] if kind == "throughput" else ["--batch-size", "1", "--num-iters", "1",
+                                                                             "--num-iters-warmup", "0"]),
                     "--output-json", "/dev/full")
     assert proc.returncode == 1, proc.stderr
     assert "--output-json: cannot write '/dev/full': No space left on device" in proc.stderr
@@ -87,13 +88,14 @@ def test_bench_serve_output_json_is_checked_before_the_run(tmp_path):
         (["--prompt-token-ids", "2,4294967298"], "--prompt-token-ids: '4294967298' is not an integer token id"),
         (["--prompt-token-ids", "2,-1"], "--prompt-token-ids: '-1' is not an integer token id"),
         (["--prompt", "Hi", "--stop-token-ids", "4294967298"], "--stop-token-ids: '4294967298' is not an integer token id"),
-        (["--prompt", "Hi", "--seed", str(2**64)], "--seed: expected an integer in [-1, 9223372036854775807]"),
+        (["--prompt", "Hi", "--seed", str(2**64)], "--seed: expected an integer in [-9223372036854775808, 9223372036854775807]"),
+        (["--prompt", "Hi", "--sampling-seed", str(2**64)], "--sampling-seed: expected an integer in [-1, 9223372036854775807]"),
         (["--prompt", "Hi", "--engine-seed", str(2**63)], "--engine-seed: expected an integer"),
         (["--prompt", "Hi", "--kv-cache-memory-bytes", "-1"], "--kv-cache-memory-bytes: expected an integer in [0, "),
         (["--prompt", "Hi", "--num-threads", "-1"], "--num-threads: expected an integer in [0, "),
         (["--prompt", "Hi", "--max-num-seqs", "-1"], "--max-num-seqs: expected an integer in [0, "),
         (["--prompt", "Hi", "--max-num-batched-tokens", "-1"], "--max-num-batched-tokens: expected an integer in [0, "),
-        (["--prompt", "Hi", "--max-model-len", "-1"], "--max-model-len: expected an integer in [0, "),
+        (["--prompt", "Hi", "--max-model-len", "-2"], "--max-model-len: expected a length such as 32768, 4k (4000) or 4K (4096), got '-2'"),
         (["--prompt", "Hi", "--gpu-memory-utilization", "2"], "--gpu-memory-utilization: expected a number in (0, 1], got '2'"),
         (["--prompt", "Hi", "--gpu-memory-utilization", "0"], "--gpu-memory-utilization: expected a number in (0, 1]"),
         (["--prompt", "Hi", "--gpu-memory-utilization", "nan"], "--gpu-memory-utilization: expected a number in (0, 1]"),
@@ -106,17 +108,17 @@ def test_out_of_range_numbers_on_the_command_line_are_refused(tiny_opt, flags, m
     assert message in proc.stderr
 
 
-def test_bench_seed_is_not_wrapped(tiny_opt):
+def test_bench_dataset_seed_is_not_wrapped(tiny_opt):
     proc = _shardlm("bench", "throughput", "--model", tiny_opt, "--num-prompts", "1", "--input-len", "2",
-                    "--output-len", "1", "--seed", "-1")
+                    "--output-len", "1", "--dataset-seed", str(2**64))
     assert proc.returncode != 0, proc.stdout
-    assert "--seed: expected an integer in [0, 18446744073709551615], got '-1'" in proc.stderr
+    assert f"--dataset-seed: expected an integer in [0, 18446744073709551615], got '{2**64}'" in proc.stderr
 
 
 def test_zero_means_the_default_and_bounds_are_inclusive(tiny_opt):
     proc = _generate(tiny_opt, "--prompt", "Hi", "--max-num-seqs", "0", "--max-num-batched-tokens", "0",
                      "--kv-cache-memory-bytes", "0", "--num-threads", "0", "--gpu-memory-utilization", "1",
-                     "--seed", "-1", "--prompt-token-ids", "2,31414")
+                     "--sampling-seed", "-1", "--seed", "-1", "--prompt-token-ids", "2,31414")
     assert proc.returncode == 0, proc.stderr
 
 

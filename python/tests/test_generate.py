@@ -83,8 +83,8 @@ def test_greedy_and_seeded_generations_equal_the_command_lines(llm, tiny_opt, go
 
     # Sampling with a per-request seed is reproducible and crosses the binding unchanged.
     cli = _run_cli(
-        ["--model", str(tiny_opt), "--temperature", "0.8", "--top-p", "0.95", "--seed", "1234", "--max-tokens", "12",
-         "--prompt", texts[0]],
+        ["--model", str(tiny_opt), "--temperature", "0.8", "--top-p", "0.95", "--sampling-seed", "1234",
+         "--max-tokens", "12", "--prompt", texts[0]],
         tmp_path,
     )
     [o] = llm.generate(texts[0], SamplingParams(temperature=0.8, top_p=0.95, seed=1234, max_tokens=12), use_tqdm=False)

@@ -15,7 +15,7 @@ $B/shardlm make-model --preset opt-125m --out /tmp/opt125 > /dev/null
 decode_step() {  # label model extra-args...
   local label=$1 model=$2; shift 2
   for out in 1 128; do
-    $B/shardlm bench latency --model "$model" --batch-size 1 --input-len 32 --output-len $out --num-iters 5 \
+    $B/shardlm bench latency --model "$model" --batch-size 1 --input-len 32 --output-len $out --num-iters 5 --num-iters-warmup 1 \
       --device cuda --output-json "$OUT/lat_${label}_$out.json" "$@" > /dev/null 2>> "$OUT/errors.log"
   done
   python3 - "$label" "$OUT/lat_${label}_1.json" "$OUT/lat_${label}_128.json" <<'PY' | tee -a "$SUMMARY"

@@ -25,7 +25,7 @@ for variant in "bf16:/tmp/l8b:" "fp8-at-load:/tmp/l8b:--quantization fp8" "fp8-c
   timeout 240 $B/shardlm generate --model "$model" $flags --device cuda --max-tokens 32 --temperature 0 \
     --prompt "The capital of France is" --output-jsonl "$OUT/greedy_$name.jsonl" > "$OUT/greedy_$name.log" 2>&1
   timeout 240 $B/shardlm bench latency --model "$model" $flags --device cuda --batch-size 1 --input-len 32 \
-    --output-len 128 --num-iters 5 > "$OUT/lat_$name.log" 2>&1
+    --output-len 128 --num-iters 5 --num-iters-warmup 1 > "$OUT/lat_$name.log" 2>&1
   say "$name latency rc=$?: $(grep -iE 'avg|median' "$OUT/lat_$name.log" | head -2 | tr '\n' ' ')"
   timeout 300 $B/shardlm bench throughput --model "$model" $flags --device cuda --num-prompts 1000 --input-len 256 \
     --output-len 256 --max-model-len 1024 > "$OUT/tput_$name.log" 2>&1

@@ -63,14 +63,14 @@ PY
   $B/shardlm make-model --preset opt-125m --out /tmp/opt125 > /dev/null
   for MODE in graphs eager; do
     FLAG=$([[ $MODE == eager ]] && echo --enforce-eager)
-    $B/shardlm bench latency --model /tmp/opt125 --batch-size 1 --input-len 32 --output-len 128 --num-iters 5 \
+    $B/shardlm bench latency --model /tmp/opt125 --batch-size 1 --input-len 32 --output-len 128 --num-iters 5 --num-iters-warmup 1 \
       --device cuda $FLAG 2>&1 | grep -E "Avg|50%|Per output|CUDA graphs|error" | sed "s/^/opt-125m b1 TP=1 $MODE: /" | tee -a "$SUMMARY"
   done
   T0=$SECONDS
   $B/shardlm make-model --preset llama-3-8b --out /tmp/l8b > /dev/null && say "llama-3-8b written in $((SECONDS - T0)) s"
   for MODE in graphs eager; do
     FLAG=$([[ $MODE == eager ]] && echo --enforce-eager)
-    $B/shardlm bench latency --model /tmp/l8b --batch-size 1 --input-len 32 --output-len 128 --num-iters 3 \
+    $B/shardlm bench latency --model /tmp/l8b --batch-size 1 --input-len 32 --output-len 128 --num-iters 3 --num-iters-warmup 1 \
       --max-model-len 4096 --device cuda $FLAG 2>&1 | grep -E "Avg|50%|Per output|CUDA graphs|error" |
       sed "s/^/llama-3-8b b1 TP=1 $MODE: /" | tee -a "$SUMMARY"
   done
@@ -82,7 +82,7 @@ if [[ $PHASE == 2 ]]; then
     for MODE in graphs eager; do
       FLAG=$([[ $MODE == eager ]] && echo --enforce-eager)
       timeout 200 torchrun --standalone --nproc-per-node=$N --no-python $B/shardlm bench latency --model /tmp/l8b \
-        --batch-size 1 --input-len 32 --output-len 128 --num-iters 3 --max-model-len 4096 --device cuda \
+        --batch-size 1 --input-len 32 --output-len 128 --num-iters 3 --num-iters-warmup 1 --max-model-len 4096 --device cuda \
         --tensor-parallel-size $N $FLAG > "$OUT/lat_tp$N.$MODE.log" 2>&1
       grep -E "Avg|50%|Per output|CUDA graphs|error" "$OUT/lat_tp$N.$MODE.log" | sed "s/^/llama-3-8b b1 TP=$N $MODE: /" |
         tee -a "$SUMMARY"

@@ -60,12 +60,12 @@ $B/shardlm make-model --preset opt-125m --out /tmp/opt125 > /dev/null
 for MODE in graphs eager; do
   FLAG=$([[ $MODE == eager ]] && echo --enforce-eager)
   lat "opt-125m b1 TP=1 $MODE" timeout 60 $B/shardlm bench latency --model /tmp/opt125 --batch-size 1 --input-len 32 \
-    --output-len 128 --num-iters 5 --device cuda $FLAG
+    --output-len 128 --num-iters 5 --num-iters-warmup 1 --device cuda $FLAG
 done
 
 wait $MAKE8B
 say "llama-3-8b checkpoint: $(tail -1 "$OUT/make8b.log") (now $SECONDS s)"
-L8="--model /tmp/l8b --batch-size 1 --input-len 32 --output-len 128 --num-iters 3 --max-model-len 4096 --device cuda"
+L8="--model /tmp/l8b --batch-size 1 --input-len 32 --output-len 128 --num-iters 3 --num-iters-warmup 1 --max-model-len 4096 --device cuda"
 for MODE in graphs eager; do
   FLAG=$([[ $MODE == eager ]] && echo --enforce-eager)
   lat "llama-3-8b b1 TP=1 $MODE" timeout 90 $B/shardlm bench latency $L8 $FLAG

@@ -2,7 +2,9 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -50,9 +52,49 @@ inline CLI::Validator number_above(double min, double max = std::numeric_limits<
       range);
 }
 
+// vLLM's human-readable lengths (`--max-model-len 4k`): a whole number, or a number with a suffix: k m g t are
+// powers of 1000 and take a fraction (25.6k = 25600; the product is truncated, as vLLM's int(float) does),
+// K M G T are powers of 1024 and take whole numbers only (4K = 4096). Handed on as the plain integer.
+inline CLI::Validator human_readable_length(int64_t max) {
+  return CLI::Validator(
+      [max](std::string& text) -> std::string {
+        const std::string given = text;
+        const size_t first = text.find_first_not_of(" \t"), last = text.find_last_not_of(" \t");
+        std::string t = first == std::string::npos ? "" : text.substr(first, last - first + 1);
+        std::string lower = t;
+        for (char& c : lower) c = (char)std::tolower((unsigned char)c);
+        if (lower == "auto" || lower == "-1")
+          return "'" + given + "' (vLLM's auto: the longest length the KV cache holds) is not supported; give a length (e.g. 4k, "
+                 "4K, 32768) or 0 for the model's limit";
+        const std::string decimal = "kmgt", binary = "KMGT";
+        const char suffix = t.empty() ? '\0' : t.back();
+        const size_t dec_power = decimal.find(suffix), bin_power = binary.find(suffix);
+        std::string number = (dec_power != std::string::npos || bin_power != std::string::npos) ? t.substr(0, t.size() - 1) : t;
+        const size_t dot = number.find('.');
+        const std::string whole = number.substr(0, dot), fraction = dot == std::string::npos ? "" : number.substr(dot + 1);
+        auto digits = [](const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; };
+        const std::string expected = "expected a length such as 32768, 4k (4000) or 4K (4096), got '" + given + "'";
+        if (!digits(whole) || (dot != std::string::npos && !digits(fraction))) return expected;
+        if (dot != std::string::npos && dec_power == std::string::npos) {
+          if (bin_power == std::string::npos) return expected;
+          return "decimals are not allowed with the binary suffix " + std::string(1, suffix) + " in '" + given +
+                 "'; did you mean " + number + (char)std::tolower((unsigned char)suffix) + "?";
+        }
+        double value;
+        if (dec_power != std::string::npos) value = std::strtod(number.c_str(), nullptr) * std::pow(1000.0, (double)dec_power + 1);
+        else if (bin_power != std::string::npos) value = std::strtod(number.c_str(), nullptr) * std::pow(1024.0, (double)bin_power + 1);
+        else value = std::strtod(number.c_str(), nullptr);
+        if (!(value <= (double)max)) return "'" + given + "' is too large: at most " + std::to_string(max);
+        text = std::to_string((int64_t)value);  // truncated toward zero, as vLLM's int(float)
+        return {};
+      },
+      "a length: 32768, 4k, 4K");
+}
+
 struct EngineFlags {
   EngineArgs args;
   bool no_prefix_caching = false, no_chunked_prefill = false;
+  int pipeline_parallel_size = 1;  // only 1: checked by its flag
   EngineArgs resolve() const {
     EngineArgs a = args;
     if (no_prefix_caching) a.enable_prefix_caching = false;
@@ -67,24 +109,42 @@ inline void add_engine_flags(CLI::App* app, EngineFlags& f, bool model_required 
   app->add_option("--tokenizer", f.args.tokenizer, "tokenizer folder (default: the model's)");
   app->add_option("--dtype", f.args.dtype, "auto, float32, float16, bfloat16")->capture_default_str();
   app->add_option("--device", f.args.device, "auto, cpu, cuda")->capture_default_str();
-  app->add_option("--tensor-parallel-size", f.args.tensor_parallel_size, "ranks to shard one replica over")
+  app->add_option("--tensor-parallel-size", f.args.tensor_parallel_size, "ranks to shard one replica over (-tp)")
       ->capture_default_str()
       ->check(integer_at_least(1));
   app->add_option("--data-parallel-size", f.args.data_parallel_size,
-                  "engine replicas; launcher world size = data-parallel size x tensor-parallel size (1: world / tp)")
+                  "engine replicas (-dp); launcher world size = data-parallel size x tensor-parallel size (1: world / tp)")
       ->capture_default_str()
       ->check(integer_at_least(1));
-  app->add_option("--max-model-len", f.args.max_model_len, "longest sequence (0: the model's limit)")
-      ->check(integer_at_least(0));
+  // vLLM's -pp: only 1 (no pipeline parallelism here), accepted so that vLLM command lines with -pp 1 run.
+  app->add_option("--pipeline-parallel-size", f.pipeline_parallel_size,
+                  "pipeline stages (-pp): only 1; shard with --tensor-parallel-size instead")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            if (text == "1") return {};
+            return "pipeline parallelism is not supported (got '" + text +
+                   "'): only 1; shard the model with --tensor-parallel-size (-tp) instead";
+          },
+          "1"));
+  app->add_option("--max-model-len", f.args.max_model_len,
+                  "longest sequence, prompt and output (0: the model's limit); 4k = 4000, 4K = 4096, 1m = 10^6")
+      ->transform(human_readable_length(std::numeric_limits<int>::max()));  // transform: hands on the integer
   app->add_option("--quantization,-q", f.args.quantization,
                   "fp8: quantise the linear layers' weights to FP8 at load (FP8 checkpoints load as FP8 without it)")
       ->check(CLI::IsMember({"fp8"}));
   app->add_option("--generation-config", f.args.generation_config,
                   "default sampling parameters: auto (the model's generation_config.json), vllm, or a folder")
       ->capture_default_str();
-  app->add_option("--engine-seed", f.args.seed, "seed for requests without their own seed")
+  // vLLM's --seed: the engine's seed, which seeds every request that has no seed of its own.
+  const CLI::Validator any_int64 = integer_in(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
+  app->add_option("--seed", f.args.seed, "the engine's random seed (seeds requests without their own seed)")
       ->capture_default_str()
-      ->check(integer_in(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
+      ->check(any_int64);
+  app->add_option("--engine-seed", f.args.seed, "deprecated: use --seed")
+      ->check(any_int64)
+      ->each([](const std::string&) {
+        std::fprintf(stderr, "shardlm: --engine-seed is deprecated: use --seed (the engine seed, as vLLM's)\n");
+      });
   app->add_option("--block-size", f.args.block_size, "KV-cache block size in tokens")
       ->capture_default_str()
       ->check(integer_at_least(1));

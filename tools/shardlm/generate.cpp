@@ -28,7 +28,7 @@ struct GenerateFlags {
   std::string prompts_file, output_jsonl;
   bool no_progress = false;
   SamplingParams sp;
-  int64_t seed = -1;
+  int64_t sampling_seed = -1;
   int max_tokens = 16;
   std::optional<int> logprobs, prompt_logprobs, truncate_prompt_tokens;
   std::vector<std::string> stop, logit_bias, bad_words;
@@ -100,7 +100,7 @@ std::vector<Prompt> read_prompts_file(const std::string& path) {
 int run_generate(GenerateFlags& g) {
   SamplingParams sp = g.sp;
   sp.max_tokens = g.max_tokens;
-  if (g.seed >= 0) sp.seed = g.seed;
+  if (g.sampling_seed >= 0) sp.seed = g.sampling_seed;
   sp.logprobs = g.logprobs;  // -1: the whole vocabulary (with --max-logprobs -1); other negatives are refused
   sp.stop = g.stop;
   if (!g.stop_token_ids.empty()) sp.stop_token_ids = parse_ids(g.stop_token_ids, "--stop-token-ids");
@@ -167,7 +167,8 @@ std::function<int()> add_generate_command(CLI::App& app) {
   sub->add_option("--top-p", g->sp.top_p)->capture_default_str();
   sub->add_option("--top-k", g->sp.top_k, "0 or -1 = off")->capture_default_str();
   sub->add_option("--min-p", g->sp.min_p)->capture_default_str();
-  sub->add_option("--seed", g->seed, "per-request sampling seed (-1: none)")
+  // --seed is the engine's (vLLM's meaning, in the engine flags); this is SamplingParams.seed.
+  sub->add_option("--sampling-seed", g->sampling_seed, "every request's own sampling seed (-1: none; default: from --seed)")
       ->check(integer_at_least<int64_t>(-1));
   sub->add_option("--max-tokens", g->max_tokens)->capture_default_str();
   sub->add_option("--min-tokens", g->sp.min_tokens)->capture_default_str();

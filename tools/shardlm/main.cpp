@@ -3,11 +3,14 @@
 #include <cstdio>
 #include <map>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "cli/output_file.h"
 #include "commands.h"
 #include "core/error.h"
 #include "distributed/error_file.h"
+#include "vllm_spellings.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"shardlm: LLM inference with tensor parallelism across launcher-started processes"};
@@ -20,8 +23,11 @@ int main(int argc, char** argv) {
     auto run = add(app);
     runners[app.get_subcommands({})[before]] = run;
   }
+  const std::vector<std::string> args = canonical_flag_spellings(argc, argv);
+  std::vector<const char*> arg_ptrs;
+  for (const std::string& a : args) arg_ptrs.push_back(a.c_str());
   try {
-    app.parse(argc, argv);
+    app.parse((int)arg_ptrs.size(), arg_ptrs.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -26,7 +26,8 @@ EngineArgs args_for(const std::string& model) {
 
 
 // Every input of a generate() call that the ranks of a tensor-parallel group must share, field by field.
-InputDigest generate_digest(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params) {
+InputDigest generate_digest(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
+                            const std::vector<int>& priority) {
   InputDigest d;
   d.add_value("the number of prompts", prompts.size());
   for (const Prompt& p : prompts) {
@@ -40,6 +41,7 @@ InputDigest generate_digest(const std::vector<Prompt>& prompts, const std::vecto
     const nlohmann::json fields = sampling_params_to_json(s);  // alive while items() walks it
     for (const auto& [name, value] : fields.items()) d.add("SamplingParams." + name, value.dump());
   }
+  for (int p : priority) d.add_value("priority", p);
   return d;
 }
 
@@ -81,14 +83,18 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, con
 }
 
 std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
-                                         const GenerateHooks& hooks) {
+                                         const GenerateHooks& hooks, const std::vector<int>& priority) {
   if (params.size() != prompts.size())
     throw std::invalid_argument("generate: got " + std::to_string(params.size()) + " SamplingParams for " +
                                 std::to_string(prompts.size()) + " prompts");
+  if (!priority.empty() && priority.size() != prompts.size())
+    throw std::invalid_argument("generate: the lengths of prompts (" + std::to_string(prompts.size()) +
+                                ") and priority (" + std::to_string(priority.size()) + ") must be the same");
   // Before anything a rank could do alone (validation may fail on one rank only when their inputs differ).
   if (ProcessGroup* g = engine_->distributed().tp.cpu_group.get(); g && g->size() > 1)
-    require_agreement(*g, generate_digest(prompts, params), "generate");
+    require_agreement(*g, generate_digest(prompts, params, priority), "generate");
   for (const auto& p : params) p.validate();
+  for (int p : priority) engine_->check_priority(p);
   engine_->check_awake();
   const size_t n = prompts.size();
   std::vector<RequestOutput> results(n);
@@ -103,7 +109,8 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, con
     // the prompts before it queued, or their requests would run in a later call.
     for (size_t i = 0; i < n; ++i) {
       ids[i] = std::to_string(next_request_id_++);
-      std::optional<RequestOutput> rejected = engine_->add_request(ids[i], prompts[i], params[i]);
+      std::optional<RequestOutput> rejected =
+          engine_->add_request(ids[i], prompts[i], params[i], priority.empty() ? 0 : priority[i]);
       if (rejected) {
         if (hooks.reject_whole_call)
           throw std::invalid_argument("prompt " + std::to_string(i) + ": " + rejected->error.value_or("rejected"));
@@ -196,6 +203,7 @@ int LLM::world_size() const { return engine_->distributed().world.world_size; }
 int LLM::data_parallel_rank() const { return engine_->distributed().dp.rank_in_group; }
 int LLM::data_parallel_size() const { return engine_->distributed().dp.world_size; }
 EngineStats LLM::stats() const { return engine_->stats(); }
+std::vector<Metric> LLM::get_metrics() const { return engine_->get_metrics(); }
 
 void LLM::sleep(int level) { engine_->sleep(level); }
 void LLM::wake_up(const std::vector<std::string>& tags) { engine_->wake_up(tags); }

@@ -3,11 +3,14 @@ vLLM's: 2 * beam_width candidates per beam and step, EOS finishes a beam, finish
 cum_logprob / len ** length_penalty): the best sequence's tokens equal and its cum_logprob within 1e-4; every
 returned beam's cum_logprob is the sum of its own token logprobs; beam_width=1 is greedy decoding."""
 
+import types
+
 import pytest
 
 from conftest import FIXTURES
 
 from shardlm import LLM, BeamSearchOutput, BeamSearchParams, SamplingParams
+from shardlm.beam_search import run_beam_search
 from shardlm.sampling_params import BeamSearchParams as FromModule
 
 torch = pytest.importorskip("torch", reason="transformers is the reference")
@@ -29,7 +32,7 @@ def model(request):
     return request.param, hf, llm
 
 
-def _reference(hf, prompt, width, max_tokens, eos, length_penalty=1.0, ignore_eos=False):
+def _reference(hf, prompt, width, max_tokens, eos, length_penalty=1.0, ignore_eos=False, keep_eos=False):
     """[(tokens with the prompt, cum_logprob)] best first, written independently of shardlm."""
 
     def score(beam):
@@ -45,7 +48,7 @@ def _reference(hf, prompt, width, max_tokens, eos, length_penalty=1.0, ignore_eo
             top = torch.topk(logp, 2 * width)
             for lp, token in zip(top.values.tolist(), top.indices.tolist()):
                 if token == eos and not ignore_eos:
-                    done.append((tokens, cum + lp))
+                    done.append((tokens + [token] if keep_eos else tokens, cum + lp))
                 else:
                     candidates.append((tokens + [token], cum + lp))
         live = sorted(candidates, key=score, reverse=True)[:width]
@@ -106,3 +109,26 @@ def test_params_are_checked():
         BeamSearchParams(beam_width=2, max_tokens=0)
     with pytest.raises(TypeError, match="beam_width"):
         BeamSearchParams(beam_width="2", max_tokens=4)
+
+
+@pytest.mark.parametrize("keep_eos", [False, True])
+def test_beams_ending_at_eos(model, keep_eos):
+    """The random-weight fixtures never rank their EOS among the candidates, so another id stands in for it: the
+    prompt's greedy first token, which every first step proposes. Beams that pick it finish ("stop"), with it
+    in their tokens only under include_stop_str_in_output, and are ranked with the live ones."""
+    name, hf, llm = model
+    prompt = PROMPTS[name]
+    [greedy] = llm.generate([{"prompt_token_ids": prompt}], SamplingParams(temperature=0, max_tokens=1), use_tqdm=False)
+    eos = greedy.outputs[0].token_ids[0]
+    pretend = types.SimpleNamespace(
+        get_tokenizer=lambda: types.SimpleNamespace(eos_token_id=eos, decode=llm.get_tokenizer().decode),
+        generate=llm.generate, _engine=llm._engine)
+    params = BeamSearchParams(3, 4, length_penalty=2.0, include_stop_str_in_output=keep_eos)
+    [out] = run_beam_search(pretend, [prompt], params, use_tqdm=False)
+    ref = _reference(hf, prompt, 3, 4, eos, length_penalty=2.0, keep_eos=keep_eos)
+    assert [s.tokens for s in out.sequences] == [t for t, _ in ref]
+    assert [s.cum_logprob for s in out.sequences] == pytest.approx([c for _, c in ref], abs=1e-4)
+    stopped = [s for s in out.sequences if s.finish_reason == "stop"]
+    assert stopped, "the stand-in EOS should finish a beam that ranks among the best"
+    for s in stopped:
+        assert s.stop_reason == eos and (s.tokens[-1] == eos) == keep_eos

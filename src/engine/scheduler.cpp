@@ -339,6 +339,11 @@ void Scheduler::check_invariants() const {
     if (!queued.insert(r->request_id).second) fail("invariant: request '", r->request_id, "' queued twice");
     check_request_invariants(*r, false, holders);
   }
+  if (cfg_.policy == SchedulingPolicy::Priority)
+    for (size_t i = 1; i < waiting_.size(); ++i)
+      if (runs_before(waiting_[i], waiting_[i - 1]))
+        fail("invariant: waiting request '", waiting_[i]->request_id, "' is queued behind '", waiting_[i - 1]->request_id,
+             "' but has a lower (priority, arrival)");
   for (int32_t b = 0; b < pool.num_blocks(); ++b)
     if (pool.ref_count(b) != holders[b])
       fail("invariant: block ", b, " has ref_count ", pool.ref_count(b), " but ", holders[b], " block tables hold it");

@@ -17,6 +17,7 @@
 
 #include "shardlm/chat.h"
 #include "shardlm/distributed.h"
+#include "shardlm/metrics.h"
 #include "shardlm/outputs.h"
 #include "shardlm/sampling_params.h"
 
@@ -69,6 +70,10 @@ struct EngineArgs {
   // The most top log-probabilities a request may ask for (vLLM's max_logprobs); -1: no limit, and then
   // SamplingParams::logprobs = -1 returns the whole vocabulary.
   int max_logprobs = 20;
+  // Order of the waiting queue (vLLM's scheduling_policy): "fcfs" (arrival order) or "priority" (by each
+  // request's priority, lower first, then arrival; when KV blocks run out the running request with the highest
+  // priority value, latest arrival on ties, is preempted first). Requests may carry a priority only under "priority".
+  std::string scheduling_policy = "fcfs";
 
   // Every field: visit(name, &EngineArgs::field). The one list of fields (self-launched ranks receive their
   // arguments through it).
@@ -98,6 +103,7 @@ struct EngineArgs {
     visit("enforce_eager", &EngineArgs::enforce_eager);
     visit("enable_sleep_mode", &EngineArgs::enable_sleep_mode);
     visit("max_logprobs", &EngineArgs::max_logprobs);
+    visit("scheduling_policy", &EngineArgs::scheduling_policy);
   }
 };
 
@@ -122,6 +128,7 @@ struct EngineStats {
   double kv_cache_usage = 0.0;  // fraction of KV blocks held by requests (cached but unreferenced blocks are free)
   int64_t num_steps = 0;
   int64_t prompt_tokens = 0, generated_tokens = 0;
+  int64_t num_running = 0, num_waiting = 0;  // scheduler queues (sequences)
   double prefix_cache_hit_rate() const {
     return prefix_cache_queries_tokens ? (double)prefix_cache_hits_tokens / prefix_cache_queries_tokens : 0.0;
   }
@@ -173,9 +180,10 @@ class LLM {
   std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
                                       bool use_tqdm = true);
   // The same with hooks: streaming deltas, progress, a lock released around each step, interruption.
-  // Request ids count up across calls, as vLLM's do.
+  // Request ids count up across calls, as vLLM's do. `priority`: empty, or one per prompt (lower runs earlier;
+  // needs EngineArgs::scheduling_policy "priority", else std::invalid_argument, as vLLM).
   std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
-                                      const GenerateHooks& hooks);
+                                      const GenerateHooks& hooks, const std::vector<int>& priority = {});
 
   std::vector<int32_t> encode(const std::string& text, bool add_special_tokens = true) const;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = true) const;
@@ -210,6 +218,8 @@ class LLM {
   int data_parallel_size() const;     // replicas (also when inferred from the launcher's world size)
 
   EngineStats stats() const;
+  // vLLM's get_metrics(): the engine's counters, gauges and latency histograms (see shardlm/metrics.h).
+  std::vector<Metric> get_metrics() const;
 
   // Sleep mode (vLLM's; needs EngineArgs::enable_sleep_mode). sleep(1): weights offloaded to host memory, KV
   // cache discarded; sleep(2): both discarded (reload the weights after wake_up). Device memory (and, on the
@@ -232,7 +242,7 @@ class LLM {
   friend int run_self_launched_worker();
   LLM(const EngineArgs& args, const LaunchEnv& env);  // a self-launched worker rank
   std::vector<RequestOutput> run_generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
-                                          const GenerateHooks& hooks);
+                                          const GenerateHooks& hooks, const std::vector<int>& priority);
   std::unique_ptr<SelfLaunch> self_launch_;  // before engine_: outlives it, so workers are stopped first
   std::unique_ptr<LLMEngine> engine_;
   int64_t next_request_id_ = 0;

@@ -26,6 +26,20 @@ struct CompletionOutput {
   std::optional<int32_t> stop_reason_token;
 };
 
+// When a request's stages happened, as vLLM's RequestMetrics / RequestStateStats: times are seconds since the
+// epoch (Python's time.time()) read from a monotonic clock anchored at the engine's start, so they never go
+// backwards; a stage that never happened (a rejected request is never scheduled) stays 0.
+struct RequestMetrics {
+  double arrival_time = 0;          // the engine took the request (add_request)
+  double first_scheduled_time = 0;  // a step first computed any of its tokens
+  double first_token_time = 0;      // its first generated token was sampled
+  double last_token_time = 0;       // its latest generated token was sampled
+  double finished_time = 0;         // every sequence finished
+  double time_in_queue = 0;         // first_scheduled_time - arrival_time
+  double first_token_latency = 0;   // first_token_time - arrival_time (time to first token)
+  int64_t num_generation_tokens = 0;  // generated tokens over all its sequences
+};
+
 struct RequestOutput {
   std::string request_id;
   std::string prompt;  // empty when the prompt was given as token ids
@@ -38,6 +52,7 @@ struct RequestOutput {
   int num_cached_tokens = 0;  // prompt tokens whose KV came from the prefix cache
   std::vector<CompletionOutput> outputs;
   bool finished = false;
+  RequestMetrics metrics;
   // Set when the request could not run at all (prompt longer than max_model_len, larger than the whole KV
   // cache); the other requests of the same generate() call go on.
   std::optional<std::string> error;

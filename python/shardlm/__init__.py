@@ -13,10 +13,11 @@ to the other ranks through shardlm.distributed.get_world_group() / get_tp_group(
 from shardlm import distributed
 from shardlm._native import EngineError
 from shardlm.inputs import PromptType, TextPrompt, TokensPrompt
+from shardlm.beam_search import BeamSearchOutput, BeamSearchSequence
 from shardlm.llm import LLM
 from shardlm.model import Model, ParameterInfo
-from shardlm.outputs import CompletionOutput, Logprob, RequestOutput
-from shardlm.sampling_params import SamplingParams
+from shardlm.outputs import CompletionOutput, Logprob, RequestMetrics, RequestOutput
+from shardlm.sampling_params import BeamSearchParams, SamplingParams
 from shardlm.tokenizer import Tokenizer
 
 try:
@@ -29,6 +30,10 @@ except ImportError:  # installed by setup.py, which packages python/: pyproject.
 __all__ = [
     "LLM",
     "SamplingParams",
+    "BeamSearchParams",
+    "BeamSearchOutput",
+    "BeamSearchSequence",
+    "RequestMetrics",
     "RequestOutput",
     "CompletionOutput",
     "Logprob",

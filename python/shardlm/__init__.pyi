@@ -83,6 +83,16 @@ class CompletionOutput:
     stop_reason: Union[int, str, None]
     def finished(self) -> bool: ...
 
+class RequestMetrics:
+    arrival_time: float
+    first_scheduled_time: float
+    first_token_time: float
+    last_token_time: float
+    finished_time: float
+    time_in_queue: float
+    first_token_latency: float
+    num_generation_tokens: int
+
 class RequestOutput:
     request_id: str
     prompt: Optional[str]
@@ -91,6 +101,35 @@ class RequestOutput:
     outputs: List[CompletionOutput]
     finished: bool
     num_cached_tokens: int
+    metrics: Optional[RequestMetrics]
+
+class BeamSearchParams:
+    beam_width: int
+    max_tokens: int
+    ignore_eos: bool
+    temperature: float
+    length_penalty: float
+    include_stop_str_in_output: bool
+    def __init__(
+        self,
+        beam_width: int,
+        max_tokens: int,
+        ignore_eos: bool = False,
+        temperature: float = 0.0,
+        length_penalty: float = 1.0,
+        include_stop_str_in_output: bool = False,
+    ) -> None: ...
+
+class BeamSearchSequence:
+    tokens: List[int]
+    logprobs: List[Dict[int, Logprob]]
+    cum_logprob: float
+    text: Optional[str]
+    finish_reason: Optional[str]
+    stop_reason: Union[int, str, None]
+
+class BeamSearchOutput:
+    sequences: List[BeamSearchSequence]
 
 class ParameterInfo(NamedTuple):
     shape: Tuple[int, ...]
@@ -183,6 +222,7 @@ class LLM:
         max_logprobs: int = 20,
         generation_config: str = "auto",
         quantization: Optional[str] = None,
+        scheduling_policy: str = "fcfs",
         **kwargs: Any,
     ) -> None: ...
     def collective_rpc(
@@ -220,4 +260,14 @@ class LLM:
         prompts: Union[PromptType, Sequence[PromptType]],
         sampling_params: Optional[Union[SamplingParams, Sequence[SamplingParams]]] = None,
         use_tqdm: Union[bool, Callable[..., Any]] = True,
+        priority: Optional[List[int]] = None,
     ) -> List[RequestOutput]: ...
+    def beam_search(
+        self,
+        prompts: Union[PromptType, Sequence[PromptType]],
+        params: BeamSearchParams,
+        lora_request: Any = None,
+        use_tqdm: bool = False,
+        concurrency_limit: Optional[int] = None,
+    ) -> List[BeamSearchOutput]: ...
+    def get_metrics(self) -> List[Any]: ...

@@ -6,12 +6,14 @@ import functools
 import types
 
 from shardlm import _checks, _torch
+from shardlm import metrics as _metrics
 from shardlm._native import native
 from shardlm._progress import make_progress
+from shardlm.beam_search import run_beam_search
 from shardlm.distributed import parallel_state
 from shardlm.model import Model
 from shardlm.outputs import from_native
-from shardlm.sampling_params import SamplingParams
+from shardlm.sampling_params import BeamSearchParams, SamplingParams
 from shardlm.tokenizer import Tokenizer
 from shardlm.worker import Worker, vllm_config
 
@@ -45,7 +47,8 @@ class LLM:
     data_parallel_size: replicas under the launcher (world size = data_parallel_size * tensor_parallel_size;
     a world size that is a multiple of tensor_parallel_size implies it). enable_sleep_mode: sleep()/wake_up().
     quantization="fp8" quantises the linear layers to FP8 at load (vLLM's); FP8 checkpoints (quantization_config
-    fp8 or compressed-tensors) load as FP8 without it.
+    fp8 or compressed-tensors) load as FP8 without it. scheduling_policy: "fcfs" (arrival order) or "priority"
+    (generate's priority= orders the waiting requests, lower first, and picks which to preempt; vLLM's).
     Accepted with no effect: trust_remote_code, disable_log_stats, disable_custom_all_reduce, swap_space,
     enable_expert_parallel; pipeline_parallel_size must be 1.
 
@@ -79,6 +82,7 @@ class LLM:
         max_logprobs=20,
         generation_config="auto",
         quantization=None,
+        scheduling_policy="fcfs",
         **kwargs,
     ):
         for key, value in kwargs.items():
@@ -137,6 +141,10 @@ class LLM:
         if quant is not None and quant != "fp8":
             raise ValueError(f"{_OWNER}: quantization must be None or 'fp8', got {quant!r}")
         a.quantization = quant or ""
+        policy = _checks.as_str(_OWNER, "scheduling_policy", scheduling_policy)
+        if policy not in ("fcfs", "priority"):
+            raise ValueError(f"{_OWNER}: scheduling_policy must be 'fcfs' or 'priority', got {policy!r}")
+        a.scheduling_policy = policy
 
         # torch.distributed first where the engine must join a store torch hosts (mpirun/srun); the engine's
         # own rendezvous (with its timeouts and rank-fault messages) before any torch group is created.
@@ -236,13 +244,15 @@ class LLM:
         return SamplingParams(**{name: getattr(native_params, name) for name in
                                  ("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "max_tokens")})
 
-    def generate(self, prompts, sampling_params=None, use_tqdm=True):
+    def generate(self, prompts, sampling_params=None, use_tqdm=True, priority=None):
         """Generates for every prompt and returns one RequestOutput per prompt, in order.
 
         prompts: a str, a {"prompt": str} or {"prompt_token_ids": [int, ...]} dict, or a list of those.
         sampling_params: one SamplingParams for all prompts, a list with one per prompt, or None (defaults).
         use_tqdm: True shows a progress bar (tqdm if installed, else the engine's bar on a terminal), False
         none, or a callable used in place of tqdm.tqdm.
+        priority: None, or one int per prompt (lower is scheduled earlier, ties by arrival); values other than
+        0 need LLM(scheduling_policy="priority"), else ValueError, as vLLM.
 
         The GIL is released while the engine steps. Ctrl-C between steps aborts the unfinished requests and
         raises KeyboardInterrupt. A prompt that can never run (longer than max_model_len) raises ValueError
@@ -253,9 +263,10 @@ class LLM:
             sampling_params = self.get_default_sampling_params()
         params = _parse_sampling_params(sampling_params, len(native_prompts))
         native_params = [p._to_native() for p in params]
+        priorities = _parse_priority(priority, len(native_prompts))
         on_step, native_bar, close = make_progress(use_tqdm, len(native_prompts))
         try:
-            raw = self._engine.generate(native_prompts, native_params, on_step, native_bar)
+            raw = self._engine.generate(native_prompts, native_params, on_step, native_bar, priorities)
         finally:
             if close is not None:
                 close()
@@ -263,6 +274,37 @@ class LLM:
         return [
             from_native(r, was_ids, p, decode_one) for r, was_ids, p in zip(raw, prompt_was_ids, params)
         ]
+
+    def beam_search(self, prompts, params, lora_request=None, use_tqdm=False, concurrency_limit=None):
+        """vLLM's LLM.beam_search: for each prompt (a str or a {"prompt": ...} / {"prompt_token_ids": [...]} dict),
+        the params.beam_width best continuations of at most params.max_tokens tokens (a BeamSearchParams).
+        Returns one BeamSearchOutput per prompt; its .sequences are BeamSearchSequence (tokens with the prompt's,
+        logprobs, cum_logprob, text, finish_reason), best first. Built on generate as vLLM's is (one token per
+        step, 2 * beam_width candidates per beam), so beam_width is at most max_logprobs / 2."""
+        if lora_request is not None:
+            raise ValueError("LLM.beam_search: lora_request is not supported by shardlm")
+        if not isinstance(params, BeamSearchParams):
+            raise TypeError(f"LLM.beam_search: params must be a BeamSearchParams, got {type(params).__name__}")
+        if concurrency_limit is not None and _checks.as_int("beam_search", "concurrency_limit", concurrency_limit) < 1:
+            raise ValueError(f"LLM.beam_search: concurrency_limit must be at least 1, got {concurrency_limit}")
+        native_prompts, _ = _parse_prompts(prompts)
+        token_ids = [list(p.token_ids) if p.token_ids is not None else self._tokenizer.encode(p.text)
+                     for p in native_prompts]
+        limit = concurrency_limit or len(token_ids) or 1
+        results = []
+        for start in range(0, len(token_ids), limit):
+            results += run_beam_search(self, token_ids[start:start + limit], params, use_tqdm=False)
+        return results
+
+    def get_metrics(self):
+        """vLLM's LLM.get_metrics(): a list of shardlm.metrics Counter / Gauge / Histogram objects (vLLM's reader
+        shapes and names): vllm:num_requests_running, vllm:num_requests_waiting, vllm:kv_cache_usage_perc,
+        vllm:prompt_tokens, vllm:generation_tokens, vllm:num_preemptions, vllm:prefix_cache_queries,
+        vllm:prefix_cache_hits, vllm:request_success (per finished_reason), and the histograms
+        vllm:time_to_first_token_seconds, vllm:inter_token_latency_seconds,
+        vllm:request_time_per_output_token_seconds, vllm:e2e_request_latency_seconds,
+        vllm:request_queue_time_seconds. Counts are since the LLM was built."""
+        return _metrics.from_native(self._engine.get_metrics())
 
     def chat(self, messages, sampling_params=None, use_tqdm=True, lora_request=None, chat_template=None,
              chat_template_content_format="auto", add_generation_prompt=True, continue_final_message=False,
@@ -326,6 +368,16 @@ def _parse_prompts(prompts):
             f"generate: prompts must be a str, a dict or a list of those, got {type(prompts).__name__} {prompts!r}"
         )
     return [n for n, _ in parsed], [was_ids for _, was_ids in parsed]
+
+
+def _parse_priority(priority, num_prompts):
+    if priority is None:
+        return []
+    if not isinstance(priority, (list, tuple)):
+        raise TypeError(f"generate: priority must be a list of int (one per prompt) or None, got {type(priority).__name__}")
+    if len(priority) != num_prompts:
+        raise ValueError(f"generate: the lengths of prompts ({num_prompts}) and priority ({len(priority)}) must be the same")
+    return [_checks.as_int("generate", f"priority[{i}]", p) for i, p in enumerate(priority)]
 
 
 def _parse_sampling_params(sampling_params, num_prompts):

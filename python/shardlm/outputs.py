@@ -86,19 +86,46 @@ class CompletionOutput:
         )
 
 
+class RequestMetrics:
+    """When a request's stages happened (vLLM's RequestMetrics): times in seconds since the epoch, as
+    time.time(), from a clock that never goes backwards; 0.0 for a stage that never happened.
+    arrival_time <= first_scheduled_time <= first_token_time <= last_token_time <= finished_time.
+    time_in_queue = first_scheduled_time - arrival_time; first_token_latency = first_token_time - arrival_time;
+    num_generation_tokens: tokens generated over all the request's sequences."""
+
+    __slots__ = ("arrival_time", "first_scheduled_time", "first_token_time", "last_token_time", "finished_time",
+                 "time_in_queue", "first_token_latency", "num_generation_tokens")
+
+    def __init__(self, **fields):
+        for name in self.__slots__:
+            setattr(self, name, fields.get(name, 0))
+
+    def __reduce__(self):
+        return (_request_metrics, ({s: getattr(self, s) for s in self.__slots__},))
+
+    def __repr__(self):
+        return "RequestMetrics(" + ", ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__) + ")"
+
+
+def _request_metrics(fields):
+    return RequestMetrics(**fields)
+
+
 class RequestOutput:
     """The result of one prompt: vllm.outputs.RequestOutput.
 
     prompt is None when the prompt was given as token ids. prompt_logprobs (with SamplingParams.prompt_logprobs)
     has one entry per prompt token: None for the first, then {token_id: Logprob} holding the prompt token and
     the top N. num_cached_tokens: prompt tokens whose KV came from the prefix cache (requests asking for prompt
-    logprobs compute every token, as in vLLM).
+    logprobs compute every token, as in vLLM). metrics: a RequestMetrics (timings differ from run to run, so == ignores them).
     """
 
     __slots__ = ("request_id", "prompt", "prompt_token_ids", "prompt_logprobs", "outputs", "finished",
-                 "num_cached_tokens")
+                 "num_cached_tokens", "metrics")
+    _COMPARED = __slots__[:-1]
 
-    def __init__(self, request_id, prompt, prompt_token_ids, prompt_logprobs, outputs, finished, num_cached_tokens=0):
+    def __init__(self, request_id, prompt, prompt_token_ids, prompt_logprobs, outputs, finished, num_cached_tokens=0,
+                 metrics=None):
         self.request_id = request_id
         self.prompt = prompt
         self.prompt_token_ids = prompt_token_ids
@@ -106,11 +133,12 @@ class RequestOutput:
         self.outputs = outputs
         self.finished = finished
         self.num_cached_tokens = num_cached_tokens
+        self.metrics = metrics
 
     def __eq__(self, other):
         if not isinstance(other, RequestOutput):
             return NotImplemented
-        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+        return all(getattr(self, s) == getattr(other, s) for s in self._COMPARED)
 
     __hash__ = None
 
@@ -189,4 +217,5 @@ def from_native(raw, prompt_was_ids, params, decode_one):
         outputs=completions,
         finished=raw.finished,
         num_cached_tokens=raw.num_cached_tokens,
+        metrics=RequestMetrics(**{name: getattr(raw.metrics, name) for name in RequestMetrics.__slots__}),
     )

@@ -201,3 +201,41 @@ class SamplingParams:
 
 def _from_fields(fields):
     return SamplingParams(**fields)
+
+
+class BeamSearchParams:
+    """vLLM's beam-search options for LLM.beam_search: beam_width beams, at most max_tokens generated tokens each.
+
+    ignore_eos: keep extending beams past the EOS token. temperature: applied to the logits before the
+    candidates are drawn (0: the top tokens by log-probability). length_penalty: finished beams are ranked by
+    cum_logprob / len(tokens) ** length_penalty (tokens with the prompt, not counting a final EOS).
+    include_stop_str_in_output: a beam that ends with EOS keeps it in its tokens."""
+
+    __slots__ = ("beam_width", "max_tokens", "ignore_eos", "temperature", "length_penalty", "include_stop_str_in_output")
+
+    def __init__(self, beam_width, max_tokens, ignore_eos=False, temperature=0.0, length_penalty=1.0,
+                 include_stop_str_in_output=False):
+        owner = "BeamSearchParams"
+        self.beam_width = _checks.as_int(owner, "beam_width", beam_width)
+        self.max_tokens = _checks.as_int(owner, "max_tokens", max_tokens)
+        if self.beam_width < 1:
+            raise ValueError(f"{owner}: beam_width must be at least 1, got {self.beam_width}")
+        if self.max_tokens < 1:
+            raise ValueError(f"{owner}: max_tokens must be at least 1, got {self.max_tokens}")
+        self.ignore_eos = _checks.as_bool(owner, "ignore_eos", ignore_eos)
+        self.temperature = _checks.as_float(owner, "temperature", temperature)
+        if self.temperature < 0:
+            raise ValueError(f"{owner}: temperature must be non-negative, got {self.temperature}")
+        self.length_penalty = _checks.as_float(owner, "length_penalty", length_penalty)
+        self.include_stop_str_in_output = _checks.as_bool(owner, "include_stop_str_in_output",
+                                                          include_stop_str_in_output)
+
+    def __eq__(self, other):
+        if not isinstance(other, BeamSearchParams):
+            return NotImplemented
+        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return "BeamSearchParams(" + ", ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__) + ")"

@@ -49,7 +49,7 @@ class Engine {
   // `progress(num_finished, input_tokens, output_tokens)` is called after every step that changed anything;
   // `native_bar` draws the C++ progress bar on stderr instead (when it is a terminal).
   std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
-                                      const py::object& progress, bool native_bar) {
+                                      const py::object& progress, bool native_bar, const std::vector<int>& priority) {
     BusyGuard guard(busy_);
     GenerateHooks hooks;  // LLM::generate is the one generate loop; Python adds the GIL, signals, progress
     hooks.reject_whole_call = true;  // as vLLM does, a prompt that can never run fails the whole call
@@ -65,7 +65,7 @@ class Engine {
       hooks.on_progress = [&progress](int64_t finished, int64_t in_tokens, int64_t out_tokens) {
         progress(finished, in_tokens, out_tokens);
       };
-    return llm_->generate(prompts, params, hooks);
+    return llm_->generate(prompts, params, hooks, priority);
   }
 
   // Sleep mode: the GIL is released while memory moves (a level-1 sleep copies the weights to the host).
@@ -136,7 +136,7 @@ void bind_engine(py::module_& m) {
   py::class_<Engine>(m, "Engine")
       .def(py::init<const EngineArgs&>(), py::arg("args"))
       .def("generate", &Engine::generate, py::arg("prompts"), py::arg("params"), py::arg("progress") = py::none(),
-           py::arg("native_bar") = false)
+           py::arg("native_bar") = false, py::arg("priority") = std::vector<int>{})
       .def("encode",
            [](Engine& e, const std::string& text, bool add_special_tokens) {
              return e.tokenizer().encode(text, add_special_tokens);
@@ -186,6 +186,7 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("data_parallel_rank", [](Engine& e) { return e.llm().data_parallel_rank(); })
       .def_property_readonly("data_parallel_size", [](Engine& e) { return e.llm().data_parallel_size(); })
       .def("stats", &Engine::stats)
+      .def("get_metrics", [](Engine& e) { return e.llm().get_metrics(); })
       .def("sleep", &Engine::sleep, py::arg("level") = 1)
       .def("wake_up", &Engine::wake_up, py::arg("tags") = py::none())
       .def("is_sleeping", [](Engine& e) { return e.llm().is_sleeping(); })

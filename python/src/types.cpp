@@ -42,7 +42,8 @@ void bind_engine_args(py::module_& m) {
       .def_readwrite("distributed_timeout_s", &EngineArgs::distributed_timeout_s)
       .def_readwrite("enforce_eager", &EngineArgs::enforce_eager)
       .def_readwrite("enable_sleep_mode", &EngineArgs::enable_sleep_mode)
-      .def_readwrite("max_logprobs", &EngineArgs::max_logprobs);
+      .def_readwrite("max_logprobs", &EngineArgs::max_logprobs)
+      .def_readwrite("scheduling_policy", &EngineArgs::scheduling_policy);
 }
 
 // What Python needs to know of a field's C++ type to convert a value for it (python/shardlm/sampling_params.py).
@@ -117,6 +118,32 @@ void bind_outputs(py::module_& m) {
       .def_readonly("finish_reason", &CompletionOutput::finish_reason)
       .def_readonly("stop_reason_str", &CompletionOutput::stop_reason_str)
       .def_readonly("stop_reason_token", &CompletionOutput::stop_reason_token);
+  py::class_<RequestMetrics>(m, "RequestMetrics")
+      .def_readonly("arrival_time", &RequestMetrics::arrival_time)
+      .def_readonly("first_scheduled_time", &RequestMetrics::first_scheduled_time)
+      .def_readonly("first_token_time", &RequestMetrics::first_token_time)
+      .def_readonly("last_token_time", &RequestMetrics::last_token_time)
+      .def_readonly("finished_time", &RequestMetrics::finished_time)
+      .def_readonly("time_in_queue", &RequestMetrics::time_in_queue)
+      .def_readonly("first_token_latency", &RequestMetrics::first_token_latency)
+      .def_readonly("num_generation_tokens", &RequestMetrics::num_generation_tokens);
+  py::class_<Metric>(m, "Metric")
+      .def_readonly("name", &Metric::name)
+      .def_property_readonly("kind",
+                             [](const Metric& x) {
+                               switch (x.kind) {
+                                 case MetricKind::Counter: return "counter";
+                                 case MetricKind::Gauge: return "gauge";
+                                 case MetricKind::Histogram: return "histogram";
+                               }
+                               return "gauge";
+                             })
+      .def_readonly("labels", &Metric::labels)
+      .def_readonly("value", &Metric::value)
+      .def_readonly("bucket_bounds", &Metric::bucket_bounds)
+      .def_readonly("bucket_counts", &Metric::bucket_counts)
+      .def_readonly("count", &Metric::count)
+      .def_readonly("sum", &Metric::sum);
   py::class_<RequestOutput>(m, "RequestOutput")
       .def_readonly("request_id", &RequestOutput::request_id)
       .def_readonly("prompt", &RequestOutput::prompt)
@@ -126,7 +153,8 @@ void bind_outputs(py::module_& m) {
       .def_readonly("num_cached_tokens", &RequestOutput::num_cached_tokens)
       .def_readonly("outputs", &RequestOutput::outputs)
       .def_readonly("finished", &RequestOutput::finished)
-      .def_readonly("error", &RequestOutput::error);
+      .def_readonly("error", &RequestOutput::error)
+      .def_readonly("metrics", &RequestOutput::metrics);
   py::class_<ParameterInfo>(m, "ParameterInfo")
       .def_readonly("name", &ParameterInfo::name)
       .def_readonly("local_shape", &ParameterInfo::local_shape)

@@ -165,3 +165,10 @@ def test_sampling_flags_reach_the_jsonl_as_llm_generate_gives_them(tiny_opt, tmp
     assert bad.returncode != 0 and "--logit-bias: '10:5' is not TOKEN_ID=BIAS" in bad.stderr
     bad = _generate(tiny_opt, "--prompt", "Hi", "--prompt-logprobs", "-2")
     assert bad.returncode != 0 and "prompt_logprobs must be non-negative or -1, got -2." in bad.stderr
+
+
+def test_scheduling_policy_flag_is_checked_and_accepted(tiny_opt):
+    bad = _generate(tiny_opt, "--prompt", "Hi", "--scheduling-policy", "lifo")
+    assert bad.returncode != 0 and "--scheduling-policy" in bad.stderr and "lifo" in bad.stderr
+    good = _generate(tiny_opt, "--prompt", "Hi", "--scheduling-policy", "priority")
+    assert good.returncode == 0, good.stderr

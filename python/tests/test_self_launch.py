@@ -147,3 +147,15 @@ def test_serve_needs_a_launcher_for_several_ranks(tiny_opt):
     r = subprocess.run([str(BUILD / "bin" / "shardlm"), "serve", str(tiny_opt), "--tensor-parallel-size", "2"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "not started by a launcher" in r.stderr and "shardlm-run --nproc-per-node=2" in r.stderr, r.stderr
+
+
+def test_priority_reaches_the_workers(tiny_opt, reference):
+    # generate(priority=...) travels with the call: the worker schedules in the same order, so the ranks agree.
+    llm = shardlm.LLM(str(tiny_opt), tensor_parallel_size=2, dtype="float32", scheduling_policy="priority",
+                      max_num_seqs=1)
+    outs = llm.generate(PROMPTS, shardlm.SamplingParams(**GREEDY), use_tqdm=False, priority=[2, 0, 1])
+    got = [(o.outputs[0].token_ids, [lp[t].logprob for t, lp in zip(o.outputs[0].token_ids, o.outputs[0].logprobs)])
+           for o in outs]
+    assert _close(got, reference)
+    order = sorted(range(3), key=lambda i: outs[i].metrics.first_scheduled_time)
+    assert order == [1, 2, 0]

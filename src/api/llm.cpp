@@ -36,7 +36,8 @@ EngineArgs args_for(const std::string& model) {
 
 
 // Every input of a generate() call that the ranks of a tensor-parallel group must share, field by field.
-InputDigest generate_digest(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params) {
+InputDigest generate_digest(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
+                            const std::vector<int>& priority) {
   InputDigest d;
   d.add_value("the number of prompts", prompts.size());
   for (const Prompt& p : prompts) {
@@ -50,6 +51,7 @@ InputDigest generate_digest(const std::vector<Prompt>& prompts, const std::vecto
     const nlohmann::json fields = sampling_params_to_json(s);  // alive while items() walks it
     for (const auto& [name, value] : fields.items()) d.add("SamplingParams." + name, value.dump());
   }
+  for (int p : priority) d.add_value("priority", p);
   return d;
 }
 
@@ -93,16 +95,19 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, con
 }
 
 std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
-                                         const GenerateHooks& hooks) {
+                                         const GenerateHooks& hooks, const std::vector<int>& priority) {
   if (params.size() != prompts.size())
     throw std::invalid_argument("generate: got " + std::to_string(params.size()) + " SamplingParams for " +
                                 std::to_string(prompts.size()) + " prompts");
-  if (!self_launch_) return run_generate(prompts, params, hooks);
+  if (!priority.empty() && priority.size() != prompts.size())
+    throw std::invalid_argument("generate: the lengths of prompts (" + std::to_string(prompts.size()) +
+                                ") and priority (" + std::to_string(priority.size()) + ") must be the same");
+  if (!self_launch_) return run_generate(prompts, params, hooks, priority);
   // Self-launched ranks run the same call; before each step they wait for 's' (step) or 'a' (abort), sent when
   // this rank's own check passes or fails. A hook of the caller's that throws between steps aborts the call
   // here, so the workers are told too (unless no step is left: then they are not waiting for a flag).
   nlohmann::json command{{"op", "generate"}, {"prompts", nlohmann::json::array()}, {"params", nlohmann::json::array()},
-                         {"reject_whole_call", hooks.reject_whole_call}};
+                         {"reject_whole_call", hooks.reject_whole_call}, {"priority", priority}};
   for (const Prompt& p : prompts) command["prompts"].push_back(prompt_to_json(p));
   for (const SamplingParams& p : params) command["params"].push_back(sampling_params_to_json(p));
   SelfLaunch& workers = *self_launch_;
@@ -141,15 +146,17 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, con
         throw;
       }
     };
-  return run_generate(prompts, params, led);
+  return run_generate(prompts, params, led, priority);
 }
 
 std::vector<RequestOutput> LLM::run_generate(const std::vector<Prompt>& prompts,
-                                             const std::vector<SamplingParams>& params, const GenerateHooks& hooks) {
+                                             const std::vector<SamplingParams>& params, const GenerateHooks& hooks,
+                                             const std::vector<int>& priority) {
   // Before anything a rank could do alone (validation may fail on one rank only when their inputs differ).
   if (ProcessGroup* g = engine_->distributed().tp.cpu_group.get(); g && g->size() > 1)
-    require_agreement(*g, generate_digest(prompts, params), "generate");
+    require_agreement(*g, generate_digest(prompts, params, priority), "generate");
   for (const auto& p : params) p.validate();
+  for (int p : priority) engine_->check_priority(p);
   engine_->check_awake();
   const size_t n = prompts.size();
   std::vector<RequestOutput> results(n);
@@ -164,7 +171,8 @@ std::vector<RequestOutput> LLM::run_generate(const std::vector<Prompt>& prompts,
     // the prompts before it queued, or their requests would run in a later call.
     for (size_t i = 0; i < n; ++i) {
       ids[i] = std::to_string(next_request_id_++);
-      std::optional<RequestOutput> rejected = engine_->add_request(ids[i], prompts[i], params[i]);
+      std::optional<RequestOutput> rejected =
+          engine_->add_request(ids[i], prompts[i], params[i], priority.empty() ? 0 : priority[i]);
       if (rejected) {
         if (hooks.reject_whole_call)
           throw std::invalid_argument("prompt " + std::to_string(i) + ": " + rejected->error.value_or("rejected"));
@@ -260,6 +268,7 @@ int LLM::world_size() const { return engine_->distributed().world.world_size; }
 int LLM::data_parallel_rank() const { return engine_->distributed().dp.rank_in_group; }
 int LLM::data_parallel_size() const { return engine_->distributed().dp.world_size; }
 EngineStats LLM::stats() const { return engine_->stats(); }
+std::vector<Metric> LLM::get_metrics() const { return engine_->get_metrics(); }
 
 // With self-launched ranks each call goes to the workers first, then runs here.
 void LLM::sleep(int level) {

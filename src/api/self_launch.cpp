@@ -261,7 +261,7 @@ int run_self_launched_worker() {
           }
           if (*flag != "s") throw std::runtime_error("aborted by rank 0");
         };
-        llm.generate(prompts, params, hooks);
+        llm.generate(prompts, params, hooks, cmd.at("priority").get<std::vector<int>>());
       } else if (op == "sleep") {
         llm.sleep(cmd.at("level").get<int>());
       } else if (op == "wake_up") {

@@ -33,6 +33,7 @@ struct LLMEngine::RequestState {
   std::vector<int32_t> prompt_token_ranks;
   int next_prompt_position = 1;
   bool prompt_logprobs_streamed = false;
+  RequestMetrics metrics;
 };
 
 namespace {
@@ -153,6 +154,8 @@ LLMEngine::LLMEngine(const EngineArgs& given, const LaunchEnv* launch) : args_(g
   if (args.max_model_len < 0)
     throw std::invalid_argument("max_model_len must be positive (or 0: the model's limit), got " +
                                 std::to_string(args.max_model_len));
+  if (args.scheduling_policy != "fcfs" && args.scheduling_policy != "priority")
+    throw std::invalid_argument("scheduling_policy must be 'fcfs' or 'priority', got '" + args.scheduling_policy + "'");
   if (args.distributed_executor_backend != "external_launcher" && args.distributed_executor_backend != "" &&
       args.distributed_executor_backend != "mp" && args.distributed_executor_backend != "uni")
     throw std::invalid_argument("distributed_executor_backend must be 'external_launcher', 'mp', 'uni' or unset, got '" +
@@ -244,6 +247,7 @@ LLMEngine::LLMEngine(const EngineArgs& given, const LaunchEnv* launch) : args_(g
     d.add_value("enable_chunked_prefill", args.enable_chunked_prefill);
     d.add_value("seed (the engine's)", args.seed);
     d.add_value("max_logprobs", args.max_logprobs);
+    d.add("scheduling_policy", args.scheduling_policy);
     d.add("the tokenizer", std::to_string(tokenizer_->vocab_size()));
     require_agreement(*dist_->tp.cpu_group, d, "LLM");
     Tensor t = Tensor::empty({1}, DType::I64);
@@ -276,6 +280,7 @@ LLMEngine::LLMEngine(const EngineArgs& given, const LaunchEnv* launch) : args_(g
   sc.max_model_len = max_model_len_;
   sc.enable_prefix_caching = args.enable_prefix_caching;
   sc.enable_chunked_prefill = args.enable_chunked_prefill;
+  sc.policy = args.scheduling_policy == "priority" ? SchedulingPolicy::Priority : SchedulingPolicy::Fcfs;
   scheduler_ = std::make_unique<Scheduler>(sc);
 }
 
@@ -321,8 +326,17 @@ int64_t LLMEngine::profile_kv_budget(int64_t block_bytes, DType kv_dtype) {
   return budget;
 }
 
+void LLMEngine::check_priority(int priority) const {
+  if (priority != 0 && args_.scheduling_policy != "priority")
+    throw std::invalid_argument("Got priority " + std::to_string(priority) +
+                                " but Priority scheduling is not enabled (construct the LLM with "
+                                "scheduling_policy='priority')");
+}
+
 std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_id, const Prompt& prompt,
-                                                    const SamplingParams& given) {
+                                                    const SamplingParams& given, int priority,
+                                                    std::optional<double> arrival_time) {
+  check_priority(priority);
   SamplingParams params = given;
   if (const std::string warning = params.normalize(); !warning.empty())
     std::fprintf(stderr, "shardlm: WARNING: %s\n", warning.c_str());
@@ -334,6 +348,7 @@ std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_i
   auto r = std::make_unique<RequestState>();
   r->request_id = request_id;
   r->prompt = prompt;
+  r->metrics.arrival_time = arrival_time ? *arrival_time : metrics_clock_now();
   r->prompt_ids = prompt.token_ids ? *prompt.token_ids : tokenizer_->encode(prompt.text, true);
   if (params.truncate_prompt_tokens) {  // keep the last k tokens (-1: max_model_len), as vLLM
     const size_t keep = (size_t)(*params.truncate_prompt_tokens == -1 ? max_model_len_ : *params.truncate_prompt_tokens);
@@ -351,6 +366,7 @@ std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_i
     o.prompt_token_ids = r->prompt_ids;
     o.finished = true;
     o.error = why;
+    o.metrics = r->metrics;
     return o;
   };
   const int prompt_len = (int)r->prompt_ids.size();
@@ -385,6 +401,7 @@ std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_i
     req->request_id = seq->sequence_id;
     req->prompt_token_ids = r->prompt_ids;
     req->max_tokens = seq->max_tokens;
+    req->priority = priority;
     // Sequence 0 computes the prompt logprobs: every prompt position, none read from the prefix cache.
     req->skip_reading_prefix_cache = i == 0 && params.prompt_logprobs.has_value();
     scheduler_->add_request(std::move(req));
@@ -425,6 +442,7 @@ RequestOutput LLMEngine::make_output(const RequestState& r) const {
   o.prompt_token_ranks = r.prompt_token_ranks;
   o.num_cached_tokens = r.num_cached_tokens;
   o.finished = true;
+  o.metrics = r.metrics;
   for (const auto& s : r.seqs) o.outputs.push_back(s->out);
   return o;
 }
@@ -434,6 +452,7 @@ void LLMEngine::abort_request(const std::string& request_id) {
   if (it == requests_.end()) return;
   for (auto& s : it->second->seqs)
     if (!s->finished) finish_sequence(*s, "abort");
+  record_finished(*it->second, "abort", metrics_clock_now());
   requests_.erase(it);
 }
 
@@ -467,6 +486,10 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
     Request* r = sr.request;
     const SequenceState& seq = *sequences_.at(r->request_id);
     RequestState& owner = *requests_.at(seq.parent_id);
+    if (owner.metrics.first_scheduled_time == 0) {
+      owner.metrics.first_scheduled_time = metrics_clock_now();
+      owner.metrics.time_in_queue = owner.metrics.first_scheduled_time - owner.metrics.arrival_time;
+    }
     const int start = r->num_computed_tokens;
     for (int t = start; t < start + sr.num_new_tokens; ++t) chunks[i].push_back(r->token_at(t));
     const bool wants = start + sr.num_new_tokens == r->num_tokens();
@@ -525,6 +548,12 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
   scheduler_->update_from_output(sched, sampled);
 
   std::map<std::string, size_t> delta_of;  // parent request -> its entry in *deltas
+  const double now = metrics_clock_now();
+  {
+    std::map<std::string, int> tokens_of;  // parent request -> tokens it gained in this step
+    for (const auto& [id, length] : lengths) ++tokens_of[sequences_.at(id)->parent_id];
+    for (const auto& [parent, n] : tokens_of) record_tokens(*requests_.at(parent), n, now);
+  }
   for (size_t k = 0; k < lengths.size(); ++k) {
     SequenceState& seq = *sequences_.at(lengths[k].first);
     ++generated_tokens_;
@@ -553,11 +582,30 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
     RequestState& r = *requests_.at(parent);
     if (++r.num_finished == (int)r.seqs.size()) {
       if (delta) delta->finished = true;
+      record_finished(r, r.seqs[0]->out.finish_reason, now);
       done.push_back(make_output(r));
       requests_.erase(parent);
     }
   }
   return done;
+}
+
+void LLMEngine::record_tokens(RequestState& r, int num_tokens, double now) {
+  RequestMetrics& m = r.metrics;
+  if (m.first_token_time == 0) {
+    m.first_token_time = now;
+    m.first_token_latency = now - m.arrival_time;
+    metrics_.first_token(m);
+  } else {
+    metrics_.token_gap(now - m.last_token_time);
+  }
+  m.last_token_time = now;
+  m.num_generation_tokens += num_tokens;
+}
+
+void LLMEngine::record_finished(RequestState& r, const std::string& reason, double now) {
+  r.metrics.finished_time = now;
+  metrics_.finished(r.metrics, reason);
 }
 
 void LLMEngine::record_prompt_logprobs(RequestState& r, const Tensor& host_logits, int64_t first_row, int start,
@@ -642,7 +690,31 @@ EngineStats LLMEngine::stats() const {
   e.num_steps = num_steps_;
   e.prompt_tokens = prompt_tokens_;
   e.generated_tokens = generated_tokens_;
+  e.num_running = (int64_t)s.num_running;
+  e.num_waiting = (int64_t)s.num_waiting;
   return e;
+}
+
+std::vector<Metric> LLMEngine::get_metrics() const {
+  const EngineStats s = stats();
+  std::vector<Metric> out;
+  auto add = [&](const char* name, MetricKind kind, double value) {
+    Metric m;
+    m.name = name;
+    m.kind = kind;
+    m.value = value;
+    out.push_back(m);
+  };
+  add("vllm:num_requests_running", MetricKind::Gauge, (double)s.num_running);
+  add("vllm:num_requests_waiting", MetricKind::Gauge, (double)s.num_waiting);
+  add("vllm:kv_cache_usage_perc", MetricKind::Gauge, s.kv_cache_usage);
+  add("vllm:prompt_tokens", MetricKind::Counter, (double)s.prompt_tokens);
+  add("vllm:generation_tokens", MetricKind::Counter, (double)s.generated_tokens);
+  add("vllm:num_preemptions", MetricKind::Counter, (double)s.num_preemptions);
+  add("vllm:prefix_cache_queries", MetricKind::Counter, (double)s.prefix_cache_queries_tokens);
+  add("vllm:prefix_cache_hits", MetricKind::Counter, (double)s.prefix_cache_hits_tokens);
+  for (Metric& m : metrics_.snapshot()) out.push_back(std::move(m));
+  return out;
 }
 
 void LLMEngine::reload_weights() {

@@ -4,12 +4,14 @@
 // schedules.
 #pragma once
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "distributed/launch_env.h"
 #include "distributed/process_group.h"
+#include "engine/engine_metrics.h"
 #include "engine/model_runner.h"
 #include "engine/output_processor.h"
 #include "engine/scheduler.h"
@@ -33,11 +35,17 @@ class LLMEngine {
   // Adds a request; invalid parameters throw std::invalid_argument (before anything is queued). A request that
   // can never run (too long for max_model_len or the KV cache) is returned finished with `error` set.
   // `request_id` must be unique among unfinished requests. n > 1 becomes n sequences sharing the prompt.
+  // `priority` orders it under the "priority" scheduling policy (lower first; any other value than 0 under "fcfs"
+  // is std::invalid_argument, as vLLM). `arrival_time` (seconds since the epoch on metrics_clock_now()'s clock;
+  // default now) is where its latency metrics start, as vLLM's add_request.
   std::optional<RequestOutput> add_request(const std::string& request_id, const Prompt& prompt,
-                                           const SamplingParams& params);
+                                           const SamplingParams& params, int priority = 0,
+                                           std::optional<double> arrival_time = std::nullopt);
   // Runs one engine step; returns the requests that finished in it. With `deltas`, also fills it with what
   // every request that produced tokens gained in this step (streaming; see RequestDelta), in sampling order.
   std::vector<RequestOutput> step(std::vector<RequestDelta>* deltas = nullptr);
+  // std::invalid_argument unless the scheduling policy accepts `priority` (any value under "priority", 0 under "fcfs").
+  void check_priority(int priority) const;
   bool has_unfinished_requests() const { return !requests_.empty(); }
   void abort_request(const std::string& request_id);
 
@@ -48,6 +56,10 @@ class LLMEngine {
   const SamplingParams& default_sampling_params() const { return default_params_; }  // generation_config's
   int max_model_len() const { return max_model_len_; }
   EngineStats stats() const;
+  // vLLM's get_metrics(): queue gauges, token counters and the latency histograms (shardlm/metrics.h).
+  std::vector<Metric> get_metrics() const;
+  // The latency histograms and finish counters alone; thread-safe (the server reads them while the engine steps).
+  const EngineMetrics& metrics() const { return metrics_; }
   DistributedState& distributed() const { return *dist_; }
   const ModelRunner& runner() const { return *runner_; }
   Device device() const { return device_; }
@@ -70,6 +82,9 @@ class LLMEngine {
  private:
   struct RequestState;  // one user request: its prompt and its n sequences
   void finish_sequence(SequenceState& seq, const std::string& reason);
+  // Stamps a request's metrics when it produced tokens in a step, and when it finished (reason of output 0).
+  void record_tokens(RequestState& r, int num_tokens, double now);
+  void record_finished(RequestState& r, const std::string& reason, double now);
   RequestOutput make_output(const RequestState& r) const;
   // Fills r's prompt logprobs from `num_rows` rows of host logits starting at `first_row`, which belong to the
   // chunk starting at prompt position `start` (row j predicts the token at start + j + 1).
@@ -101,6 +116,7 @@ class LLMEngine {
   std::map<std::string, SequenceState*> sequences_;                  // by internal sequence id
   int64_t prompt_tokens_ = 0, generated_tokens_ = 0, num_steps_ = 0, sequences_counter_ = 0;
   std::vector<float> sampler_scratch_;
+  EngineMetrics metrics_;
 };
 
 }  // namespace shardlm

@@ -27,6 +27,7 @@ struct Request {
   int64_t arrival_index = 0;  // assigned by Scheduler::add_request (0, 1, 2, ...); order of admission
   std::vector<int32_t> prompt_token_ids;
   std::vector<int32_t> output_token_ids;
+  int priority = 0;  // under the priority policy: lower is scheduled first, higher is preempted first
   int max_tokens = 1;  // output tokens wanted; the engine enforces it (the scheduler sizes by it)
   int num_computed_tokens = 0;
   int num_cached_tokens = 0;  // prefix-cache hit (tokens) at the first schedule, for stats

@@ -1,4 +1,4 @@
-// Scheduler: admission checks, the per-step schedule (running first, then waiting FIFO), preemption,
+// Scheduler: admission checks, the per-step schedule (running first, then waiting in policy order), preemption,
 // applying a step's results, finishing, and the invariant check used by the tests.
 #include "engine/scheduler.h"
 
@@ -69,7 +69,36 @@ void Scheduler::add_request(std::unique_ptr<Request> req) {
   req->scheduled_before = false;
   Request* raw = req.get();
   requests_.emplace(id, std::move(req));
-  waiting_.push_back(raw);
+  enqueue_waiting(raw, false);
+}
+
+namespace {
+// The priority policy's order: lower priority value first, then earlier arrival.
+bool runs_before(const Request* a, const Request* b) {
+  return a->priority != b->priority ? a->priority < b->priority : a->arrival_index < b->arrival_index;
+}
+}  // namespace
+
+void Scheduler::enqueue_waiting(Request* req, bool preempted) {
+  switch (cfg_.policy) {
+    case SchedulingPolicy::Fcfs:
+      if (preempted) waiting_.push_front(req);
+      else waiting_.push_back(req);
+      return;
+    case SchedulingPolicy::Priority:
+      waiting_.insert(std::upper_bound(waiting_.begin(), waiting_.end(), req, runs_before), req);
+      return;
+  }
+}
+
+size_t Scheduler::victim_index() const {
+  switch (cfg_.policy) {
+    case SchedulingPolicy::Fcfs:
+      return running_.size() - 1;
+    case SchedulingPolicy::Priority:
+      return (size_t)(std::max_element(running_.begin(), running_.end(), runs_before) - running_.begin());
+  }
+  return running_.size() - 1;
 }
 
 int Scheduler::cap_new_tokens(int num_new_tokens, int token_budget) const {
@@ -109,16 +138,27 @@ void Scheduler::schedule_running(SchedulerOutput& out, int& token_budget) {
     SHARDLM_CHECK(num_new > 0, "running request '", req->request_id, "' has nothing to compute");
     bool preempted_self = false;
     while (!kv_.allocate_slots(*req, num_new)) {
-      // Running requests before `index` were scheduled this step; the back one never was (or is req).
-      Request* victim = running_.back();
-      running_.pop_back();
+      // Running requests before `index` were scheduled this step. Under FCFS the victim is the back one, never
+      // scheduled yet (or req itself); under the priority policy it may have been: its tokens are taken back.
+      const size_t v = victim_index();
+      Request* victim = running_[v];
+      running_.erase(running_.begin() + (std::ptrdiff_t)v);
+      if (v < index) {
+        auto it = std::find_if(out.scheduled.begin(), out.scheduled.end(),
+                               [&](const ScheduledRequest& sr) { return sr.request == victim; });
+        SHARDLM_CHECK(it != out.scheduled.end(), "preempted request '", victim->request_id, "' was not scheduled");
+        token_budget += it->num_new_tokens;
+        out.scheduled.erase(it);
+        --index;
+      }
       preempt(*victim, out);
       if (victim == req) {
         preempted_self = true;
         break;
       }
     }
-    if (preempted_self) break;
+    // running_[index] is now the next request (under FCFS there is none: the victim was the back one).
+    if (preempted_self) continue;
     out.scheduled.push_back({req, req->request_id, req->arrival_index, num_new});
     token_budget -= num_new;
     ++index;
@@ -140,7 +180,7 @@ void Scheduler::schedule_waiting(SchedulerOutput& out, int& token_budget) {
     const int num_uncached = req->num_tokens() - hit.num_tokens;
     if (!cfg_.enable_chunked_prefill && num_uncached > token_budget) break;
     const int num_new = cap_new_tokens(num_uncached, token_budget);
-    if (!kv_.allocate_slots(*req, num_new, hit)) break;  // FIFO: nobody behind it jumps the queue
+    if (!kv_.allocate_slots(*req, num_new, hit)) break;  // in queue order: nobody behind it jumps the queue
 
     waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(index));
     req->num_computed_tokens = hit.num_tokens;
@@ -163,7 +203,7 @@ void Scheduler::preempt(Request& req, SchedulerOutput& out) {
   req.status = RequestStatus::Preempted;
   ++req.num_preemptions;
   ++num_preemptions_;
-  waiting_.push_front(&req);
+  enqueue_waiting(&req, true);
   out.preempted_ids.push_back(req.request_id);
 }
 
@@ -299,6 +339,11 @@ void Scheduler::check_invariants() const {
     if (!queued.insert(r->request_id).second) fail("invariant: request '", r->request_id, "' queued twice");
     check_request_invariants(*r, false, holders);
   }
+  if (cfg_.policy == SchedulingPolicy::Priority)
+    for (size_t i = 1; i < waiting_.size(); ++i)
+      if (runs_before(waiting_[i], waiting_[i - 1]))
+        fail("invariant: waiting request '", waiting_[i]->request_id, "' is queued behind '", waiting_[i - 1]->request_id,
+             "' but has a lower (priority, arrival)");
   for (int32_t b = 0; b < pool.num_blocks(); ++b)
     if (pool.ref_count(b) != holders[b])
       fail("invariant: block ", b, " has ref_count ", pool.ref_count(b), " but ", holders[b], " block tables hold it");

@@ -1,6 +1,6 @@
 // Scheduler: vLLM V1's engine-core scheduling without prefill/decode phases. Each step it gives running
-// requests, then waiting ones (FIFO), a number of new tokens so that num_computed_tokens catches up with
-// num_tokens; chunked prefill, prefix-cache hits and preemption all fall out of that one rule.
+// requests, then waiting ones (in SchedulingPolicy order), a number of new tokens so that num_computed_tokens
+// catches up with num_tokens; chunked prefill, prefix-cache hits and preemption all fall out of that one rule.
 #pragma once
 #include <cstdint>
 #include <deque>
@@ -15,6 +15,13 @@
 
 namespace shardlm {
 
+// Order of the waiting queue and choice of preemption victim (vLLM's scheduling_policy).
+//   Fcfs:     waiting in arrival order (a preempted request goes back to the front); the running request
+//             admitted last is preempted first.
+//   Priority: waiting ordered by (priority, arrival_index), a preempted request re-enters by that key too; the
+//             running request with the largest (priority, arrival_index) is preempted first.
+enum class SchedulingPolicy { Fcfs, Priority };
+
 struct SchedulerConfig {
   int block_size = 16;                 // tokens per KV block
   int num_blocks = 0;                  // KV blocks in the pool (> 0)
@@ -24,6 +31,7 @@ struct SchedulerConfig {
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;  // off: a prompt is scheduled whole or not at all
   int long_prefill_token_threshold = 0;  // > 0: at most this many new tokens per request per step
+  SchedulingPolicy policy = SchedulingPolicy::Fcfs;
 
   // Throws Error naming the field. Without chunked prefill every sequence must fit one step's budget
   // (max_num_batched_tokens >= max_model_len), else a preempted long request could never come back.
@@ -108,6 +116,8 @@ class Scheduler {
   void schedule_running(SchedulerOutput& out, int& token_budget);
   void schedule_waiting(SchedulerOutput& out, int& token_budget);
   void preempt(Request& req, SchedulerOutput& out);
+  size_t victim_index() const;          // the running request to preempt first
+  void enqueue_waiting(Request* req, bool preempted);  // where the policy puts it
   Request* live_request(const ScheduledRequest& s) const;
   void check_request_invariants(const Request& req, bool running, std::vector<int>& holders) const;
 
@@ -115,7 +125,7 @@ class Scheduler {
   KVCacheManager kv_;
   std::map<std::string, std::unique_ptr<Request>> requests_;  // owner of every live request
   std::vector<Request*> running_;  // admission order; preemption takes the back
-  std::deque<Request*> waiting_;   // FIFO; preempted requests return to the front
+  std::deque<Request*> waiting_;   // in policy order (see SchedulingPolicy)
   std::vector<std::string> finished_since_schedule_;
   int64_t next_arrival_index_ = 0;
   int64_t num_steps_ = 0;

@@ -7,6 +7,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "engine/engine_metrics.h"
 #include "engine/llm_engine.h"
 #include "engine/sampling_params_json.h"
 
@@ -46,9 +47,10 @@ Plan decode(const std::string& bytes) {
 }
 
 // What every rank does with a plan's adds: the engine's answer (nullopt: queued; else the rejected output).
-std::optional<RequestOutput> add_to(LLMEngine& engine, const Plan::Add& a) {
+std::optional<RequestOutput> add_to(LLMEngine& engine, const Plan::Add& a,
+                                    std::optional<double> arrival_time = std::nullopt) {
   try {
-    return engine.add_request(a.id, a.prompt, a.params);
+    return engine.add_request(a.id, a.prompt, a.params, 0, arrival_time);
   } catch (const std::exception& e) {  // an id outside the vocabulary, say: that prompt alone fails
     RequestOutput failed;
     failed.request_id = a.id;
@@ -56,6 +58,11 @@ std::optional<RequestOutput> add_to(LLMEngine& engine, const Plan::Add& a) {
     failed.error = e.what();
     return failed;
   }
+}
+
+// A steady-clock time point of this process on the engine's metrics clock (seconds since the epoch).
+double arrival_time(std::chrono::steady_clock::time_point t) {
+  return metrics_clock_now() - std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
 }  // namespace
@@ -121,6 +128,8 @@ EngineStats EngineLoop::stats() {
   return stats_;
 }
 
+std::vector<Metric> EngineLoop::request_metrics() const { return engine_.metrics().snapshot(); }
+
 void EngineLoop::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -134,10 +143,8 @@ void EngineLoop::run() {
   struct Owner {
     std::shared_ptr<RequestStream> stream;
     int prompt_index;
-    Clock::time_point arrival, first_token, last_output;
-    bool started = false;
+    double arrival_time;  // when the HTTP call submitted it (the engine's metrics clock): latencies count from it
   };
-  const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   std::map<std::string, Owner> owners;  // engine request id -> who receives its events
   auto fail_all = [&](const std::string& why) {
     for (auto& [id, owner] : owners) owner.stream->push(StreamEvent{owner.prompt_index, std::nullopt, std::nullopt, why});
@@ -168,13 +175,12 @@ void EngineLoop::run() {
     for (const auto& p : incoming)
       for (size_t i = 0; i < p->prompts.size(); ++i) {
         plan.adds.push_back({"req-" + std::to_string(next_id_++), p->prompts[i], p->params});
-        add_owner.push_back(Owner{p->stream, (int)i, p->arrival, {}, {}, false});
+        add_owner.push_back(Owner{p->stream, (int)i, arrival_time(p->arrival)});
       }
     for (const auto& s : aborts)
       for (auto it = owners.begin(); it != owners.end();) {
         if (it->second.stream == s) {
-          plan.aborts.push_back(it->first);
-          metrics_.finished("abort");
+          plan.aborts.push_back(it->first);  // the engine counts it as finished by "abort"
           it = owners.erase(it);
         } else {
           ++it;
@@ -198,7 +204,7 @@ void EngineLoop::run() {
     }
     for (const std::string& id : plan.aborts) engine_.abort_request(id);
     for (size_t k = 0; k < plan.adds.size(); ++k) {
-      std::optional<RequestOutput> rejected = add_to(engine_, plan.adds[k]);
+      std::optional<RequestOutput> rejected = add_to(engine_, plan.adds[k], add_owner[k].arrival_time);
       if (rejected) add_owner[k].stream->push(StreamEvent{add_owner[k].prompt_index, std::nullopt, std::move(rejected), std::nullopt});
       else owners[plan.adds[k].id] = add_owner[k];
     }
@@ -220,32 +226,16 @@ void EngineLoop::run() {
       continue;
     }
     publish_stats();
-    const Clock::time_point now = Clock::now();
     for (RequestDelta& d : deltas) {
       auto it = owners.find(d.request_id);
       if (it == owners.end()) continue;
-      Owner& o = it->second;
-      const bool tokens = std::any_of(d.sequences.begin(), d.sequences.end(),
-                                      [](const SequenceDelta& s) { return !s.token_ids.empty(); });
-      if (tokens && !o.started) {
-        metrics_.time_to_first_token.observe(seconds(now - o.arrival));
-        o.started = true;
-        o.first_token = now;
-      } else if (tokens) {
-        metrics_.inter_token_latency.observe(seconds(now - o.last_output));
-      }
-      if (tokens) o.last_output = now;
+      const Owner& o = it->second;
       o.stream->push(StreamEvent{o.prompt_index, std::move(d), std::nullopt, std::nullopt});
     }
     for (RequestOutput& o : finished) {
       auto it = owners.find(o.request_id);
       if (it == owners.end()) continue;
       const Owner owner = it->second;
-      metrics_.e2e_request_latency.observe(seconds(now - owner.arrival));
-      const size_t generated = o.outputs.empty() ? 0 : o.outputs[0].token_ids.size();
-      if (owner.started && generated > 1)
-        metrics_.time_per_output_token.observe(seconds(owner.last_output - owner.first_token) / (double)(generated - 1));
-      if (!o.outputs.empty()) metrics_.finished(o.outputs[0].finish_reason);
       owners.erase(it);
       unfinished_ = (int64_t)owners.size();  // before the client can see its final output
       owner.stream->push(StreamEvent{owner.prompt_index, std::nullopt, std::move(o), std::nullopt});

@@ -80,8 +80,8 @@ class EngineLoop {
   int64_t num_queued();
   // The engine's counters as of its last step (read safely from any thread).
   EngineStats stats();
-  // Latency histograms and finished-request counts (thread-safe).
-  const RequestMetrics& metrics() const { return metrics_; }
+  // The engine's latency histograms and finished-request counts (thread-safe; see engine/engine_metrics.h).
+  std::vector<Metric> request_metrics() const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -100,7 +100,6 @@ class EngineLoop {
   std::atomic<int64_t> unfinished_{0};
   EngineStats stats_;  // under mu_
   int64_t next_id_ = 0;
-  RequestMetrics metrics_;
   std::thread thread_;  // last: starts in the constructor
 };
 

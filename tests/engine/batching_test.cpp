@@ -72,6 +72,22 @@ TEST_F(Batching, TinyKvBudgetForcesPreemption) {
   EXPECT_GT(st.num_preemptions, 0);
 }
 
+TEST_F(Batching, PriorityPolicyWithTinyKvBudget) {
+  // Priorities reorder admission and choose the preemption victims; every request's tokens stay the same.
+  EngineArgs a = cpu_args("tiny-opt");
+  a.kv_cache_memory_bytes = 12 * 16 * 1024;
+  a.scheduling_policy = "priority";
+  LLM llm(a);
+  std::vector<int> priority;
+  for (size_t i = 0; i < prompts_.size(); ++i) priority.push_back((int)((i * 7) % 5) - 2);
+  GenerateHooks hooks;
+  hooks.progress_bar = false;
+  const auto outs = llm.generate(prompts_, std::vector<SamplingParams>(prompts_.size(), greedy(kMaxTokens)), hooks, priority);
+  ASSERT_EQ(outs.size(), prompts_.size());
+  for (size_t i = 0; i < outs.size(); ++i) EXPECT_EQ(outs[i].outputs[0].token_ids, alone_[i]) << "prompt " << i;
+  EXPECT_GT(llm.stats().num_preemptions, 0);
+}
+
 TEST_F(Batching, ChunkedPrefillWithSmallTokenBudget) {
   EngineArgs a = cpu_args("tiny-opt");
   a.max_num_batched_tokens = 8;

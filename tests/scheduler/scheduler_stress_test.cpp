@@ -105,7 +105,9 @@ StressResult run_stress(const StressOptions& o) {
       const std::string id = "r" + std::to_string(next_request++);
       if (o.perturb_heap) junk.emplace_back(new char[junk_size(junk_rng)]);
       try {
-        sched.add_request(make_request(id, prompt, max_tokens));
+        std::unique_ptr<Request> req = make_request(id, prompt, max_tokens);
+        if (cfg.policy == SchedulingPolicy::Priority) req->priority = uniform(0, 3);
+        sched.add_request(std::move(req));
       } catch (const Error&) {
         const int64_t kv_tokens = std::min<int64_t>(static_cast<int64_t>(prompt.size()) + max_tokens - 1, cfg.max_model_len);
         const bool never_fits = static_cast<int>(prompt.size()) > cfg.max_model_len ||
@@ -319,4 +321,17 @@ TEST(SchedulerStress, IdenticalRunsMakeIdenticalSchedules) {
   EXPECT_TRUE(first.trace == second.trace) << "two identical runs diverged";
   EXPECT_TRUE(first.trace == third.trace) << "schedule depends on memory addresses";
   EXPECT_EQ(first.stats.num_preemptions, third.stats.num_preemptions);
+}
+
+TEST(SchedulerStress, PriorityPolicyTinyPool) {
+  StressOptions o;
+  o.cfg = tiny_pool();
+  o.cfg.policy = SchedulingPolicy::Priority;
+  o.seed = 11;
+  o.num_requests = 4000;
+  const StressResult r = run_stress(o);
+  expect_healthy(r, o, true);
+  o.perturb_heap = true;  // the priority order must not depend on addresses either
+  const StressResult again = run_stress(o);
+  EXPECT_TRUE(r.trace == again.trace) << "priority schedule depends on memory addresses";
 }

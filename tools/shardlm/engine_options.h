@@ -169,6 +169,10 @@ inline void add_engine_flags(CLI::App* app, EngineFlags& f, bool model_required 
   app->add_option("--dist-timeout", f.args.distributed_timeout_s, "seconds to wait for other ranks")
       ->capture_default_str()
       ->check(number_above(0.0));
+  app->add_option("--scheduling-policy", f.args.scheduling_policy,
+                  "fcfs (arrival order) or priority (by each request's priority, lower first; vLLM's)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fcfs", "priority"}));
   app->add_flag("--enforce-eager", f.args.enforce_eager, "run every step eagerly: no CUDA graphs for decode steps");
   app->add_option("--max-logprobs", f.args.max_logprobs, "most log-probabilities a request may ask for (-1: no limit)")
       ->capture_default_str()

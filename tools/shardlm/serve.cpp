@@ -151,7 +151,7 @@ int run_serve(ServeFlags& f) {
           (double)st.prefix_cache_queries_tokens);
     gauge("prefix_cache_hits_total", "Prompt tokens found in the prefix cache.", "counter",
           (double)st.prefix_cache_hits_tokens);
-    m += loop.metrics().prometheus("model_name=\"" + model_name + "\"");
+    m += server::prometheus_text(loop.request_metrics(), "model_name=\"" + model_name + "\"");
     res.set_content(m, "text/plain; version=0.0.4");
   });
   // vLLM's /tokenize and /detokenize (the tokenizer is immutable after loading: safe from HTTP threads).

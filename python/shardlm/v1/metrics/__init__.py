@@ -1,0 +1,1 @@
+"""See shardlm.v1.metrics.reader."""

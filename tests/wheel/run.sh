@@ -62,7 +62,8 @@ for f in "$PKG"/_shardlm*.so "$PKG/libshardlm.so" "$PKG/bin/shardlm" "$PKG/bin/s
 done
 for f in "$PKG"/_shardlm*.so "$PKG/bin/shardlm" "$PKG/bin/shardlm-run"; do
   resolved=$(ldd "$f" | awk '$1 == "libshardlm.so" {print $3}')
-  [[ "$resolved" == "$PKG/libshardlm.so" ]] || fail "$f loads libshardlm.so from '$resolved', not $PKG"
+  [[ -n "$resolved" && $(realpath "$resolved") == $(realpath "$PKG/libshardlm.so") ]] ||
+    fail "$f loads libshardlm.so from '$resolved', not from $PKG"
 done
 
 step "versions"

@@ -8,6 +8,7 @@ with tensor_parallel_size = world size, loads only its shard, and gets the same 
 
     torchrun --nproc-per-node=2 examples/torchrun_example.py
     build/bin/shardlm-run --nproc-per-node=2 python3 examples/torchrun_example.py
+    shardlm-run --nproc-per-node=2 python examples/torchrun_example.py     # after `pip install .`
 
 The model is --model, else $SHARDLM_MODEL, else "facebook/opt-125m" (a Hugging Face folder, or a hub id already
 in the local HF cache).

@@ -2,10 +2,10 @@
 # Installs every Debian package the build and the tests need. Idempotent; run as root (or with sudo).
 set -euo pipefail
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache  # ccache: cmake/compiler_cache.cmake
   nlohmann-json3-dev libpcre2-dev libopenblas-dev libgloo-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev libcpp-httplib-dev
-  pybind11-dev libdlpack-dev python3-dev python3-pytest python3-numpy python3-setuptools python3-wheel python3-pip
+  pybind11-dev libdlpack-dev python3-dev python3-pytest python3-numpy python3-venv python3-pip
   openmpi-bin libopenmpi-dev
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer
 )

@@ -18,6 +18,8 @@ if [[ -d build/python ]]; then
 fi
 echo "=== downstream: a program built on the installed library (find_package, pkg-config, add_subdirectory) ==="
 tests/downstream/run.sh --build build
+echo "=== wheel: pip install . into a fresh virtualenv, the seed example from the installed package ==="
+tests/wheel/run.sh --build build
 
 if [[ "${SHARDLM_SKIP_SANITIZERS:-0}" != "1" ]]; then
   echo "=== build (ASan + UBSan) ==="

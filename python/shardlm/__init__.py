@@ -12,6 +12,7 @@ to the other ranks through shardlm.distributed.get_world_group() / get_tp_group(
 
 from shardlm import distributed
 from shardlm._native import EngineError
+from shardlm._version import __version__  # written by CMake from project(shardlm VERSION ...)
 from shardlm.inputs import PromptType, TextPrompt, TokensPrompt
 from shardlm.beam_search import BeamSearchOutput, BeamSearchSequence
 from shardlm.llm import LLM
@@ -19,13 +20,6 @@ from shardlm.model import Model, ParameterInfo
 from shardlm.outputs import CompletionOutput, Logprob, RequestMetrics, RequestOutput
 from shardlm.sampling_params import BeamSearchParams, SamplingParams
 from shardlm.tokenizer import Tokenizer
-
-try:
-    from shardlm._version import __version__  # written by CMake from project(shardlm VERSION ...)
-except ImportError:  # installed by setup.py, which packages python/: pyproject.toml's copy (CMake checks they agree)
-    from importlib.metadata import version as _distribution_version
-
-    __version__ = _distribution_version("shardlm")
 
 __all__ = [
     "LLM",

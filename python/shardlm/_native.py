@@ -37,7 +37,7 @@ except ImportError as e:  # pragma: no cover - depends on the installation
     raise ImportError(
         f"shardlm: cannot load the compiled engine module _shardlm next to {__file__}: {e}. "
         "Build it with `cmake --build build --target _shardlm` and use PYTHONPATH=build/python, "
-        "or install the package with `pip install --no-build-isolation .`"
+        "or install the package with `pip install .`"
     ) from e
 
 EngineError = native.EngineError

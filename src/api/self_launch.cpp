@@ -35,15 +35,16 @@ namespace fs = std::filesystem;
 constexpr const char* kWorkerEnv = "SHARDLM_SELF_LAUNCH";
 
 // Where `shardlm` (whose `_worker` command runs a rank) lies: $SHARDLM_WORKER_BINARY, else beside the library
-// that holds this code (lib/../bin/shardlm in a build or install tree, or the same folder), else beside the
-// running program.
+// that holds this code (lib/../bin/shardlm in a build or install tree, bin/shardlm below it in the wheel, or the
+// same folder), else beside the running program.
 std::string worker_binary() {
   if (auto v = env_value("SHARDLM_WORKER_BINARY")) return *v;
   std::vector<fs::path> candidates;
   Dl_info info{};
   if (::dladdr(reinterpret_cast<void*>(&worker_binary), &info) && info.dli_fname) {
     const fs::path here = fs::absolute(info.dli_fname).parent_path();
-    candidates.push_back(here.parent_path() / "bin" / "shardlm");
+    candidates.push_back(here.parent_path() / "bin" / "shardlm");  // a build or install tree: lib/ and bin/
+    candidates.push_back(here / "bin" / "shardlm");                // the wheel: shardlm/libshardlm.so, shardlm/bin/
     candidates.push_back(here / "shardlm");
   }
   std::error_code ec;

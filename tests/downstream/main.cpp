@@ -32,6 +32,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s MODEL_DIR PROMPT MAX_TOKENS [EXPECTED_IDS]\n", argv[0]);
     return 2;
   }
+  // The library it runs with (shardlm::version()) is the one whose headers it was compiled against.
+  if (std::string_view(shardlm::version()) != SHARDLM_VERSION) {
+    std::fprintf(stderr, "shardlm_downstream: libshardlm.so is version %s, its headers %s\n", shardlm::version(),
+                 SHARDLM_VERSION);
+    return 1;
+  }
   try {
     shardlm::EngineArgs args;
     args.model = argv[1];

@@ -10,10 +10,13 @@
 #include "commands.h"
 #include "core/error.h"
 #include "distributed/error_file.h"
+#include "shardlm/version.h"
 #include "vllm_spellings.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"shardlm: LLM inference with tensor parallelism across launcher-started processes"};
+  // The version of the libshardlm.so this program loaded, which is the one Python's shardlm.__version__ names.
+  app.set_version_flag("--version", shardlm::version(), "Print the version and exit");
   app.require_subcommand(1);
   std::map<CLI::App*, std::function<int()>> runners;
   using namespace shardlm::cli;

@@ -17,7 +17,7 @@ class ProcessGroup {
   virtual ~ProcessGroup() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  virtual std::string backend() const = 0;  // "gloo" (later "nccl"); "single" for one process
+  virtual std::string backend() const = 0;  // "gloo", "shm", "nccl"; "single" for one process
   // In place; F32, I32, I64, F16, BF16, U8.
   virtual void all_reduce(Tensor& t, ReduceOp op = ReduceOp::Sum) = 0;
   // out: size()*in.dim(0) rows along dim 0, in rank order; other dims and dtype as in.

@@ -63,8 +63,7 @@ class Model {
 };
 
 using ModelFactory = std::function<std::unique_ptr<Model>(const ModelConfig&, LoadContext&)>;
-// Called once per architecture file (see registry.cpp).
-void register_model(const std::string& architecture, ModelFactory factory);
+// The architectures, one line each in registry.cpp's table.
 std::vector<std::string> supported_architectures();
 // Builds the architecture named in the config, loading this rank's shard through ctx.
 std::unique_ptr<Model> create_model(const ModelConfig& cfg, LoadContext& ctx);

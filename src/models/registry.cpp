@@ -23,8 +23,6 @@ std::map<std::string, ModelFactory>& registry() {
 }
 }  // namespace
 
-void register_model(const std::string& architecture, ModelFactory factory) { registry()[architecture] = std::move(factory); }
-
 std::vector<std::string> supported_architectures() {
   std::vector<std::string> names;
   for (const auto& [k, v] : registry()) names.push_back(k);

@@ -106,7 +106,7 @@ void write_json(OutputFile& out, const nlohmann::json& j) {
 int run_throughput(BenchFlags& b) {
   OutputFile json_out = open_output_json(b.output_json);
   const RandomDataset dataset = dataset_of(b, b.num_prompts);
-  LLM llm(b.engine.resolve());
+  LLM llm(b.engine.args);
   const std::vector<BenchRequest> requests = sample_random_requests(dataset, llm.vocab_size());
   check_fits(requests, llm.max_model_len());
   std::vector<Prompt> prompts;
@@ -156,7 +156,7 @@ int run_latency(BenchFlags& b) {
   if (b.num_iters < 1) throw std::invalid_argument("--num-iters must be at least 1");
   OutputFile json_out = open_output_json(b.output_json);
   const RandomDataset dataset = dataset_of(b, b.batch_size);
-  LLM llm(b.engine.resolve());
+  LLM llm(b.engine.args);
   const std::vector<BenchRequest> requests = sample_random_requests(dataset, llm.vocab_size());
   check_fits(requests, llm.max_model_len());
   std::vector<Prompt> prompts;

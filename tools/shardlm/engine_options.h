@@ -93,14 +93,7 @@ inline CLI::Validator human_readable_length(int64_t max) {
 
 struct EngineFlags {
   EngineArgs args;
-  bool no_prefix_caching = false, no_chunked_prefill = false;
   int pipeline_parallel_size = 1;  // only 1: checked by its flag
-  EngineArgs resolve() const {
-    EngineArgs a = args;
-    if (no_prefix_caching) a.enable_prefix_caching = false;
-    if (no_chunked_prefill) a.enable_chunked_prefill = false;
-    return a;
-  }
 };
 
 inline void add_engine_flags(CLI::App* app, EngineFlags& f, bool model_required = true) {

@@ -133,7 +133,7 @@ int run_generate(GenerateFlags& g) {
   OutputFile jsonl;
   if (!g.output_jsonl.empty()) jsonl = OutputFile(substitute_rank(g.output_jsonl, detect_launch_env().rank), "--output-jsonl");
 
-  LLM llm(g.engine.resolve());
+  LLM llm(g.engine.args);
   std::vector<RequestOutput> outs = llm.generate(prompts, sp, !g.no_progress);
   int failed = 0;
   for (const auto& o : outs) {

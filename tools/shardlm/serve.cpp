@@ -71,7 +71,7 @@ int run_serve(ServeFlags& f) {
   // The server steps its engine itself (EngineLoop), so its ranks come from a launcher, never self-launched: with
   // --tensor-parallel-size N and no launcher, the engine's error says to start N ranks with shardlm-run.
   if (f.engine.args.distributed_executor_backend.empty()) f.engine.args.distributed_executor_backend = "external_launcher";
-  LLM llm(f.engine.resolve());
+  LLM llm(f.engine.args);
   if (llm.data_parallel_size() > 1)
     fail("serve: data parallelism (", llm.data_parallel_size(), " replicas) is not supported by the server; "
          "launch tensor_parallel_size ranks");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/env_vars.h"
+#include "distributed/launch_env.h"
 
 namespace shardlm::cuda {
 
@@ -28,25 +29,12 @@ int visible_device_count() {
   return n;
 }
 
-// LOCAL_RANK as torchrun / mpirun (OMPI_COMM_WORLD_LOCAL_RANK) / srun (SLURM_LOCALID) spell it.
-int local_rank_from_env() {
-  for (const char* name : {"LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"}) {
-    const std::optional<std::string> value = env_value(name);
-    if (!value) continue;
-    const char* v = value->c_str();
-    char* end = nullptr;
-    long r = std::strtol(v, &end, 10);
-    if (*end != '\0' || r < 0) fail("environment variable ", name, "='", v, "' is not a non-negative integer");
-    return (int)r;
-  }
-  return 0;
-}
 
 int chosen_device_locked() {
   if (g_device < 0) {
     int n = visible_device_count();
     if (n == 0) fail("no CUDA device is visible (check the driver and CUDA_VISIBLE_DEVICES)");
-    g_device = local_rank_from_env() % n;
+    g_device = detect_launch_env().local_rank % n;  // the launcher's local rank: one GPU per rank on a host
   }
   return g_device;
 }

@@ -128,24 +128,19 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts, con
     }
     workers.send_flag(true);
   };
-  if (hooks.on_delta)
-    led.on_delta = [abort_workers, user = hooks.on_delta](const RequestDelta& d) {
+  // The caller's hooks between steps: one that throws aborts the call on the workers too.
+  auto guarded = [&abort_workers](auto user) {
+    return [abort_workers, user](const auto&... args) {
       try {
-        user(d);
+        user(args...);
       } catch (...) {
         abort_workers();
         throw;
       }
     };
-  if (hooks.on_progress)
-    led.on_progress = [abort_workers, user = hooks.on_progress](int64_t finished, int64_t in, int64_t out) {
-      try {
-        user(finished, in, out);
-      } catch (...) {
-        abort_workers();
-        throw;
-      }
-    };
+  };
+  if (hooks.on_delta) led.on_delta = guarded(hooks.on_delta);
+  if (hooks.on_progress) led.on_progress = guarded(hooks.on_progress);
   return run_generate(prompts, params, led, priority);
 }
 

@@ -40,8 +40,10 @@ Tensor ints_gpu(const std::vector<int32_t>& v, std::vector<int64_t> shape) {
 }
 
 // Mean milliseconds per call over `iters` after warm-up, timed with events on the backend's stream.
+// BENCH_OPS_ONCE=1 runs each case once without warm-up (for a profiler attached to the process).
 double time_ms(const std::function<void()>& fn, int iters = 20) {
-  for (int i = 0; i < 3; ++i) fn();
+  if (std::getenv("BENCH_OPS_ONCE")) iters = 1;
+  for (int i = 0; i < (iters == 1 ? 0 : 3); ++i) fn();
   cudaStream_t s = cuda::stream();
   cudaEvent_t a, b;
   cudaEventCreate(&a);
@@ -192,36 +194,72 @@ void bench_decode_linear(DType dt) {
   std::printf("\n");
 }
 
-// seqs sequences of ctx tokens each; q_len new rows per sequence (1: decode).
-void bench_attention(DType dt, int seqs, int ctx, int q_len) {
+// One attention call over sequences given as (context length, new query rows); rows of 1 are decode.
+struct AttnSeq {
+  int ctx, q_len;
+};
+void bench_attention_seqs(DType dt, const std::string& name, const std::vector<AttnSeq>& seqs_in) {
   const int64_t Hq = 32, Hk = 8, D = 128, bs = 16;
-  const int64_t blocks_per_seq = (ctx + bs - 1) / bs, num_blocks = seqs * blocks_per_seq;
+  const int seqs = (int)seqs_in.size();
+  int max_blocks = 0, max_q = 0, max_ctx = 0;
+  for (const AttnSeq& s : seqs_in) {
+    max_blocks = std::max(max_blocks, (int)((s.ctx + bs - 1) / bs));
+    max_q = std::max(max_q, s.q_len);
+    max_ctx = std::max(max_ctx, s.ctx);
+  }
+  const int64_t num_blocks = (int64_t)seqs * max_blocks;
   std::vector<int32_t> ids((size_t)num_blocks);
   std::iota(ids.begin(), ids.end(), 0);
   std::shuffle(ids.begin(), ids.end(), std::mt19937(3));
-  std::vector<int32_t> qsl, lens;
-  for (int s = 0; s <= seqs; ++s) qsl.push_back(s * q_len);
-  for (int s = 0; s < seqs; ++s) lens.push_back(ctx);
+  std::vector<int32_t> qsl{0}, lens;
+  for (const AttnSeq& s : seqs_in) {
+    qsl.push_back(qsl.back() + s.q_len);
+    lens.push_back(s.ctx);
+  }
   AttentionMetadata m;
   m.query_start_loc = ints_gpu(qsl, {seqs + 1});
   m.seq_lens = ints_gpu(lens, {seqs});
-  m.block_tables = ints_gpu(ids, {seqs, blocks_per_seq});
+  m.block_tables = ints_gpu(ids, {seqs, max_blocks});
   m.num_seqs = seqs;
-  m.max_query_len = q_len;
-  m.max_seq_len = ctx;
-  const int64_t T = (int64_t)seqs * q_len;
+  m.max_query_len = max_q;
+  m.max_seq_len = max_ctx;
+  const int64_t T = qsl.back();
   Tensor q = rand_gpu({T, Hq, D}, dt, 4);
-  Tensor kc = rand_gpu({num_blocks, bs, Hk, D}, dt, 5), vc = rand_gpu({num_blocks, bs, Hk, D}, dt, 6);
+  Tensor kc = big_gpu({num_blocks, bs, Hk, D}, dt), vc = big_gpu({num_blocks, bs, Hk, D}, dt);
   Tensor out = Tensor::empty({T, Hq, D}, dt, Device::CUDA);
   double ms = time_ms([&] { ops::paged_attention(q, kc, vc, m, 0.088f, out); });
   const double es = (double)dtype_size(dt);
-  const double kv_bytes = 2.0 * seqs * ctx * Hk * D * es;
-  // Causal FLOPs: each query row at position p sees p+1 keys; 4 FLOPs per (row, key, feature) pair.
-  double pairs = 0;
-  for (int j = 0; j < q_len; ++j) pairs += ctx - q_len + j + 1;
-  const double flops = 4.0 * seqs * pairs * Hq * D;
-  row("paged_attention seqs=" + std::to_string(seqs) + " ctx=" + std::to_string(ctx) + " q=" + std::to_string(q_len),
-      ms, kv_bytes + 2.0 * T * Hq * D * es, flops);
+  // Bytes: each sequence's K and V once, Q in, O out. Causal FLOPs: a query row at position p sees p+1 keys;
+  // 4 FLOPs per (row, key, feature) pair.
+  double kv_bytes = 0, pairs = 0;
+  for (const AttnSeq& s : seqs_in) {
+    kv_bytes += 2.0 * s.ctx * Hk * D * es;
+    for (int j = 0; j < s.q_len; ++j) pairs += s.ctx - s.q_len + j + 1;
+  }
+  row(name, ms, kv_bytes + 2.0 * T * Hq * D * es, 4.0 * pairs * Hq * D);
+}
+
+// seqs sequences of ctx tokens each; q_len new rows per sequence (1: decode).
+void bench_attention(DType dt, int seqs, int ctx, int q_len) {
+  bench_attention_seqs(dt,
+                       "paged_attention seqs=" + std::to_string(seqs) + " ctx=" + std::to_string(ctx) +
+                           " q=" + std::to_string(q_len),
+                       std::vector<AttnSeq>((size_t)seqs, AttnSeq{ctx, q_len}));
+}
+
+// The shapes of the offline throughput benchmark on llama-3-8b (issue #18): decode batches at the contexts
+// of 256-in/256-out, prefill steps of 8192 and 16384 tokens, and a mixed step (decodes + a prefill chunk).
+void bench_throughput_attention(DType dt) {
+  std::printf("| attention case (bf16) | time (us) | GB/s | TFLOP/s |\n|---|---:|---:|---:|\n");
+  bench_attention(dt, 256, 384, 1);
+  bench_attention(dt, 1024, 384, 1);
+  bench_attention(dt, 64, 1024, 1);
+  bench_attention(dt, 8, 1024, 1024);
+  bench_attention(dt, 16, 1024, 1024);
+  bench_attention(dt, 32, 256, 256);
+  std::vector<AttnSeq> mixed((size_t)255, AttnSeq{384, 1});
+  mixed.push_back({2048, 2048});
+  bench_attention_seqs(dt, "mixed: 255 decodes ctx=384 + 1 x 2048 prompt", mixed);
 }
 
 void bench_memory_ops(DType dt) {
@@ -252,7 +290,8 @@ void bench_memory_ops(DType dt) {
 
 }  // namespace
 
-int main() {
+// usage: bench_ops [attention]   (attention: only the throughput benchmark's attention shapes)
+int main(int argc, char** argv) {
   if (!cuda::gpu_present()) {
     std::printf("no GPU: nothing to time\n");
     return 0;
@@ -261,6 +300,10 @@ int main() {
   cudaGetDeviceProperties(&prop, cuda::device_index());
   std::printf("device: %s, %d SMs\n\n", prop.name, prop.multiProcessorCount);
   const DType dt = DType::BF16;
+  if (argc > 1 && std::string(argv[1]) == "attention") {
+    bench_throughput_attention(dt);
+    return 0;
+  }
   bench_decode_linear(dt);
   std::printf("| case (bf16) | time (us) | GB/s | TFLOP/s |\n|---|---:|---:|---:|\n");
   bench_linear(dt);

@@ -20,7 +20,7 @@ const std::vector<EnvVarInfo>& env_vars() {
        "1: print each op's device time per shape class at exit (or after `shardlm bench`); a path: write it there"},
       {"SHARDLM_CPU_ISA", "shardlm", "portable: the OpenBLAS/scalar CPU kernels instead of the AVX2/FMA/F16C ones"},
       {"SHARDLM_CUDA_GEMV", "shardlm", "largest batch sent to the GEMV kernel instead of cuBLAS (default 1; 0 = always cuBLAS)"},
-      {"SHARDLM_CUDA_ATTENTION", "shardlm", "staged: every attention on the staged CUDA-core kernel; simt-decode: large decode batches on the CUDA-core decode kernel (comparisons)"},
+      {"SHARDLM_CUDA_ATTENTION", "shardlm", "staged: every attention on the staged CUDA-core kernel; simt-decode: large decode batches on the CUDA-core decode kernel; decode-v1: decode without the tensor-core decode kernel (comparisons)"},
       {"SHARDLM_CUDA_ASSUME_GPU", "shardlm", "1: take a GPU as present without asking CUDA (under compute-sanitizer)"},
       {"SHARDLM_WORKER_BINARY", "shardlm",
        "the shardlm program that self-launched ranks run (tensor_parallel_size > 1 without a launcher); default: beside libshardlm"},

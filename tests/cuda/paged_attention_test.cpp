@@ -94,6 +94,8 @@ std::vector<AttnCase> cases() {
       // llama-3-8b's shape (GQA 4, head_dim 128): many 64-key tiles, a chunk after a cached prefix, a decode row.
       {"long_prefill_gqa4_d128", {700, 129, 1}, {700, 200, 90}, 8, 2, 128, 16},
       {"prefill_block_size_32", {33, 64}, {70, 64}, 4, 1, 64, 32},
+      // Contexts around the tensor-core decode kernel's 64-key tiles, blocks of 8 slots.
+      {"decode_gqa4_block_size_8", {1, 1, 1, 1}, {63, 64, 65, 1000}, 8, 2, 128, 8},
   };
   // Many short decodes: enough blocks that the context is not split.
   AttnCase many{"decode_many_sequences", {}, {}, 8, 8, 64, 16};
@@ -122,10 +124,12 @@ class CudaPagedAttention : public ::testing::TestWithParam<DType> {
   void SetUp() override { SHARDLM_REQUIRE_GPU(); }
 };
 
-// By default fp16/bf16 prefill with head_dim 32/64/128/256 and decode batches that fill the GPU (>= 2 blocks
-// per SM) with GQA groups of 4 or more run on the tensor-core kernel, other large decode batches on the decode
-// kernel; SHARDLM_CUDA_ATTENTION=simt-decode sends every large decode batch to the decode kernel, =staged runs
-// everything on the staged kernel. All three settings are checked.
+// By default fp16/bf16 prefill with head_dim 32/64/128/256 runs on the tensor-core prefill kernel and fp16/bf16
+// decode with head_dim 64/128/256 and GQA groups up to 16 on the tensor-core decode kernel; other decode
+// batches that fill the GPU on the CUDA-core decode kernel, the rest on the staged kernel.
+// SHARDLM_CUDA_ATTENTION=decode-v1 routes decode as before the tensor-core decode kernel (large GQA batches
+// on the prefill kernel), =simt-decode sends every large decode batch to the CUDA-core decode kernel,
+// =staged runs everything on the staged kernel. All four settings are checked.
 class AttentionVariant {
  public:
   explicit AttentionVariant(const char* value) {
@@ -137,7 +141,7 @@ class AttentionVariant {
 
 TEST_P(CudaPagedAttention, MatchesCpuReference) {
   const DType dt = GetParam();
-  for (const char* variant : {static_cast<const char*>(nullptr), "staged", "simt-decode"}) {
+  for (const char* variant : {static_cast<const char*>(nullptr), "staged", "simt-decode", "decode-v1"}) {
     AttentionVariant scoped(variant);
     uint32_t seed = 1000;
     for (const AttnCase& c : cases()) {

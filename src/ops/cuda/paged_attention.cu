@@ -13,7 +13,8 @@
 // size allows. Head sizes up to 256. By default two other kernels take most batches, with the same
 // planning and split merge: decode batches big enough to fill the GPU go to paged_attention_decode.cu (no
 // staging), prefill and mixed batches in fp16/bf16 with head_dim 32/64/128/256 to the tensor-core kernel
-// of paged_attention_mma.cu. SHARDLM_CUDA_ATTENTION=staged keeps everything here.
+// of paged_attention_mma.cu, and decode batches in fp16/bf16 to the tensor-core decode kernel of
+// paged_attention_decode_mma.cu. SHARDLM_CUDA_ATTENTION=staged keeps everything here.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -343,10 +344,17 @@ void launch(const AttnParams& p, int num_seqs, int max_rows, int max_ctx) {
 
 template <typename T, int D_PAD>
 void launch_for_dim(const AttnParams& p, DType dt, int num_seqs, int max_q, int max_ctx, bool staged_only,
-                    bool simt_decode) {
+                    bool simt_decode, bool decode_v1) {
   const int max_rows = max_q * p.group;
-  const bool mma_ok = !staged_only && attn::mma_prefill_supports(dt, p.D) && aligned16(p.q) &&
-                      aligned16(p.k_cache) && aligned16(p.v_cache) && aligned16(p.out);
+  const bool aligned = aligned16(p.q) && aligned16(p.k_cache) && aligned16(p.v_cache) && aligned16(p.out);
+  const bool mma_ok = !staged_only && attn::mma_prefill_supports(dt, p.D) && aligned;
+  // Decode batches of fp16/bf16 go to the tensor-core decode kernel (every warp computes, three tiles in
+  // flight; docs/benchmarks.md); SHARDLM_CUDA_ATTENTION=decode-v1 keeps the choice below, as it was before it.
+  if (max_q == 1 && !staged_only && !simt_decode && !decode_v1 && aligned &&
+      attn::decode_mma_supports(dt, p.D, p.group)) {
+    return run_planned<T>(p, num_seqs, max_rows, max_ctx, 16, attn::kDecodeMmaKeys,
+                          [&](const AttnParams& pp, dim3 grid) { attn::launch_decode_mma(dt, pp, grid); });
+  }
   // The unstaged decode kernel wins when the batch alone fills the GPU (H100, bf16, 32/8 heads of 128:
   // 64 x 1024 tokens 204 us vs 259 us staged; 256 x 512 350 vs 400); when the context must be split across
   // blocks, the staged kernel's bulk tile loads hide latency better (1 x 8192: 40 us vs 47; 8 x 4096: 121
@@ -408,14 +416,15 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
   const int max_ctx = meta.max_seq_len > 0 ? meta.max_seq_len : p.max_blocks_per_seq * p.block_size;
   // SHARDLM_CUDA_ATTENTION=staged runs everything on the staged CUDA-core kernel (comparisons, debugging).
   const std::optional<std::string> variant = env_value("SHARDLM_CUDA_ATTENTION");
-  const bool staged_only = variant == "staged", simt_decode = variant == "simt-decode";
+  const bool staged_only = variant == "staged", simt_decode = variant == "simt-decode",
+             decode_v1 = variant == "decode-v1";
   const DType dt = q.dtype();
   dispatch_float(dt, "paged_attention", [&](auto tag) {
     using E = decltype(tag);
-    if (D <= 32) launch_for_dim<E, 32>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode);
-    else if (D <= 64) launch_for_dim<E, 64>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode);
-    else if (D <= 128) launch_for_dim<E, 128>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode);
-    else launch_for_dim<E, 256>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode);
+    if (D <= 32) launch_for_dim<E, 32>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
+    else if (D <= 64) launch_for_dim<E, 64>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
+    else if (D <= 128) launch_for_dim<E, 128>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
+    else launch_for_dim<E, 256>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
   });
 }
 

@@ -49,7 +49,14 @@ constexpr int kMmaRows = 64, kMmaKeys = 64;
 bool mma_prefill_supports(DType dt, int head_dim);
 void launch_mma_prefill(DType dt, const AttnParams& p, dim3 grid);
 
-// Decode batches (paged_attention_decode.cu): any floating dtype, head_dim up to 256. Blocks of
+// Decode batches on tensor cores (paged_attention_decode_mma.cu): fp16/bf16, head_dim 64/128/256, GQA groups
+// of up to 16 query heads (one block per sequence, kv head and split: grid.y == 1); tiles of
+// kDecodeMmaKeys keys.
+constexpr int kDecodeMmaKeys = 64;
+bool decode_mma_supports(DType dt, int head_dim, int group);
+void launch_decode_mma(DType dt, const AttnParams& p, dim3 grid);
+
+// Decode batches on CUDA cores (paged_attention_decode.cu): any floating dtype, head_dim up to 256. Blocks of
 // decode_rows_per_block(group) query rows; each pass over the context covers kDecodeKeys keys.
 constexpr int kDecodeKeys = 128;
 int decode_rows_per_block(int group);

@@ -8,12 +8,8 @@
 //   O (16 x D) = O * correction + P V, P taken from S's registers as the A operand (rounded to the dtype),
 //   V fragments by ldmatrix.trans
 // Nothing but the K/V tiles and Q goes through shared memory.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
-#include <type_traits>
-
 #include "ops/cuda/cuda_context.h"
+#include "ops/cuda/mma_tiles.cuh"
 #include "ops/cuda/paged_attention.cuh"
 
 namespace shardlm::cuda::attn {
@@ -28,61 +24,6 @@ struct MmaConfig {
   static constexpr size_t q_bytes = 2 * (size_t)BM * LD;
   static constexpr size_t smem_bytes = q_bytes + 4 * tile_bytes;  // Q, then K and V in two stages
 };
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return (uint32_t)__cvta_generic_to_shared(p);
-}
-
-// 16 bytes global -> shared; src_bytes 0 writes zeros (keys past the context).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-
-// c (16x8, f32) += a (16x16) b (16x8)
-template <typename T>
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-}
-
-// Two floats as one register of two 16-bit values, the first in the low half (mma's element order).
-template <typename T>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  } else {
-    __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
-}
 
 template <typename T, int D>
 __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) {
@@ -128,20 +69,10 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
 
   const T* kc = static_cast<const T*>(p.k_cache);
   const T* vc = static_cast<const T*>(p.v_cache);
-  const int32_t* table = p.block_tables + (int64_t)seq * p.max_blocks_per_seq;
-  auto load_tile = [&](int kt, int stage) {
-    T* ks = k_tile(stage);
-    T* vs = v_tile(stage);
-    for (int c = threadIdx.x; c < BN * CPR; c += C::kThreads) {
-      const int n = c / CPR, part = c % CPR;
-      const int tok = kt + n;
-      const bool valid = tok < kv_end;
-      const int64_t slot = valid ? (int64_t)table[tok / p.block_size] * p.block_size + tok % p.block_size : 0;
-      const int64_t src = (slot * p.Hk + kvh) * D + part * V;
-      cp_async16(ks + n * LD + part * V, kc + src, valid ? 16 : 0);
-      cp_async16(vs + n * LD + part * V, vc + src, valid ? 16 : 0);
-    }
-  };
+  PagedTileCopier<T, D, BN, C::kThreads> copier{p.block_tables + (int64_t)seq * p.max_blocks_per_seq,
+                                                 p.block_size, p.Hk, kvh, kv_end};
+  copier.lookup(kv_begin);
+  auto load_tile = [&](int kt, int stage) { copier.template copy<LD>(kc, vc, k_tile(stage), v_tile(stage), kt + BN); };
 
   // Q rows of the block (zeros past rows_here) with the first K/V tile, as one group.
   const T* q = static_cast<const T*>(p.q);
@@ -167,6 +98,9 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
   for (int j = 0; j < DT; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
 
   const T* qw = q_s + warp * 16 * LD;
+  constexpr bool kQInRegs = D <= 128;
+  constexpr int QF = kQInRegs ? D / 16 : 1;
+  uint32_t qa[QF][4];
   const bool warp_idle = warp * 16 >= rows_here;
   int stage = 0;
   for (int kt = kv_begin; kt < kv_end; kt += BN, stage ^= 1) {
@@ -185,6 +119,11 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
       continue;
     }
 
+    // Q's A fragments stay in registers from the first tile on (head_dim <= 128; 256 would spill).
+    if (kQInRegs && kt == kv_begin) {
+#pragma unroll
+      for (int kk = 0; kk < QF; ++kk) ldmatrix_x4(qa[kk], qw + (lane % 16) * LD + kk * 16 + (lane / 16) * 8);
+    }
     // S = Q K^T over D in steps of 16; each ldmatrix.x4 of K gives two key tiles' B fragments.
     float s[NT][4];
 #pragma unroll
@@ -192,7 +131,11 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       uint32_t a[4];
-      ldmatrix_x4(a, qw + (lane % 16) * LD + kk * 16 + (lane / 16) * 8);
+      if constexpr (kQInRegs) {
+        a[0] = qa[kk][0], a[1] = qa[kk][1], a[2] = qa[kk][2], a[3] = qa[kk][3];
+      } else {
+        ldmatrix_x4(a, qw + (lane % 16) * LD + kk * 16 + (lane / 16) * 8);
+      }
 #pragma unroll
       for (int j = 0; j < NT; j += 2) {
         uint32_t b[4];

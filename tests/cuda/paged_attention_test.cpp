@@ -71,6 +71,7 @@ AttentionMetadata metadata(const Batch& b, Device dev) {
   m.num_seqs = (int32_t)b.seq_lens.size();
   m.max_query_len = b.max_q;
   m.max_seq_len = b.max_ctx;
+  for (size_t i = 0; i + 1 < b.qsl.size(); ++i) m.num_decode_seqs += b.qsl[i + 1] - b.qsl[i] == 1;
   return m;
 }
 
@@ -116,6 +117,13 @@ std::vector<AttnCase> cases() {
   }
   v.push_back(wide);
   v.push_back(wide_odd);
+  // A mixed batch big enough that its decodes go to the decode kernel and its prompts to the prefill kernel.
+  AttnCase mixed{"mixed_many_decodes", {40, 70}, {100, 70}, 8, 2, 128, 16};
+  for (int s = 0; s < 200; ++s) {
+    mixed.q_lens.push_back(1);
+    mixed.ctx_lens.push_back(1 + (int32_t)(rng() % 300));
+  }
+  v.push_back(mixed);
   return v;
 }
 

@@ -343,15 +343,16 @@ void launch(const AttnParams& p, int num_seqs, int max_rows, int max_ctx) {
 }
 
 template <typename T, int D_PAD>
-void launch_for_dim(const AttnParams& p, DType dt, int num_seqs, int max_q, int max_ctx, bool staged_only,
-                    bool simt_decode, bool decode_v1) {
+void launch_for_dim(AttnParams p, DType dt, int num_seqs, int num_decodes, int max_q, int max_ctx,
+                    bool staged_only, bool simt_decode, bool decode_v1) {
   const int max_rows = max_q * p.group;
   const bool aligned = aligned16(p.q) && aligned16(p.k_cache) && aligned16(p.v_cache) && aligned16(p.out);
   const bool mma_ok = !staged_only && attn::mma_prefill_supports(dt, p.D) && aligned;
   // Decode batches of fp16/bf16 go to the tensor-core decode kernel (every warp computes, three tiles in
   // flight; docs/benchmarks.md); SHARDLM_CUDA_ATTENTION=decode-v1 keeps the choice below, as it was before it.
-  if (max_q == 1 && !staged_only && !simt_decode && !decode_v1 && aligned &&
-      attn::decode_mma_supports(dt, p.D, p.group)) {
+  const bool decode_mma =
+      !staged_only && !simt_decode && !decode_v1 && aligned && attn::decode_mma_supports(dt, p.D, p.group);
+  if (max_q == 1 && decode_mma) {
     return run_planned<T>(p, num_seqs, max_rows, max_ctx, 16, attn::kDecodeMmaKeys,
                           [&](const AttnParams& pp, dim3 grid) { attn::launch_decode_mma(dt, pp, grid); });
   }
@@ -377,6 +378,15 @@ void launch_for_dim(const AttnParams& p, DType dt, int num_seqs, int max_q, int 
     if (p.group == 1) return launch<T, D_PAD, 1, 1, 4>(p, num_seqs, max_rows, max_ctx);
     if (p.group <= 4) return launch<T, D_PAD, 4, 1, 4>(p, num_seqs, max_rows, max_ctx);
     return launch<T, D_PAD, 8, 1, 4>(p, num_seqs, max_rows, max_ctx);
+  }
+  // A mixed batch's decodes get the decode kernel and the prefill kernel skips them, when neither launch
+  // splits the context (each then writes its rows' outputs directly).
+  if (mma_ok && decode_mma && num_decodes > 0 && num_decodes < num_seqs &&
+      plan(num_seqs, p.Hk, max_rows, max_ctx, attn::kMmaRows, attn::kMmaKeys).splits == 1 &&
+      plan(num_seqs, p.Hk, p.group, max_ctx, 16, attn::kDecodeMmaKeys).splits == 1) {
+    run_planned<T>(p, num_seqs, p.group, max_ctx, 16, attn::kDecodeMmaKeys,
+                   [&](const AttnParams& pp, dim3 grid) { attn::launch_decode_mma(dt, pp, grid); });
+    p.skip_decodes = true;
   }
   if (mma_ok) {
     return run_planned<T>(p, num_seqs, max_rows, max_ctx, attn::kMmaRows, attn::kMmaKeys,
@@ -421,10 +431,10 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
   const DType dt = q.dtype();
   dispatch_float(dt, "paged_attention", [&](auto tag) {
     using E = decltype(tag);
-    if (D <= 32) launch_for_dim<E, 32>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
-    else if (D <= 64) launch_for_dim<E, 64>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
-    else if (D <= 128) launch_for_dim<E, 128>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
-    else launch_for_dim<E, 256>(p, dt, meta.num_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
+    if (D <= 32) launch_for_dim<E, 32>(p, dt, meta.num_seqs, meta.num_decode_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
+    else if (D <= 64) launch_for_dim<E, 64>(p, dt, meta.num_seqs, meta.num_decode_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
+    else if (D <= 128) launch_for_dim<E, 128>(p, dt, meta.num_seqs, meta.num_decode_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
+    else launch_for_dim<E, 256>(p, dt, meta.num_seqs, meta.num_decode_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
   });
 }
 

@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(kThreads) paged_decode_mma_kernel(AttnParams p
   const int g = lane / 4, t4 = lane % 4;
   const int seq = blockIdx.x / p.Hk, kvh = blockIdx.x % p.Hk;
   const int q_row = p.query_start_loc[seq];  // the sequence's one query token
-  if (p.query_start_loc[seq + 1] == q_row) return;  // no query this step
+  if (p.query_start_loc[seq + 1] - q_row != 1) return;  // not a decode (a mixed batch's prefill, or padding)
   const int ctx = p.seq_lens[seq];
   const int rows = p.group;
   const int kv_begin = blockIdx.z * p.split_len;

@@ -43,6 +43,7 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
   const int seq = blockIdx.x / p.Hk, kvh = blockIdx.x % p.Hk;
   const int q_begin = p.query_start_loc[seq];
   const int q_len = p.query_start_loc[seq + 1] - q_begin;
+  if (p.skip_decodes && q_len == 1) return;
   const int ctx = p.seq_lens[seq];
   const int rows_total = q_len * p.group;
   const int row0 = blockIdx.y * BM;

@@ -8,6 +8,13 @@ set -uo pipefail
 SUMMARY_NAME=attention.txt
 source scripts/gpu/common.sh
 say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
+# FULL_BUILD=1: also build build-gpu (the whole engine, for profile_throughput.sh) alongside, on the same cores.
+if [[ ${FULL_BUILD:-0} == 1 && ! -x build-gpu/bin/shardlm ]]; then
+  ( { [[ -f build-gpu/build.ninja ]] || cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=OFF; } > "$OUT/build_full.log" 2>&1 &&
+    nice ninja -C build-gpu -j "$(nproc)" shardlm test_cuda >> "$OUT/build_full.log" 2>&1 ) &
+  FULL_PID=$!
+fi
 BO=/tmp/build-ops
 [[ -f $BO/build.ninja ]] || cmake -S scripts/gpu/ops_only -B $BO -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/build_ops.log" 2>&1
@@ -29,5 +36,9 @@ if [[ ${NCU:-0} == 1 ]]; then
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
     --section WarpStateStats --section SchedulerStats $BO/bin/bench_ops attention > "$OUT/ncu.txt" 2>&1
   say "ncu rc=$? at $SECONDS s"
+fi
+if [[ -n ${FULL_PID:-} ]]; then
+  wait $FULL_PID; say "full build rc=$? at $SECONDS s"
+  grep -E "error" "$OUT/build_full.log" | head -10 | tee -a "$SUMMARY"
 fi
 say "done at $SECONDS s"

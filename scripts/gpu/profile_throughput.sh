@@ -43,6 +43,8 @@ S1024="--input-len 1024 --output-len 128 --max-model-len 2048"
 VLLM="--max-num-seqs 1024 --max-num-batched-tokens 16384"
 run 256_graphs "" $S256
 run 256_eager_prof "$OUT/prof_256.txt" $S256 --enforce-eager
+SHARDLM_CUDA_ATTENTION=decode-v1 run 256_decode_v1_graphs "" $S256
+SHARDLM_CUDA_ATTENTION=decode-v1 run 1024_decode_v1_graphs "" $S1024
 SHARDLM_CUDA_ATTENTION=simt-decode run 256_simt_decode_graphs "" $S256
 SHARDLM_CUDA_ATTENTION=simt-decode run 256_simt_decode_eager_prof "$OUT/prof_256_simt.txt" $S256 --enforce-eager
 run 256_vllm_eager_prof "$OUT/prof_256_vllm.txt" $S256 $VLLM --enforce-eager

@@ -29,6 +29,9 @@ class PagedAttention {
       : layer_(layer_index), heads_(num_heads_local), kv_heads_(num_kv_heads_local), head_dim_(head_dim), scale_(scale) {}
   // q [T, Hq*D], k/v [T, Hk*D] -> [T, Hq*D]
   Tensor forward(const Tensor& q, const Tensor& k, const Tensor& v, const ForwardInputs& in, KVCache& cache) const;
+  // Straight from the fused QKV projection, qkv [T, (Hq + 2 Hk) D] -> [T, Hq*D]: q and k rotated when cos_sin
+  // is given (neox style), k/v written to the cache in the same pass (ops::qkv_to_cache).
+  Tensor forward_qkv(const Tensor& qkv, const Tensor* cos_sin, const ForwardInputs& in, KVCache& cache) const;
 
  private:
   int layer_ = 0;

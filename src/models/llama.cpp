@@ -81,15 +81,18 @@ class LlamaModel final : public Model {
       if (h.defined()) layer.input_layernorm.add_and_forward(h, x);
       else h = layer.input_layernorm.forward(x);
       Tensor qkv = layer.qkv.forward(h);
-      Tensor q = ops::slice_cols(qkv, 0, q_size).reshape({T, heads_local_, D});
-      Tensor k = ops::slice_cols(qkv, q_size, kv_size).reshape({T, kv_heads_local_, D});
-      Tensor v = ops::slice_cols(qkv, q_size + kv_size, kv_size);
-      if (qk_norm_) {
+      Tensor a;
+      if (qk_norm_) {  // per-head norms between the projection and the rotary
+        Tensor q = ops::slice_cols(qkv, 0, q_size).reshape({T, heads_local_, D});
+        Tensor k = ops::slice_cols(qkv, q_size, kv_size).reshape({T, kv_heads_local_, D});
+        Tensor v = ops::slice_cols(qkv, q_size + kv_size, kv_size);
         q = layer.q_norm.forward(q.reshape({T * heads_local_, D})).reshape({T, heads_local_, D});
         k = layer.k_norm.forward(k.reshape({T * kv_heads_local_, D})).reshape({T, kv_heads_local_, D});
+        rope_.apply(q, k, in.positions);
+        a = layer.attn.forward(q.reshape({T, q_size}), k.reshape({T, kv_size}), v, in, cache);
+      } else {
+        a = layer.attn.forward_qkv(qkv, &rope_.cos_sin(), in, cache);
       }
-      rope_.apply(q, k, in.positions);
-      Tensor a = layer.attn.forward(q.reshape({T, q_size}), k.reshape({T, kv_size}), v, in, cache);
       h = layer.o_proj.forward(a);
       layer.post_attention_layernorm.add_and_forward(h, x);
 

@@ -92,12 +92,7 @@ class OptModel final : public Model {
       if (!pre_ln_) h = x;
       else if (h.defined()) layer.self_attn_layer_norm.add_and_forward(h, x);
       else h = layer.self_attn_layer_norm.forward(x);
-      Tensor qkv = layer.qkv.forward(h);
-      const int64_t kv_size = kv_heads_local_ * config_.head_dim;
-      Tensor q = ops::slice_cols(qkv, 0, q_size_);
-      Tensor k = ops::slice_cols(qkv, q_size_, kv_size);
-      Tensor v = ops::slice_cols(qkv, q_size_ + kv_size, kv_size);
-      Tensor a = layer.attn.forward(q, k, v, in, cache);
+      Tensor a = layer.attn.forward_qkv(layer.qkv.forward(h), /*cos_sin=*/nullptr, in, cache);
       h = layer.out_proj.forward(a);
       (pre_ln_ ? layer.final_layer_norm : layer.self_attn_layer_norm).add_and_forward(h, x);
 

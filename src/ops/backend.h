@@ -97,6 +97,12 @@ class Backend {
   // writes nothing: the row is padding (CUDA-graph batches are padded to a captured size with slot -1).
   virtual void cache_write(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, Tensor& k_cache,
                            Tensor& v_cache) = 0;
+  // The fused QKV projection's output qkv [T, (Hq + 2 Hk) D] to attention's inputs: q [T, Hq, D] = its first
+  // Hq heads, rotated (rotary above) when cos_sin is given; the next Hk heads (k, rotated likewise) and the
+  // last Hk (v) written to the caches as cache_write does. The result equals copy_cols + rotary +
+  // cache_write, which is what this default does; a backend may do it in one pass.
+  virtual void qkv_to_cache(const Tensor& qkv, const Tensor& positions, const Tensor* cos_sin, bool neox_style,
+                            const Tensor& slot_mapping, Tensor& q, Tensor& k_cache, Tensor& v_cache);
   // Causal attention of q [T, Hq, D] over each sequence's cached context; out [T, Hq, D].
   virtual void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                const AttentionMetadata& meta, float scale, Tensor& out) = 0;

@@ -149,6 +149,11 @@ class ProfiledBackend final : public Backend {
     Scope s(d_, [&] { return rows_key("cache_write", k); });
     inner_.cache_write(k, v, slots, kc, vc);
   }
+  void qkv_to_cache(const Tensor& qkv, const Tensor& pos, const Tensor* cos_sin, bool neox, const Tensor& slots,
+                    Tensor& q, Tensor& kc, Tensor& vc) override {
+    Scope s(d_, [&] { return rows_key("qkv_to_cache", qkv); });
+    inner_.qkv_to_cache(qkv, pos, cos_sin, neox, slots, q, kc, vc);
+  }
   void paged_attention(const Tensor& q, const Tensor& kc, const Tensor& vc, const AttentionMetadata& meta,
                        float scale, Tensor& out) override {
     Scope s(d_, [&] {

@@ -138,6 +138,24 @@ void cache_write(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, T
   backend_for(k.device()).cache_write(k, v, slot_mapping, k_cache, v_cache);
 }
 
+void qkv_to_cache(const Tensor& qkv, const Tensor& positions, const Tensor* cos_sin, bool neox_style,
+                  const Tensor& slot_mapping, Tensor& q, Tensor& k_cache, Tensor& v_cache) {
+  SHARDLM_CHECK(qkv.ndim() == 2 && q.ndim() == 3 && k_cache.ndim() == 4 && v_cache.shape() == k_cache.shape(),
+                "qkv_to_cache: qkv ", qkv.shape_str(), " q ", q.shape_str(), " cache ", k_cache.shape_str());
+  const int64_t T = qkv.dim(0), Hq = q.dim(1), D = q.dim(2), Hk = k_cache.dim(2);
+  SHARDLM_CHECK(q.dim(0) == T && k_cache.dim(3) == D && qkv.dim(1) == (Hq + 2 * Hk) * D,
+                "qkv_to_cache: qkv ", qkv.shape_str(), " does not hold q ", q.shape_str(), " and k/v of cache ",
+                k_cache.shape_str());
+  SHARDLM_CHECK(positions.numel() == T && slot_mapping.numel() == T, "qkv_to_cache: positions/slot_mapping size");
+  SHARDLM_CHECK(qkv.dtype() == q.dtype() && qkv.dtype() == k_cache.dtype() && qkv.dtype() == v_cache.dtype(),
+                "qkv_to_cache: qkv, q and the caches must share one dtype");
+  if (cos_sin)
+    SHARDLM_CHECK(cos_sin->ndim() == 2 && cos_sin->dim(1) <= D && cos_sin->dtype() == DType::F32,
+                  "qkv_to_cache: cos_sin cache");
+  same_device(qkv, q, "qkv_to_cache");
+  backend_for(qkv.device()).qkv_to_cache(qkv, positions, cos_sin, neox_style, slot_mapping, q, k_cache, v_cache);
+}
+
 void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionMetadata& meta,
                      float scale, Tensor& out) {
   SHARDLM_CHECK(q.ndim() == 3 && q.shape() == out.shape(), "paged_attention: q/out shapes");
@@ -243,4 +261,18 @@ Activation parse_activation(const std::string& name) {
 }
 
 }  // namespace ops
+// The unfused default (backend.h): three column copies, rotary, cache_write, each through this backend.
+void Backend::qkv_to_cache(const Tensor& qkv, const Tensor& positions, const Tensor* cos_sin, bool neox_style,
+                           const Tensor& slot_mapping, Tensor& q, Tensor& k_cache, Tensor& v_cache) {
+  const int64_t T = qkv.dim(0), Hq = q.dim(1), D = q.dim(2), Hk = k_cache.dim(2);
+  Tensor q2 = q.reshape({T, Hq * D});
+  copy_cols(qkv, 0, q2, 0, Hq * D);
+  Tensor k = Tensor::empty({T, Hk, D}, qkv.dtype(), qkv.device()), v = Tensor::empty({T, Hk, D}, qkv.dtype(), qkv.device());
+  Tensor k2 = k.reshape({T, Hk * D}), v2 = v.reshape({T, Hk * D});
+  copy_cols(qkv, Hq * D, k2, 0, Hk * D);
+  copy_cols(qkv, (Hq + Hk) * D, v2, 0, Hk * D);
+  if (cos_sin) rotary(q, k, positions, *cos_sin, neox_style);
+  cache_write(k, v, slot_mapping, k_cache, v_cache);
+}
+
 }  // namespace shardlm

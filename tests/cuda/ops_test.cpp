@@ -210,6 +210,18 @@ TEST_P(CudaOps, EmbeddingZeroesIdsOutsideThisShard) {
   }
 }
 
+// [max_pos, rot] cos/sin table (cos in the first half), as RotaryEmbedding builds it.
+Tensor rope_table(int64_t max_pos, int64_t rot) {
+  Tensor cs = Tensor::empty({max_pos, rot}, DType::F32);
+  for (int64_t p = 0; p < max_pos; ++p)
+    for (int64_t i = 0; i < rot / 2; ++i) {
+      double angle = p * std::pow(10000.0, -2.0 * i / rot);
+      cs.data<float>()[p * rot + i] = (float)std::cos(angle);
+      cs.data<float>()[p * rot + rot / 2 + i] = (float)std::sin(angle);
+    }
+  return cs;
+}
+
 TEST_P(CudaOps, RotaryNeoxAndInterleavedMatchCpu) {
   uint32_t seed = 130;
   const int64_t T = 5, Hq = 4, Hk = 2, max_pos = 32;
@@ -217,13 +229,7 @@ TEST_P(CudaOps, RotaryNeoxAndInterleavedMatchCpu) {
     for (int64_t rot : {D, D / 2}) {
       for (bool neox : {true, false}) {
         SCOPED_TRACE(::testing::Message() << "D=" << D << " rot=" << rot << " neox=" << neox);
-        Tensor cs = Tensor::empty({max_pos, rot}, DType::F32);
-        for (int64_t p = 0; p < max_pos; ++p)
-          for (int64_t i = 0; i < rot / 2; ++i) {
-            double angle = p * std::pow(10000.0, -2.0 * i / rot);
-            cs.data<float>()[p * rot + i] = (float)std::cos(angle);
-            cs.data<float>()[p * rot + rot / 2 + i] = (float)std::sin(angle);
-          }
+        Tensor cs = rope_table(max_pos, rot);
         std::vector<int32_t> pos = {0, 31, 7, 7, 19};
         Tensor q = random_f32({T, Hq, D}, dt(), seed++), k = random_f32({T, Hk, D}, dt(), seed++);
         Tensor qg = to_gpu(q, dt()), kg = to_gpu(k, dt());
@@ -249,6 +255,33 @@ TEST_P(CudaOps, CacheWriteScattersRowsAndSkipsPadding) {
     ops::cache_write(to_gpu(k, dt()), to_gpu(v, dt()), int_tensor(slots, Device::CUDA), kcg, vcg);
     EXPECT_EQ(rel_error(to_cpu_f32(kcg), kc), 0.0);
     EXPECT_EQ(rel_error(to_cpu_f32(vcg), vc), 0.0);
+  }
+}
+
+// The fused split + rotary + cache write against the CPU backend, which runs the unfused sequence
+// (three column copies, rotary, cache_write); with and without rotary, partial rotary, a padding row.
+TEST_P(CudaOps, QkvToCacheMatchesTheUnfusedSequence) {
+  uint32_t seed = 160;
+  const int64_t T = 6, Hq = 4, Hk = 2, blocks = 4, bs = 4, max_pos = 32;
+  const std::vector<int32_t> pos = {0, 31, 7, 7, 19, 2}, slots = {3, -1, 7, 0, 15, 9};
+  for (int64_t D : {16, 64, 80}) {
+    for (int64_t rot : {D, D / 2, int64_t{0}}) {
+      for (bool neox : {true, false}) {
+        SCOPED_TRACE(::testing::Message() << "D=" << D << " rot=" << rot << " neox=" << neox);
+        Tensor qkv = random_f32({T, (Hq + 2 * Hk) * D}, dt(), seed++);
+        Tensor kc = random_f32({blocks, bs, Hk, D}, dt(), seed++), vc = random_f32({blocks, bs, Hk, D}, dt(), seed++);
+        Tensor kcg = to_gpu(kc, dt()), vcg = to_gpu(vc, dt());
+        Tensor q = Tensor::empty({T, Hq, D}, dt()), qg = Tensor::empty({T, Hq, D}, dt(), Device::CUDA);
+        Tensor cs = rot ? rope_table(max_pos, rot) : Tensor(), csg = rot ? cs.to(Device::CUDA) : Tensor();
+        ops::qkv_to_cache(qkv, int_tensor(pos, Device::CPU), rot ? &cs : nullptr, neox, int_tensor(slots, Device::CPU),
+                          q, kc, vc);
+        ops::qkv_to_cache(to_gpu(qkv, dt()), int_tensor(pos, Device::CUDA), rot ? &csg : nullptr, neox,
+                          int_tensor(slots, Device::CUDA), qg, kcg, vcg);
+        EXPECT_LT(rel_error(to_cpu_f32(qg), q), error_bar(dt()));
+        EXPECT_LT(rel_error(to_cpu_f32(kcg), kc), error_bar(dt()));
+        EXPECT_EQ(rel_error(to_cpu_f32(vcg), vc), 0.0);  // v is only moved
+      }
+    }
   }
 }
 

@@ -104,6 +104,16 @@ class CudaBackend final : public Backend {
     cuda::ensure_device();
     cuda::cache_write(k, v, slots, kc, vc);
   }
+  void qkv_to_cache(const Tensor& qkv, const Tensor& pos, const Tensor* cs, bool neox, const Tensor& slots,
+                    Tensor& q, Tensor& kc, Tensor& vc) override {
+    on_gpu(qkv, "qkv_to_cache", "qkv");
+    on_gpu(kc, "qkv_to_cache", "k_cache");
+    is_i32(pos, "qkv_to_cache", "positions");
+    is_i32(slots, "qkv_to_cache", "slot_mapping");
+    if (cs) on_gpu(*cs, "qkv_to_cache", "cos_sin");
+    cuda::ensure_device();
+    cuda::qkv_to_cache(qkv, pos, cs, neox, slots, q, kc, vc);
+  }
   void paged_attention(const Tensor& q, const Tensor& kc, const Tensor& vc, const AttentionMetadata& m, float scale,
                        Tensor& out) override {
     on_gpu(q, "paged_attention", "q");

@@ -27,6 +27,8 @@ void act_and_mul(const Tensor& gate_up, Activation act, Tensor& out);
 void embedding(const Tensor& ids, const Tensor& table, int64_t vocab_start, Tensor& out);
 void rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& cos_sin, bool neox_style);
 void cache_write(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, Tensor& k_cache, Tensor& v_cache);
+void qkv_to_cache(const Tensor& qkv, const Tensor& positions, const Tensor* cos_sin, bool neox_style,
+                  const Tensor& slot_mapping, Tensor& q, Tensor& k_cache, Tensor& v_cache);
 void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionMetadata& meta,
                      float scale, Tensor& out);
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);

@@ -153,7 +153,7 @@ class GlooProcessGroup : public ProcessGroup {
     run("barrier", [&](uint32_t tag) {
       gloo::BarrierOptions o(ctx_);
       o.setTag(tag);
-      o.setTimeout(opts_.timeout);
+      o.setTimeout(collective_wait(opts_.timeout));
       gloo::barrier(o);
     });
   }
@@ -181,7 +181,7 @@ class GlooProcessGroup : public ProcessGroup {
         o.setInput<char>(mine.empty() ? &dummy : const_cast<char*>(mine.data()), mine.size());
         o.setOutput<char>(flat.data(), std::vector<size_t>(lens.begin(), lens.end()));
         o.setTag(tag);
-        o.setTimeout(opts_.timeout);
+        o.setTimeout(collective_wait(opts_.timeout));
         gloo::allgatherv(o);
       });
     }
@@ -230,7 +230,7 @@ class GlooProcessGroup : public ProcessGroup {
     o.setReduceFunction(fn);
     o.setAlgorithm(gloo::AllreduceOptions::Algorithm::RING);
     o.setTag(tag);
-    o.setTimeout(opts_.timeout);
+    o.setTimeout(collective_wait(opts_.timeout));
     gloo::allreduce(o);
   }
 
@@ -239,7 +239,7 @@ class GlooProcessGroup : public ProcessGroup {
     o.setInput<char>(static_cast<char*>(const_cast<void*>(in)), in_bytes);
     o.setOutput<char>(static_cast<char*>(out), in_bytes * size());
     o.setTag(tag);
-    o.setTimeout(opts_.timeout);
+    o.setTimeout(collective_wait(opts_.timeout));
     gloo::allgather(o);
   }
 
@@ -248,7 +248,7 @@ class GlooProcessGroup : public ProcessGroup {
     o.setOutput<char>(static_cast<char*>(ptr), bytes);
     o.setRoot(root);
     o.setTag(tag);
-    o.setTimeout(opts_.timeout);
+    o.setTimeout(collective_wait(opts_.timeout));
     gloo::broadcast(o);
   }
 

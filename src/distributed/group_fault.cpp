@@ -89,10 +89,19 @@ GroupFaultReporter::GroupFaultReporter(std::shared_ptr<TcpStore> store, std::str
       timeout_(timeout),
       backend_(std::move(backend)) {}
 
+std::chrono::milliseconds fault_grace(std::chrono::milliseconds timeout) {
+  return std::max(std::chrono::milliseconds(1), std::min<std::chrono::milliseconds>(timeout / 4, std::chrono::seconds(5)));
+}
+
+std::chrono::milliseconds collective_wait(std::chrono::milliseconds timeout) {
+  const auto exit_reserve = std::min<std::chrono::milliseconds>(timeout / 10, std::chrono::seconds(2));
+  return std::max(std::chrono::milliseconds(1), timeout - fault_grace(timeout) - exit_reserve);
+}
+
 std::string GroupFaultReporter::diagnose(const std::string& op, const std::string& backend_error,
                                          const std::vector<int>& broken_group_ranks, const std::string& lost_how) {
   const int me = global_ranks_[group_rank_];
-  const auto grace = std::min<std::chrono::milliseconds>(timeout_, std::chrono::seconds(5));
+  const auto grace = fault_grace(timeout_);
   const std::string record_key = prefix_ + "fault/record";
   const std::string detail = strip_gloo_location(backend_error);
 
@@ -122,7 +131,7 @@ std::string GroupFaultReporter::diagnose(const std::string& op, const std::strin
           }
         }
         if (!silent.empty()) {
-          FaultRecord mine{silent, me, op, str_cat("did not respond within ", seconds(timeout_))};
+          FaultRecord mine{silent, me, op, str_cat("did not respond within ", seconds(collective_wait(timeout_)))};
           record = from_json(store_->compare_set(record_key, "", to_json(mine)));
         } else {
           // Everyone is alive: record that this rank gives up (it closes its connections next), so
@@ -160,7 +169,8 @@ std::string GroupFaultReporter::diagnose(const std::string& op, const std::strin
   if (!store_ok && global_ranks_.size() == 2) {
     // Neither the peer nor the store answers (a cut link, or the peer's host is down): with one peer there is
     // only one rank to name.
-    return str_cat("lost rank ", global_ranks_[1 - group_rank_], " during ", op, ": no reply within ", seconds(timeout_),
+    return str_cat("lost rank ", global_ranks_[1 - group_rank_], " during ", op, ": no reply within ",
+                   seconds(collective_wait(timeout_)),
                    ", and the rendezvous store is unreachable too (the network between the hosts is down, or the "
                    "peer's host)", where, "; ", backend_, ": ", detail);
   }

@@ -27,7 +27,7 @@ class GroupFaultReporter {
   // Called once, right after collective `op` failed with `backend_error`. `broken_group_ranks`: peers
   // known to be gone (their connection closed, or their process no longer exists), `lost_how` says how that
   // was seen. Returns the message for the shardlm::Error to throw. Bounded: store exchanges are capped at
-  // min(timeout, 5 s).
+  // fault_grace(timeout).
   std::string diagnose(const std::string& op, const std::string& backend_error,
                        const std::vector<int>& broken_group_ranks, const std::string& lost_how = kConnectionClosed);
 
@@ -43,6 +43,13 @@ class GroupFaultReporter {
   std::chrono::milliseconds timeout_;
   std::string backend_;
 };
+
+// How a group timeout T is spent when a peer goes silent: a collective waits collective_wait(T) = T - grace -
+// min(2 s, T / 10), the fault diagnosis (store exchanges, census) at most fault_grace(T) = min(5 s, T / 4), and
+// the rest is left for the processes to exit, so every rank has named the lost rank and is gone within T
+// (--dist-timeout's promise).
+std::chrono::milliseconds fault_grace(std::chrono::milliseconds timeout);
+std::chrono::milliseconds collective_wait(std::chrono::milliseconds timeout);
 
 // "rank 1" / "ranks 1, 3".
 std::string ranks_phrase(const std::vector<int>& ranks);

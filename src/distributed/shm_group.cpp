@@ -297,7 +297,7 @@ class ShmProcessGroup : public ProcessGroup {
     Word& arrive = words_[q].arrive;
     Word& waiters = words_[q].waiters;
     const auto start = Clock::now();
-    const auto deadline = start + opts_.timeout;
+    const auto deadline = start + collective_wait(opts_.timeout);
     auto next_liveness_check = start + kSlice;
     waiters.fetch_add(1, std::memory_order_seq_cst);
     struct Leave {
@@ -317,7 +317,7 @@ class ShmProcessGroup : public ProcessGroup {
       }
       if (now >= deadline)
         give_up(op, str_cat("rank ", opts_.global_ranks[q], " did not reach step ", s, " within ",
-                            opts_.timeout.count() / 1000.0, " s"));
+                            collective_wait(opts_.timeout).count() / 1000.0, " s"));
       const auto left = std::min<Clock::duration>(kSlice, deadline - now);
       const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
       timespec ts{(time_t)(ns / 1000000000), (long)(ns % 1000000000)};

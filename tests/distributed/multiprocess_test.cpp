@@ -91,14 +91,15 @@ TEST(MultiProcess, RankExitingMidJobIsNamedWith4Ranks) {
 }
 
 TEST(MultiProcess, HungRankIsNamedAfterTheTimeout) {
-  // Rank 1 stops (SIGSTOP): no connection closes, so rank 0 times out (2 s) and names the silent rank.
+  // Rank 1 stops (SIGSTOP): no connection closes, so rank 0 times out and names the silent rank. Of the 2 s
+  // timeout the collective waits 1.3 s, the census of survivors takes at most 0.5 s, 0.2 s are left to exit.
   auto ranks = start_bare_ranks(2, "DistWorker.Fault", {{"SHARDLM_TEST_FAULT", "stop"}, {"SHARDLM_DIST_TIMEOUT", "2"}});
   wait_all({&ranks[0]}, 30s);
   ::kill(ranks[1].pid, SIGKILL);
   wait_all({&ranks[1]}, 5s);
   ASSERT_TRUE(ranks[0].exited_with(0)) << describe(ranks[0]);
   std::string out = ranks[0].output();
-  EXPECT_NE(out.find("lost rank 1 during all_reduce: did not respond within 2 s"), std::string::npos) << out;
+  EXPECT_NE(out.find("lost rank 1 during all_reduce: did not respond within 1.3 s"), std::string::npos) << out;
   EXPECT_NE(out.find("; shm: "), std::string::npos) << out;  // one host: the device group is shared memory
   EXPECT_LT(ranks[0].elapsed_s, 15.0) << out;
 }

@@ -271,7 +271,7 @@ TEST_P(CudaOps, QkvToCacheMatchesTheUnfusedSequence) {
         Tensor qkv = random_f32({T, (Hq + 2 * Hk) * D}, dt(), seed++);
         Tensor kc = random_f32({blocks, bs, Hk, D}, dt(), seed++), vc = random_f32({blocks, bs, Hk, D}, dt(), seed++);
         Tensor kcg = to_gpu(kc, dt()), vcg = to_gpu(vc, dt());
-        Tensor q = Tensor::empty({T, Hq, D}, dt()), qg = Tensor::empty({T, Hq, D}, dt(), Device::CUDA);
+        Tensor q = Tensor::empty({T, Hq, D}, DType::F32), qg = Tensor::empty({T, Hq, D}, dt(), Device::CUDA);
         Tensor cs = rot ? rope_table(max_pos, rot) : Tensor(), csg = rot ? cs.to(Device::CUDA) : Tensor();
         ops::qkv_to_cache(qkv, int_tensor(pos, Device::CPU), rot ? &cs : nullptr, neox, int_tensor(slots, Device::CPU),
                           q, kc, vc);

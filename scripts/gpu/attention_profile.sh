@@ -3,13 +3,13 @@
 # benchmark's shapes (llama-3-8b per layer: 32 q heads, 8 kv heads, head 128, bf16; issue #18). Builds the
 # ops-only tree, runs the attention tests (TESTS=0 skips them), times every case (bench_ops attention), and with
 # NCU=1 reads Nsight Compute's counters for one launch of each case (clocks left alone).
-# usage: OUT=$OUT [TESTS=0] [NCU=1] bash scripts/gpu/attention_profile.sh     -> $OUT/attention.txt, $OUT/ncu.txt
+# usage: OUT=$OUT [TESTS=0] [TESTS_FILTER=gtest-filter] [NCU=1] [FULL_BUILD=1] bash scripts/gpu/attention_profile.sh     -> $OUT/attention.txt, $OUT/ncu.txt
 set -uo pipefail
 SUMMARY_NAME=attention.txt
 source scripts/gpu/common.sh
 say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
 # FULL_BUILD=1: also build build-gpu (the whole engine, for profile_throughput.sh) alongside, on the same cores.
-if [[ ${FULL_BUILD:-0} == 1 && ! -x build-gpu/bin/shardlm ]]; then
+if [[ ${FULL_BUILD:-0} == 1 ]]; then
   ( { [[ -f build-gpu/build.ninja ]] || cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=OFF; } > "$OUT/build_full.log" 2>&1 &&
     nice ninja -C build-gpu -j "$(nproc)" shardlm test_cuda >> "$OUT/build_full.log" 2>&1 ) &
@@ -18,11 +18,13 @@ fi
 BO=/tmp/build-ops
 [[ -f $BO/build.ninja ]] || cmake -S scripts/gpu/ops_only -B $BO -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/build_ops.log" 2>&1
-ninja -C $BO -j "$(nproc)" bench_ops test_cuda >> "$OUT/build_ops.log" 2>&1 ||
+ninja -C $BO -j "$(nproc)" bench_ops >> "$OUT/build_ops.log" 2>&1 ||
   { say "build failed"; grep -E "error" "$OUT/build_ops.log" | head -20 | tee -a "$SUMMARY"; exit 1; }
 say "built at $SECONDS s"
 if [[ ${TESTS:-1} != 0 ]]; then
-  timeout 300 $BO/bin/test_cuda --gtest_filter='*Attention*' > "$OUT/test_attention.log" 2>&1
+  # The tests come from the full build (build-gpu): wait for it when it is being built alongside.
+  [[ -n ${FULL_PID:-} ]] && { wait $FULL_PID; say "full build rc=$? at $SECONDS s"; FULL_PID=; }
+  timeout 300 build-gpu/bin/test_cuda --gtest_filter="${TESTS_FILTER:-*Attention*}" > "$OUT/test_attention.log" 2>&1
   say "attention tests rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$OUT/test_attention.log" | tr '\n' ' ')"
   grep -E "^\[  FAILED  \]|Failure" "$OUT/test_attention.log" | head -20 | tee -a "$SUMMARY"
 fi

@@ -10,6 +10,7 @@ from shardlm import metrics as _metrics
 from shardlm._native import native
 from shardlm._progress import make_progress
 from shardlm.beam_search import run_beam_search
+from shardlm.engine_args import FIELD_NAMES as ENGINE_FIELD_NAMES, engine_args_to_native
 from shardlm.distributed import parallel_state
 from shardlm.model import Model
 from shardlm.outputs import from_native
@@ -24,15 +25,6 @@ _OWNER = "LLM"
 # and no mixture-of-experts models to spread over experts.
 _NO_EFFECT_KWARGS = ("trust_remote_code", "disable_log_stats", "disable_custom_all_reduce", "swap_space",
                      "enable_expert_parallel")
-
-
-def _dtype_name(value):
-    if isinstance(value, str):
-        return value
-    text = str(value)
-    if type(value).__module__ == "torch" and text.startswith("torch."):  # a torch.dtype
-        return text[len("torch.") :]
-    raise TypeError(f"{_OWNER}: dtype must be a str such as 'auto', 'float16' or 'bfloat16', got {value!r}")
 
 
 class LLM:
@@ -92,59 +84,8 @@ class LLM:
             elif key not in _NO_EFFECT_KWARGS:
                 raise TypeError(f"{_OWNER}.__init__() got an unexpected keyword argument {key!r}")
 
-        a = native.EngineArgs()
-        a.model = _checks.as_str(_OWNER, "model", model, allow_path=True)
-        tok = _checks.as_str(_OWNER, "tokenizer", tokenizer, allow_none=True, allow_path=True)
-        a.tokenizer = tok or ""
-        a.tensor_parallel_size = _checks.as_int(_OWNER, "tensor_parallel_size", tensor_parallel_size)
-        a.dtype = _dtype_name(dtype)
-        seed = _checks.as_int(_OWNER, "seed", seed, allow_none=True, bounds=_checks.INT64)
-        a.seed = 0 if seed is None else seed  # ranks must agree on a seed, so None is not random here
-        a.max_model_len = _checks.as_int(_OWNER, "max_model_len", max_model_len, allow_none=True) or 0
-        a.gpu_memory_utilization = _checks.as_float(_OWNER, "gpu_memory_utilization", gpu_memory_utilization)
-        backend = _checks.as_str(_OWNER, "distributed_executor_backend", distributed_executor_backend, allow_none=True)
-        a.distributed_executor_backend = "" if backend is None else backend  # "": the launcher's ranks, or our own
-        caching = _checks.as_bool(_OWNER, "enable_prefix_caching", enable_prefix_caching, allow_none=True)
-        a.enable_prefix_caching = True if caching is None else caching
-        a.block_size = _checks.as_int(_OWNER, "block_size", block_size)
-        # None: vLLM's defaults for the device (0 in the native EngineArgs, so 0 itself is refused here).
-        for key, value in (("max_num_batched_tokens", max_num_batched_tokens), ("max_num_seqs", max_num_seqs)):
-            if value is not None:
-                n = _checks.as_int(_OWNER, key, value)
-                if n < 1:
-                    raise ValueError(f"{_OWNER}: {key} must be at least 1, got {n}")
-                setattr(a, key, n)
-        kv = _checks.as_int(_OWNER, "kv_cache_memory_bytes", kv_cache_memory_bytes, allow_none=True, bounds=_checks.INT64)
-        if kv is not None:
-            if kv <= 0:
-                raise ValueError(f"{_OWNER}: kv_cache_memory_bytes must be positive, got {kv}")
-            a.kv_cache_memory_bytes = kv
-        a.device = _checks.as_str(_OWNER, "device", device)
-        chunked = _checks.as_bool(_OWNER, "enable_chunked_prefill", enable_chunked_prefill, allow_none=True)
-        if chunked is not None:
-            a.enable_chunked_prefill = chunked
-        threads = _checks.as_int(_OWNER, "num_threads", num_threads, allow_none=True)
-        if threads is not None:
-            a.num_threads = threads
-        timeout = _checks.as_float(_OWNER, "distributed_timeout_s", distributed_timeout_s, allow_none=True)
-        if timeout is not None:
-            if not timeout > 0:
-                raise ValueError(f"{_OWNER}: distributed_timeout_s must be positive, got {timeout}")
-            a.distributed_timeout_s = timeout
-
-        a.enforce_eager = _checks.as_bool(_OWNER, "enforce_eager", enforce_eager)
-        a.data_parallel_size = _checks.as_int(_OWNER, "data_parallel_size", data_parallel_size)
-        a.enable_sleep_mode = _checks.as_bool(_OWNER, "enable_sleep_mode", enable_sleep_mode)
-        a.max_logprobs = _checks.as_int(_OWNER, "max_logprobs", max_logprobs)
-        a.generation_config = _checks.as_str(_OWNER, "generation_config", generation_config, allow_path=True)
-        quant = _checks.as_str(_OWNER, "quantization", quantization, allow_none=True)
-        if quant is not None and quant != "fp8":
-            raise ValueError(f"{_OWNER}: quantization must be None or 'fp8', got {quant!r}")
-        a.quantization = quant or ""
-        policy = _checks.as_str(_OWNER, "scheduling_policy", scheduling_policy)
-        if policy not in ("fcfs", "priority"):
-            raise ValueError(f"{_OWNER}: scheduling_policy must be 'fcfs' or 'priority', got {policy!r}")
-        a.scheduling_policy = policy
+        given = locals()
+        a = engine_args_to_native({name: given[name] for name in ENGINE_FIELD_NAMES})
 
         # torch.distributed first where the engine must join a store torch hosts (mpirun/srun); the engine's
         # own rendezvous (with its timeouts and rank-fault messages) before any torch group is created.

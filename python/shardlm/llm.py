@@ -12,6 +12,7 @@ from shardlm._progress import make_progress
 from shardlm.beam_search import run_beam_search
 from shardlm.engine_args import FIELD_NAMES as ENGINE_FIELD_NAMES, engine_args_to_native
 from shardlm.distributed import parallel_state
+from shardlm.exceptions import VLLMValidationError
 from shardlm.model import Model
 from shardlm.outputs import from_native
 from shardlm.sampling_params import BeamSearchParams, SamplingParams
@@ -192,8 +193,9 @@ class LLM:
         sampling_params: one SamplingParams for all prompts, a list with one per prompt, or None (defaults).
         use_tqdm: True shows a progress bar (tqdm if installed, else the engine's bar on a terminal), False
         none, or a callable used in place of tqdm.tqdm.
-        priority: None, or one int per prompt (lower is scheduled earlier, ties by arrival); values other than
-        0 need LLM(scheduling_policy="priority"), else ValueError, as vLLM.
+        priority: None, one int for every prompt, or one int per prompt: under LLM(scheduling_policy="priority")
+        lower is scheduled earlier (ties by arrival); under "fcfs" priorities are ignored, as vLLM 0.26 does. A list
+        of another length raises VLLMValidationError (as a sampling_params list of another length).
 
         The GIL is released while the engine steps. Ctrl-C between steps aborts the unfinished requests and
         raises KeyboardInterrupt. A prompt that can never run (longer than max_model_len) raises ValueError
@@ -314,27 +316,37 @@ def _parse_prompts(prompts):
 def _parse_priority(priority, num_prompts):
     if priority is None:
         return []
-    if not isinstance(priority, (list, tuple)):
-        raise TypeError(f"generate: priority must be a list of int (one per prompt) or None, got {type(priority).__name__}")
+    if not isinstance(priority, (list, tuple)):  # one int for every prompt, as vLLM's
+        return [_checks.as_int("generate", "priority", priority)] * num_prompts
     if len(priority) != num_prompts:
-        raise ValueError(f"generate: the lengths of prompts ({num_prompts}) and priority ({len(priority)}) must be the same")
+        raise VLLMValidationError(
+            f"generate: the lengths of prompts ({num_prompts}) and priority ({len(priority)}) must be the same",
+            parameter="priority", value=list(priority))
     return [_checks.as_int("generate", f"priority[{i}]", p) for i, p in enumerate(priority)]
+
+
+def _no_logits_processors(params):
+    if params.logits_processors:
+        raise VLLMValidationError("shardlm does not support per-request logits_processors (nor does vLLM V1); use "
+                                  "logit_bias, allowed_token_ids or bad_words", parameter="logits_processors",
+                                  value=params.logits_processors)
+    return params
 
 
 def _parse_sampling_params(sampling_params, num_prompts):
     if sampling_params is None:
         return [SamplingParams()] * num_prompts
     if isinstance(sampling_params, SamplingParams):
-        return [sampling_params] * num_prompts
+        return [_no_logits_processors(sampling_params)] * num_prompts
     if isinstance(sampling_params, (list, tuple)):
         if len(sampling_params) != num_prompts:
-            raise ValueError(
-                f"generate: the lengths of prompts ({num_prompts}) and sampling_params ({len(sampling_params)}) must be the same"
-            )
+            raise VLLMValidationError(
+                f"generate: the lengths of prompts ({num_prompts}) and sampling_params ({len(sampling_params)}) must be the same",
+                parameter="sampling_params", value=len(sampling_params))
         for i, p in enumerate(sampling_params):
             if not isinstance(p, SamplingParams):
                 raise TypeError(f"generate: sampling_params[{i}] must be a SamplingParams, got {type(p).__name__}")
-        return list(sampling_params)
+        return [_no_logits_processors(p) for p in sampling_params]
     raise TypeError(
         f"generate: sampling_params must be a SamplingParams, a list of them or None, got {type(sampling_params).__name__}"
     )

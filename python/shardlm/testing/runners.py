@@ -227,6 +227,24 @@ class HfRunner:
         pad = self.tokenizer.pad_token_id
         return [([[t for t in seq if t != pad] for seq in ids], texts) for ids, texts in outputs]
 
+    def generate_greedy_logprobs(self, prompts, max_tokens, images=None, videos=None, audios=None, **kwargs):
+        """Per prompt, one float32 log-softmax tensor per greedy step: the first [prompt_len, vocab] (every prompt
+        position, so [0][i] scores prompt token i + 1), then [1, vocab] for each later step. Computed by one
+        forward pass over the prompt and the greedy tokens."""
+        import torch
+
+        results = []
+        for (ids, _), inputs in zip(self.generate(prompts, images, videos, audios, do_sample=False,
+                                                  max_new_tokens=max_tokens, **kwargs), self.get_inputs(prompts)):
+            prompt_len = inputs["input_ids"].shape[1]
+            sequence = torch.tensor([ids[0][:-1]], device=self.device)
+            with torch.no_grad():
+                logprobs = torch.log_softmax(self.model(sequence).logits[0].float(), dim=-1).cpu()
+            steps = len(ids[0]) - prompt_len
+            results.append([logprobs[:prompt_len]] + [logprobs[prompt_len + i:prompt_len + i + 1]
+                                                        for i in range(steps - 1)])
+        return results
+
     def generate_greedy_logprobs_limit(self, prompts, max_tokens, num_logprobs, images=None, audios=None,
                                        videos=None, use_cache=True, **kwargs):
         """[(output ids, output text, [{token id: logprob} of the top num_logprobs per step])], greedy."""

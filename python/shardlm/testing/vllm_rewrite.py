@@ -4,7 +4,8 @@
 
 Each FILE (a path inside the checkout; by default DEFAULT_FILES) is copied into a scratch folder and rewritten:
 `from vllm... import` / `import vllm...` become the same imports from shardlm (`import vllm` becomes
-`import shardlm as vllm`), and string literals that are hub model ids ("org/name", model_map.is_model_id)
+`import shardlm as vllm`; the runners imported from vLLM's tests/conftest.py come from shardlm.testing.runners),
+and string literals that are hub model ids ("org/name", model_map.is_model_id)
 become the path of their local stand-in (model_map.resolve). Test files (test_*.py) then run under pytest
 with shardlm.testing.vllm_conftest (vLLM's fixtures); examples run as scripts, from their folder (with the
 example folder's utils.py beside them when they import it). A summary table ends the output; the exit status
@@ -37,6 +38,9 @@ DEFAULT_FILES = (
 )
 
 _FROM_IMPORT = re.compile(r"^(\s*from\s+)vllm(?=[\s.])", re.MULTILINE)
+# vLLM's tests import their runner classes from the suite's conftest (`from tests.conftest import VllmRunner`,
+# `from ..conftest import HfRunner`): shardlm.testing.runners has them.
+_CONFTEST_IMPORT = re.compile(r"^(\s*from\s+)(?:tests|\.+)\.?conftest(?=\s+import)", re.MULTILINE)
 _IMPORT = re.compile(r"^(\s*import\s+)vllm(\.[\w.]+)?(\s+as\s+\w+)?[ \t]*$", re.MULTILINE)
 _STRING = re.compile(r"""(?P<q>["'])(?P<s>[\w.-]+/[\w.-]+)(?P=q)""")
 
@@ -53,6 +57,7 @@ def _import(match):
 def rewrite_source(text, resolve=model_map.resolve):
     """-> (rewritten text, [(model id, stand-in path)])."""
     text = _FROM_IMPORT.sub(r"\1shardlm", text)
+    text = _CONFTEST_IMPORT.sub(r"\1shardlm.testing.runners", text)
     text = _IMPORT.sub(_import, text)
     replaced = []
 

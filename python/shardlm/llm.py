@@ -22,16 +22,17 @@ from shardlm.worker import Worker, vllm_config
 _OWNER = "LLM"
 
 # vLLM keywords that are accepted and change nothing here: shardlm never runs model code from the
-# checkpoint, logs no statistics, has no custom all-reduce, no swap space (preempted requests are recomputed)
-# and no mixture-of-experts models to spread over experts.
+# checkpoint, logs no statistics, has no custom all-reduce, no swap space (preempted requests are recomputed),
+# no mixture-of-experts models to spread over experts, and schedules each step after the last one's outputs
+# (async_scheduling overlaps them in vLLM without changing outputs).
 _NO_EFFECT_KWARGS = ("trust_remote_code", "disable_log_stats", "disable_custom_all_reduce", "swap_space",
-                     "enable_expert_parallel")
+                     "enable_expert_parallel", "async_scheduling")
 
 
 class LLM:
     """An engine for offline generation: vllm.LLM's keywords and defaults.
 
-    Unknown keywords raise TypeError naming them; values the engine rejects raise ValueError; a model
+    Keywords shardlm does not support raise ValueError naming them; values the engine rejects raise ValueError; a model
     folder that cannot be loaded raises shardlm.EngineError (a RuntimeError) naming the file and field.
 
     enforce_eager=True runs every step eagerly; by default decode steps on CUDA replay CUDA graphs.
@@ -43,7 +44,7 @@ class LLM:
     fp8 or compressed-tensors) load as FP8 without it. scheduling_policy: "fcfs" (arrival order) or "priority"
     (generate's priority= orders the waiting requests, lower first, and picks which to preempt; vLLM's).
     Accepted with no effect: trust_remote_code, disable_log_stats, disable_custom_all_reduce, swap_space,
-    enable_expert_parallel; pipeline_parallel_size must be 1.
+    enable_expert_parallel, async_scheduling; pipeline_parallel_size must be 1.
 
     With PyTorch installed, torch.distributed is initialised over the launcher's ranks unless the program did
     it first, and shardlm.distributed's groups are torch ProcessGroups.
@@ -83,7 +84,7 @@ class LLM:
                 if _checks.as_int(_OWNER, key, value) != 1:
                     raise ValueError(f"{_OWNER}: pipeline_parallel_size must be 1 (shardlm has tensor parallelism only), got {value}")
             elif key not in _NO_EFFECT_KWARGS:
-                raise TypeError(f"{_OWNER}.__init__() got an unexpected keyword argument {key!r}")
+                raise ValueError(f"{_OWNER}: the keyword argument {key!r} is not supported by shardlm")
 
         given = locals()
         a = engine_args_to_native({name: given[name] for name in ENGINE_FIELD_NAMES})

@@ -63,3 +63,11 @@ def test_create_engine_config_names_the_bad_field():
         EngineArgs(model="m", scheduling_policy="lifo").create_engine_config()
     with pytest.raises(TypeError, match="EngineArgs: block_size must be an int"):
         EngineArgs(model="m", block_size="16").create_engine_config()
+
+
+def test_unsupported_llm_keywords_are_a_value_error_naming_them():
+    with pytest.raises(ValueError, match="LLM: the keyword argument 'speculative_config' is not supported by shardlm"):
+        LLM("no-such-model", speculative_config={"num_speculative_tokens": 2})
+    require_fixtures()
+    llm = LLM(str(TINY_OPT), device="cpu", async_scheduling=False, trust_remote_code=True)  # accepted, no effect
+    assert len(llm.generate("Hello", SamplingParams(max_tokens=2), use_tqdm=False)[0].outputs[0].token_ids) == 2

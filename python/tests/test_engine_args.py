@@ -71,3 +71,11 @@ def test_unsupported_llm_keywords_are_a_value_error_naming_them():
     require_fixtures()
     llm = LLM(str(TINY_OPT), device="cpu", async_scheduling=False, trust_remote_code=True)  # accepted, no effect
     assert len(llm.generate("Hello", SamplingParams(max_tokens=2), use_tqdm=False)[0].outputs[0].token_ids) == 2
+
+
+def test_vllms_module_paths():
+    from shardlm.engine.arg_utils import EngineArgs as from_arg_utils
+    from shardlm.entrypoints.llm import LLM as from_entrypoints
+    from shardlm.utils.argparse_utils import FlexibleArgumentParser as from_argparse_utils
+
+    assert (from_arg_utils, from_entrypoints, from_argparse_utils) == (EngineArgs, LLM, FlexibleArgumentParser)

@@ -199,3 +199,14 @@ def test_script_runs_a_rewritten_checkout(tmp_path):
     proc = _run_script(checkout, "tests/test_broken.py")
     assert proc.returncode == 1
     assert "| `tests/test_broken.py` | pytest | FAIL: 1 error" in proc.stdout
+
+
+def test_cleanup_dist_env_and_memory_frees_a_dropped_llm():
+    import weakref
+
+    from shardlm import LLM
+    from shardlm.distributed import cleanup_dist_env_and_memory
+
+    gone = weakref.ref(LLM(STORIES, device="cpu"))
+    cleanup_dist_env_and_memory()
+    assert gone() is None

@@ -72,7 +72,8 @@ struct EngineArgs {
   int max_logprobs = 20;
   // Order of the waiting queue (vLLM's scheduling_policy): "fcfs" (arrival order) or "priority" (by each
   // request's priority, lower first, then arrival; when KV blocks run out the running request with the highest
-  // priority value, latest arrival on ties, is preempted first). Requests may carry a priority only under "priority".
+  // priority value, latest arrival on ties, is preempted first). Under "fcfs" a request's priority is accepted and
+  // ignored, as vLLM 0.26 does.
   std::string scheduling_policy = "fcfs";
 
   // Every field: visit(name, &EngineArgs::field). The one list of fields (self-launched ranks receive their
@@ -181,7 +182,7 @@ class LLM {
                                       bool use_tqdm = true);
   // The same with hooks: streaming deltas, progress, a lock released around each step, interruption.
   // Request ids count up across calls, as vLLM's do. `priority`: empty, or one per prompt (lower runs earlier;
-  // needs EngineArgs::scheduling_policy "priority", else std::invalid_argument, as vLLM).
+  // orders requests under EngineArgs::scheduling_policy "priority" and is ignored under "fcfs", as vLLM's).
   std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts, const std::vector<SamplingParams>& params,
                                       const GenerateHooks& hooks, const std::vector<int>& priority = {});
 

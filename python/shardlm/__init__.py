@@ -16,6 +16,7 @@ from shardlm._version import __version__  # written by CMake from project(shardl
 from shardlm.inputs import PromptType, TextPrompt, TokensPrompt
 from shardlm.beam_search import BeamSearchOutput, BeamSearchSequence
 from shardlm.llm import LLM
+from shardlm.engine_args import EngineArgs  # after LLM: its defaults are LLM's
 from shardlm.model import Model, ParameterInfo
 from shardlm.outputs import CompletionOutput, Logprob, RequestMetrics, RequestOutput
 from shardlm.sampling_params import BeamSearchParams, SamplingParams
@@ -23,6 +24,7 @@ from shardlm.tokenizer import Tokenizer
 
 __all__ = [
     "LLM",
+    "EngineArgs",
     "SamplingParams",
     "BeamSearchParams",
     "BeamSearchOutput",

@@ -37,6 +37,7 @@ class SamplingParams:
     allowed_token_ids: Optional[List[int]]
     bad_words: List[str]
     truncate_prompt_tokens: Optional[int]
+    logits_processors: Optional[List[Callable[..., Any]]]
     def __init__(
         self,
         n: int = 1,
@@ -64,6 +65,7 @@ class SamplingParams:
         allowed_token_ids: Optional[List[int]] = None,
         bad_words: Optional[List[str]] = None,
         truncate_prompt_tokens: Optional[int] = None,
+        logits_processors: Optional[List[Callable[..., Any]]] = None,
     ) -> None: ...
     def clone(self) -> SamplingParams: ...
 
@@ -194,6 +196,39 @@ class _LLMEngine:
     model_executor: _ModelExecutor
     def get_tokenizer(self) -> Tokenizer: ...
 
+class EngineArgs:
+    """A dataclass: its fields are the engine's (EngineArgs::for_each_field) with LLM's defaults."""
+    model: str
+    tokenizer: Optional[str]
+    generation_config: str
+    dtype: str
+    device: str
+    quantization: Optional[str]
+    max_model_len: Optional[int]
+    seed: Optional[int]
+    tensor_parallel_size: int
+    data_parallel_size: int
+    distributed_executor_backend: Optional[str]
+    block_size: int
+    max_num_batched_tokens: Optional[int]
+    max_num_seqs: Optional[int]
+    enable_prefix_caching: Optional[bool]
+    enable_chunked_prefill: Optional[bool]
+    kv_cache_memory_bytes: Optional[int]
+    gpu_memory_utilization: float
+    num_threads: Optional[int]
+    distributed_timeout_s: Optional[float]
+    enforce_eager: bool
+    enable_sleep_mode: bool
+    max_logprobs: int
+    scheduling_policy: str
+    def __init__(self, model: str, **kwargs: Any) -> None: ...
+    @staticmethod
+    def add_cli_args(parser: Any) -> Any: ...
+    @classmethod
+    def from_cli_args(cls, args: Any) -> "EngineArgs": ...
+    def create_engine_config(self) -> Any: ...
+
 class LLM:
     llm_engine: _LLMEngine
     def __init__(
@@ -260,7 +295,7 @@ class LLM:
         prompts: Union[PromptType, Sequence[PromptType]],
         sampling_params: Optional[Union[SamplingParams, Sequence[SamplingParams]]] = None,
         use_tqdm: Union[bool, Callable[..., Any]] = True,
-        priority: Optional[List[int]] = None,
+        priority: Optional[Union[int, List[int]]] = None,
     ) -> List[RequestOutput]: ...
     def beam_search(
         self,

@@ -10,7 +10,9 @@ from shardlm import metrics as _metrics
 from shardlm._native import native
 from shardlm._progress import make_progress
 from shardlm.beam_search import run_beam_search
+from shardlm.engine_args import FIELD_NAMES as ENGINE_FIELD_NAMES, engine_args_to_native
 from shardlm.distributed import parallel_state
+from shardlm.exceptions import VLLMValidationError
 from shardlm.model import Model
 from shardlm.outputs import from_native
 from shardlm.sampling_params import BeamSearchParams, SamplingParams
@@ -20,25 +22,17 @@ from shardlm.worker import Worker, vllm_config
 _OWNER = "LLM"
 
 # vLLM keywords that are accepted and change nothing here: shardlm never runs model code from the
-# checkpoint, logs no statistics, has no custom all-reduce, no swap space (preempted requests are recomputed)
-# and no mixture-of-experts models to spread over experts.
+# checkpoint, logs no statistics, has no custom all-reduce, no swap space (preempted requests are recomputed),
+# no mixture-of-experts models to spread over experts, and schedules each step after the last one's outputs
+# (async_scheduling overlaps them in vLLM without changing outputs).
 _NO_EFFECT_KWARGS = ("trust_remote_code", "disable_log_stats", "disable_custom_all_reduce", "swap_space",
-                     "enable_expert_parallel")
-
-
-def _dtype_name(value):
-    if isinstance(value, str):
-        return value
-    text = str(value)
-    if type(value).__module__ == "torch" and text.startswith("torch."):  # a torch.dtype
-        return text[len("torch.") :]
-    raise TypeError(f"{_OWNER}: dtype must be a str such as 'auto', 'float16' or 'bfloat16', got {value!r}")
+                     "enable_expert_parallel", "async_scheduling")
 
 
 class LLM:
     """An engine for offline generation: vllm.LLM's keywords and defaults.
 
-    Unknown keywords raise TypeError naming them; values the engine rejects raise ValueError; a model
+    Keywords shardlm does not support raise ValueError naming them; values the engine rejects raise ValueError; a model
     folder that cannot be loaded raises shardlm.EngineError (a RuntimeError) naming the file and field.
 
     enforce_eager=True runs every step eagerly; by default decode steps on CUDA replay CUDA graphs.
@@ -50,7 +44,7 @@ class LLM:
     fp8 or compressed-tensors) load as FP8 without it. scheduling_policy: "fcfs" (arrival order) or "priority"
     (generate's priority= orders the waiting requests, lower first, and picks which to preempt; vLLM's).
     Accepted with no effect: trust_remote_code, disable_log_stats, disable_custom_all_reduce, swap_space,
-    enable_expert_parallel; pipeline_parallel_size must be 1.
+    enable_expert_parallel, async_scheduling; pipeline_parallel_size must be 1.
 
     With PyTorch installed, torch.distributed is initialised over the launcher's ranks unless the program did
     it first, and shardlm.distributed's groups are torch ProcessGroups.
@@ -90,61 +84,10 @@ class LLM:
                 if _checks.as_int(_OWNER, key, value) != 1:
                     raise ValueError(f"{_OWNER}: pipeline_parallel_size must be 1 (shardlm has tensor parallelism only), got {value}")
             elif key not in _NO_EFFECT_KWARGS:
-                raise TypeError(f"{_OWNER}.__init__() got an unexpected keyword argument {key!r}")
+                raise ValueError(f"{_OWNER}: the keyword argument {key!r} is not supported by shardlm")
 
-        a = native.EngineArgs()
-        a.model = _checks.as_str(_OWNER, "model", model, allow_path=True)
-        tok = _checks.as_str(_OWNER, "tokenizer", tokenizer, allow_none=True, allow_path=True)
-        a.tokenizer = tok or ""
-        a.tensor_parallel_size = _checks.as_int(_OWNER, "tensor_parallel_size", tensor_parallel_size)
-        a.dtype = _dtype_name(dtype)
-        seed = _checks.as_int(_OWNER, "seed", seed, allow_none=True, bounds=_checks.INT64)
-        a.seed = 0 if seed is None else seed  # ranks must agree on a seed, so None is not random here
-        a.max_model_len = _checks.as_int(_OWNER, "max_model_len", max_model_len, allow_none=True) or 0
-        a.gpu_memory_utilization = _checks.as_float(_OWNER, "gpu_memory_utilization", gpu_memory_utilization)
-        backend = _checks.as_str(_OWNER, "distributed_executor_backend", distributed_executor_backend, allow_none=True)
-        a.distributed_executor_backend = "" if backend is None else backend  # "": the launcher's ranks, or our own
-        caching = _checks.as_bool(_OWNER, "enable_prefix_caching", enable_prefix_caching, allow_none=True)
-        a.enable_prefix_caching = True if caching is None else caching
-        a.block_size = _checks.as_int(_OWNER, "block_size", block_size)
-        # None: vLLM's defaults for the device (0 in the native EngineArgs, so 0 itself is refused here).
-        for key, value in (("max_num_batched_tokens", max_num_batched_tokens), ("max_num_seqs", max_num_seqs)):
-            if value is not None:
-                n = _checks.as_int(_OWNER, key, value)
-                if n < 1:
-                    raise ValueError(f"{_OWNER}: {key} must be at least 1, got {n}")
-                setattr(a, key, n)
-        kv = _checks.as_int(_OWNER, "kv_cache_memory_bytes", kv_cache_memory_bytes, allow_none=True, bounds=_checks.INT64)
-        if kv is not None:
-            if kv <= 0:
-                raise ValueError(f"{_OWNER}: kv_cache_memory_bytes must be positive, got {kv}")
-            a.kv_cache_memory_bytes = kv
-        a.device = _checks.as_str(_OWNER, "device", device)
-        chunked = _checks.as_bool(_OWNER, "enable_chunked_prefill", enable_chunked_prefill, allow_none=True)
-        if chunked is not None:
-            a.enable_chunked_prefill = chunked
-        threads = _checks.as_int(_OWNER, "num_threads", num_threads, allow_none=True)
-        if threads is not None:
-            a.num_threads = threads
-        timeout = _checks.as_float(_OWNER, "distributed_timeout_s", distributed_timeout_s, allow_none=True)
-        if timeout is not None:
-            if not timeout > 0:
-                raise ValueError(f"{_OWNER}: distributed_timeout_s must be positive, got {timeout}")
-            a.distributed_timeout_s = timeout
-
-        a.enforce_eager = _checks.as_bool(_OWNER, "enforce_eager", enforce_eager)
-        a.data_parallel_size = _checks.as_int(_OWNER, "data_parallel_size", data_parallel_size)
-        a.enable_sleep_mode = _checks.as_bool(_OWNER, "enable_sleep_mode", enable_sleep_mode)
-        a.max_logprobs = _checks.as_int(_OWNER, "max_logprobs", max_logprobs)
-        a.generation_config = _checks.as_str(_OWNER, "generation_config", generation_config, allow_path=True)
-        quant = _checks.as_str(_OWNER, "quantization", quantization, allow_none=True)
-        if quant is not None and quant != "fp8":
-            raise ValueError(f"{_OWNER}: quantization must be None or 'fp8', got {quant!r}")
-        a.quantization = quant or ""
-        policy = _checks.as_str(_OWNER, "scheduling_policy", scheduling_policy)
-        if policy not in ("fcfs", "priority"):
-            raise ValueError(f"{_OWNER}: scheduling_policy must be 'fcfs' or 'priority', got {policy!r}")
-        a.scheduling_policy = policy
+        given = locals()
+        a = engine_args_to_native({name: given[name] for name in ENGINE_FIELD_NAMES})
 
         # torch.distributed first where the engine must join a store torch hosts (mpirun/srun); the engine's
         # own rendezvous (with its timeouts and rank-fault messages) before any torch group is created.
@@ -251,8 +194,9 @@ class LLM:
         sampling_params: one SamplingParams for all prompts, a list with one per prompt, or None (defaults).
         use_tqdm: True shows a progress bar (tqdm if installed, else the engine's bar on a terminal), False
         none, or a callable used in place of tqdm.tqdm.
-        priority: None, or one int per prompt (lower is scheduled earlier, ties by arrival); values other than
-        0 need LLM(scheduling_policy="priority"), else ValueError, as vLLM.
+        priority: None, one int for every prompt, or one int per prompt: under LLM(scheduling_policy="priority")
+        lower is scheduled earlier (ties by arrival); under "fcfs" priorities are ignored, as vLLM 0.26 does. A list
+        of another length raises VLLMValidationError (as a sampling_params list of another length).
 
         The GIL is released while the engine steps. Ctrl-C between steps aborts the unfinished requests and
         raises KeyboardInterrupt. A prompt that can never run (longer than max_model_len) raises ValueError
@@ -373,27 +317,37 @@ def _parse_prompts(prompts):
 def _parse_priority(priority, num_prompts):
     if priority is None:
         return []
-    if not isinstance(priority, (list, tuple)):
-        raise TypeError(f"generate: priority must be a list of int (one per prompt) or None, got {type(priority).__name__}")
+    if not isinstance(priority, (list, tuple)):  # one int for every prompt, as vLLM's
+        return [_checks.as_int("generate", "priority", priority)] * num_prompts
     if len(priority) != num_prompts:
-        raise ValueError(f"generate: the lengths of prompts ({num_prompts}) and priority ({len(priority)}) must be the same")
+        raise VLLMValidationError(
+            f"generate: the lengths of prompts ({num_prompts}) and priority ({len(priority)}) must be the same",
+            parameter="priority", value=list(priority))
     return [_checks.as_int("generate", f"priority[{i}]", p) for i, p in enumerate(priority)]
+
+
+def _no_logits_processors(params):
+    if params.logits_processors:
+        raise VLLMValidationError("shardlm does not support per-request logits_processors (nor does vLLM V1); use "
+                                  "logit_bias, allowed_token_ids or bad_words", parameter="logits_processors",
+                                  value=params.logits_processors)
+    return params
 
 
 def _parse_sampling_params(sampling_params, num_prompts):
     if sampling_params is None:
         return [SamplingParams()] * num_prompts
     if isinstance(sampling_params, SamplingParams):
-        return [sampling_params] * num_prompts
+        return [_no_logits_processors(sampling_params)] * num_prompts
     if isinstance(sampling_params, (list, tuple)):
         if len(sampling_params) != num_prompts:
-            raise ValueError(
-                f"generate: the lengths of prompts ({num_prompts}) and sampling_params ({len(sampling_params)}) must be the same"
-            )
+            raise VLLMValidationError(
+                f"generate: the lengths of prompts ({num_prompts}) and sampling_params ({len(sampling_params)}) must be the same",
+                parameter="sampling_params", value=len(sampling_params))
         for i, p in enumerate(sampling_params):
             if not isinstance(p, SamplingParams):
                 raise TypeError(f"generate: sampling_params[{i}] must be a SamplingParams, got {type(p).__name__}")
-        return list(sampling_params)
+        return [_no_logits_processors(p) for p in sampling_params]
     raise TypeError(
         f"generate: sampling_params must be a SamplingParams, a list of them or None, got {type(sampling_params).__name__}"
     )

@@ -114,7 +114,9 @@ class SamplingParams:
     (-1: the whole vocabulary, within LLM(max_logprobs=...)).
     """
 
-    __slots__ = tuple(_FIELDS)
+    # logits_processors: vLLM's per-request callables, accepted for vLLM's signature and refused by generate()
+    # (vLLM V1 refuses them too); they never reach the engine, so they are not one of its fields.
+    __slots__ = tuple(_FIELDS) + ("logits_processors",)
 
     def __init__(
         self,
@@ -143,8 +145,10 @@ class SamplingParams:
         allowed_token_ids=None,
         bad_words=None,
         truncate_prompt_tokens=None,
+        logits_processors=None,
     ):
         values = dict(locals())
+        self.logits_processors = logits_processors
         for name in _FIELDS:
             setattr(self, name, values[name])
         # vLLM's normalisation (SamplingParams.__post_init__), done by the engine: the fields it changed come back.
@@ -160,6 +164,11 @@ class SamplingParams:
         self._to_native()  # validates
 
     def __setattr__(self, name, value):
+        if name == "logits_processors":
+            if value is not None and (not isinstance(value, (list, tuple)) or not all(callable(f) for f in value)):
+                raise TypeError(f"{_OWNER}: logits_processors must be a list of callables or None, got {value!r}")
+            object.__setattr__(self, name, None if value is None else list(value))
+            return
         convert = _FIELDS.get(name)
         if convert is None:
             raise AttributeError(f"{_OWNER} has no field {name!r}; fields: {', '.join(_FIELDS)}")
@@ -182,21 +191,24 @@ class SamplingParams:
             raise
         return sp
 
+    def _values(self):
+        return {name: getattr(self, name) for name in self.__slots__}
+
     def clone(self):
-        return SamplingParams(**{name: getattr(self, name) for name in _FIELDS})
+        return SamplingParams(**self._values())
 
     def __eq__(self, other):
         if not isinstance(other, SamplingParams):
             return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in _FIELDS)
+        return self._values() == other._values()
 
     __hash__ = None
 
     def __reduce__(self):
-        return (_from_fields, ({name: getattr(self, name) for name in _FIELDS},))
+        return (_from_fields, (self._values(),))
 
     def __repr__(self):
-        return f"{_OWNER}(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS) + ")"
+        return f"{_OWNER}(" + ", ".join(f"{name}={value!r}" for name, value in self._values().items()) + ")"
 
 
 def _from_fields(fields):

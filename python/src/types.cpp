@@ -17,33 +17,32 @@ namespace shardlm::python {
 
 namespace {
 
+// EngineArgs' Python kind of each field type; usage_context (which of vLLM's defaults apply: the LLM class or
+// the server) is the engine's own choice and not one of vLLM's EngineArgs, so it has no kind and is not bound.
+template <class T>
+constexpr const char* engine_field_kind() {
+  if constexpr (std::is_same_v<T, std::string>) return "str";
+  else if constexpr (std::is_same_v<T, bool>) return "bool";
+  else if constexpr (std::is_same_v<T, int> || std::is_same_v<T, int64_t>) return "int";
+  else if constexpr (std::is_same_v<T, double>) return "float";
+  else return nullptr;
+}
+
 void bind_engine_args(py::module_& m) {
-  py::class_<EngineArgs>(m, "EngineArgs")
-      .def(py::init<>())
-      .def_readwrite("model", &EngineArgs::model)
-      .def_readwrite("tokenizer", &EngineArgs::tokenizer)
-      .def_readwrite("dtype", &EngineArgs::dtype)
-      .def_readwrite("device", &EngineArgs::device)
-      .def_readwrite("max_model_len", &EngineArgs::max_model_len)
-      .def_readwrite("seed", &EngineArgs::seed)
-      .def_readwrite("tensor_parallel_size", &EngineArgs::tensor_parallel_size)
-      .def_readwrite("data_parallel_size", &EngineArgs::data_parallel_size)
-      .def_readwrite("distributed_executor_backend", &EngineArgs::distributed_executor_backend)
-      .def_readwrite("block_size", &EngineArgs::block_size)
-      .def_readwrite("max_num_batched_tokens", &EngineArgs::max_num_batched_tokens)
-      .def_readwrite("max_num_seqs", &EngineArgs::max_num_seqs)
-      .def_readwrite("generation_config", &EngineArgs::generation_config)
-      .def_readwrite("quantization", &EngineArgs::quantization)
-      .def_readwrite("enable_prefix_caching", &EngineArgs::enable_prefix_caching)
-      .def_readwrite("enable_chunked_prefill", &EngineArgs::enable_chunked_prefill)
-      .def_readwrite("kv_cache_memory_bytes", &EngineArgs::kv_cache_memory_bytes)
-      .def_readwrite("gpu_memory_utilization", &EngineArgs::gpu_memory_utilization)
-      .def_readwrite("num_threads", &EngineArgs::num_threads)
-      .def_readwrite("distributed_timeout_s", &EngineArgs::distributed_timeout_s)
-      .def_readwrite("enforce_eager", &EngineArgs::enforce_eager)
-      .def_readwrite("enable_sleep_mode", &EngineArgs::enable_sleep_mode)
-      .def_readwrite("max_logprobs", &EngineArgs::max_logprobs)
-      .def_readwrite("scheduling_policy", &EngineArgs::scheduling_policy);
+  py::class_<EngineArgs> cls(m, "EngineArgs");
+  cls.def(py::init<>());
+  const EngineArgs defaults;
+  py::list fields;
+  EngineArgs::for_each_field([&](const char* name, auto member) {
+    using T = std::remove_reference_t<decltype(std::declval<EngineArgs&>().*member)>;
+    if constexpr (engine_field_kind<T>() != nullptr) {
+      cls.def_readwrite(name, member);
+      fields.append(py::make_tuple(name, engine_field_kind<T>(), defaults.*member));
+    }
+  });
+  // [(name, kind, C++ default)] in declaration order: the one field list (EngineArgs::for_each_field), read by
+  // shardlm.EngineArgs.
+  cls.attr("FIELDS") = fields;
 }
 
 // What Python needs to know of a field's C++ type to convert a value for it (python/shardlm/sampling_params.py).

@@ -250,3 +250,39 @@ def test_bench_latency_defaults_are_vllms():
     for flag, default in [("--batch-size", 8), ("--num-iters", 30), ("--num-iters-warmup", 10), ("--n", 1)]:
         assert re.search(rf"{flag} INT(:[^=]*)?={default}\b", flat), flag
     assert "(default 32)" in flat and "(default 128)" in flat
+
+
+# --- per-prompt priority -----------------------------------------------------------------------------------
+
+
+def _run_prompts_file(tiny_opt, tmp_path, lines, *args):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "out.jsonl"
+    proc = _shardlm("generate", "--model", tiny_opt, "--no-progress", "--prompts-file", prompts, "--max-tokens", 3,
+                    "--max-num-seqs", 1, "--output-jsonl", out, *args)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_jsonl_priority_orders_prompts_under_the_priority_policy(tiny_opt, tmp_path):
+    """One request runs at a time and both prompts share a 16-token block: the one that runs second finds it in
+    the prefix cache. Under "priority" the later prompt with the lower value runs first; under "fcfs" the
+    file's order holds and priorities are ignored (vLLM's)."""
+    shared = "The quick brown fox jumps over the lazy dog and keeps running through the forest until night falls"
+    lines = [{"prompt": shared + ", said A", "priority": 2}, {"prompt": shared + ", said B", "priority": 0}]
+    fcfs = _run_prompts_file(tiny_opt, tmp_path, lines)
+    prio = _run_prompts_file(tiny_opt, tmp_path, lines, "--scheduling-policy", "priority")
+    assert [r["num_cached_tokens"] for r in fcfs] == [0, 16]
+    assert [r["num_cached_tokens"] for r in prio] == [16, 0]
+    assert [r["prompt"] for r in prio] == [line["prompt"] for line in lines]  # outputs stay in prompt order
+    assert [r["outputs"][0]["token_ids"] for r in prio] == [r["outputs"][0]["token_ids"] for r in fcfs]
+
+
+@pytest.mark.parametrize("priority", [1.5, "1", True, 2**31])
+def test_jsonl_priority_must_be_an_int(tiny_opt, tmp_path, priority):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"prompt": "Hello"}) + "\n" + json.dumps({"prompt": "Hi", "priority": priority}) + "\n")
+    proc = _shardlm("generate", "--model", tiny_opt, "--prompts-file", prompts)
+    assert proc.returncode == 1
+    assert f"{prompts}:2: priority is " in proc.stderr and "expected an integer in [-2147483648, 2147483647]" in proc.stderr

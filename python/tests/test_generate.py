@@ -192,7 +192,7 @@ def test_values_assigned_after_construction_are_validated_at_generate(llm):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"foo": 1}, TypeError, "foo"),
+        ({"foo": 1}, ValueError, "keyword argument .foo. is not supported"),
         ({"tensor_parallel_size": "2"}, TypeError, "tensor_parallel_size"),
         ({"block_size": 0}, ValueError, "block_size"),
         ({"max_num_seqs": 0}, ValueError, "max_num_seqs"),

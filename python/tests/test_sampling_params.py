@@ -113,12 +113,13 @@ def test_vllm_normalisation_and_validation_error():
 
 def test_fields_come_from_the_engine_in_one_list():
     """The engine's SamplingParams::for_each_field is the one field list: the constructor's keywords, the slots
-    and the repr follow it, and every vLLM field shardlm implements is there."""
+    and the repr follow it, and every vLLM field shardlm implements is there. logits_processors (Python
+    callables, refused by generate) follows them."""
     import inspect
 
     from shardlm._native import native
 
-    names = [name for name, _ in native.SamplingParams.FIELDS]
+    names = [name for name, _ in native.SamplingParams.FIELDS] + ["logits_processors"]
     assert list(inspect.signature(SamplingParams.__init__).parameters)[1:] == names
     assert list(SamplingParams.__slots__) == names
     for field in ("prompt_logprobs", "detokenize", "logit_bias", "allowed_token_ids", "bad_words",
@@ -165,3 +166,22 @@ def test_model_bound_checks_raise_at_generate(llm):
         with pytest.raises(VLLMValidationError) as e:
             llm.generate("Hi", SamplingParams(**kwargs), use_tqdm=False)
         assert e.value.parameter == parameter and message in str(e.value), (kwargs, e.value)
+
+
+def test_logits_processors_are_accepted_then_refused_by_generate(llm):
+    """vLLM 0.26 keeps logits_processors in SamplingParams and refuses them per request (V1); so does shardlm."""
+    from shardlm.exceptions import VLLMValidationError
+
+    def pick_first(token_ids, logits):
+        return logits
+
+    params = SamplingParams(max_tokens=2, logits_processors=[pick_first])
+    assert params.logits_processors == [pick_first] and params.clone() == params
+    with pytest.raises(VLLMValidationError, match="logits_processors") as e:
+        llm.generate("Hello", params, use_tqdm=False)
+    assert e.value.parameter == "logits_processors"
+    with pytest.raises(VLLMValidationError, match="logits_processors"):
+        llm.generate(["Hello", "Hi"], [SamplingParams(), params], use_tqdm=False)
+    with pytest.raises(TypeError, match="logits_processors"):
+        SamplingParams(logits_processors=[1])
+    assert len(llm.generate("Hello", SamplingParams(max_tokens=2, logits_processors=[]), use_tqdm=False)) == 1

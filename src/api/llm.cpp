@@ -151,7 +151,6 @@ std::vector<RequestOutput> LLM::run_generate(const std::vector<Prompt>& prompts,
   if (ProcessGroup* g = engine_->distributed().tp.cpu_group.get(); g && g->size() > 1)
     require_agreement(*g, generate_digest(prompts, params, priority), "generate");
   for (const auto& p : params) p.validate();
-  for (int p : priority) engine_->check_priority(p);
   engine_->check_awake();
   const size_t n = prompts.size();
   std::vector<RequestOutput> results(n);

@@ -326,17 +326,9 @@ int64_t LLMEngine::profile_kv_budget(int64_t block_bytes, DType kv_dtype) {
   return budget;
 }
 
-void LLMEngine::check_priority(int priority) const {
-  if (priority != 0 && args_.scheduling_policy != "priority")
-    throw std::invalid_argument("Got priority " + std::to_string(priority) +
-                                " but Priority scheduling is not enabled (construct the LLM with "
-                                "scheduling_policy='priority')");
-}
-
 std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_id, const Prompt& prompt,
                                                     const SamplingParams& given, int priority,
                                                     std::optional<double> arrival_time) {
-  check_priority(priority);
   SamplingParams params = given;
   if (const std::string warning = params.normalize(); !warning.empty())
     std::fprintf(stderr, "shardlm: WARNING: %s\n", warning.c_str());

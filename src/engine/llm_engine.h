@@ -44,8 +44,6 @@ class LLMEngine {
   // Runs one engine step; returns the requests that finished in it. With `deltas`, also fills it with what
   // every request that produced tokens gained in this step (streaming; see RequestDelta), in sampling order.
   std::vector<RequestOutput> step(std::vector<RequestDelta>* deltas = nullptr);
-  // std::invalid_argument unless the scheduling policy accepts `priority` (any value under "priority", 0 under "fcfs").
-  void check_priority(int priority) const;
   bool has_unfinished_requests() const { return !requests_.empty(); }
   void abort_request(const std::string& request_id);
 

@@ -70,10 +70,21 @@ std::vector<int32_t> json_token_ids(const nlohmann::json& v, const std::string& 
   return ids;
 }
 
-std::vector<Prompt> read_prompts_file(const std::string& path) {
+// A JSONL prompt's "priority": a JSON integer that fits an int (vLLM's request priority; lower runs earlier
+// under --scheduling-policy priority, ignored under fcfs).
+int json_priority(const nlohmann::json& v, const std::string& where) {
+  const bool fits = v.is_number_integer() && (v.is_number_unsigned() ? v.get<uint64_t>() <= (uint64_t)INT32_MAX
+                                                                      : v.get<int64_t>() >= INT32_MIN &&
+                                                                            v.get<int64_t>() <= INT32_MAX);
+  if (!fits) fail(where, ": priority is ", json_excerpt(v), ", expected an integer in [-2147483648, 2147483647]");
+  return (int)v.get<int64_t>();
+}
+
+// The prompts of a .txt file (one a line) or a .jsonl file ({"prompt": ...} or {"prompt_token_ids": [...]}, each
+// with an optional "priority"), appended to `prompts` and their priorities to `priorities`.
+void read_prompts_file(const std::string& path, std::vector<Prompt>& prompts, std::vector<int>& priorities) {
   std::ifstream f(path);
   if (!f) fail("cannot open prompts file '", path, "'");
-  std::vector<Prompt> prompts;
   std::string line;
   const bool jsonl = path.size() > 6 && path.substr(path.size() - 6) == ".jsonl";
   int lineno = 0;
@@ -81,7 +92,10 @@ std::vector<Prompt> read_prompts_file(const std::string& path) {
     ++lineno;
     if (!jsonl) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (!line.empty()) prompts.emplace_back(line);
+      if (!line.empty()) {
+        prompts.emplace_back(line);
+        priorities.push_back(0);
+      }
       continue;
     }
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -93,8 +107,8 @@ std::vector<Prompt> read_prompts_file(const std::string& path) {
     } else {
       fail(path, ":", lineno, ": expected {\"prompt\": \"...\"} or {\"prompt_token_ids\": [...]}");
     }
+    priorities.push_back(j.contains("priority") ? json_priority(j["priority"], str_cat(path, ":", lineno)) : 0);
   }
-  return prompts;
 }
 
 int run_generate(GenerateFlags& g) {
@@ -124,8 +138,8 @@ int run_generate(GenerateFlags& g) {
   std::vector<Prompt> prompts;
   for (const auto& p : g.prompts) prompts.emplace_back(p);
   for (const auto& ids : g.prompt_token_ids) prompts.push_back(Prompt::from_token_ids(parse_ids(ids, "--prompt-token-ids")));
-  if (!g.prompts_file.empty())
-    for (auto& p : read_prompts_file(g.prompts_file)) prompts.push_back(std::move(p));
+  std::vector<int> priorities(prompts.size(), 0);  // --prompt and --prompt-token-ids: 0
+  if (!g.prompts_file.empty()) read_prompts_file(g.prompts_file, prompts, priorities);
   if (prompts.empty()) throw std::invalid_argument("no prompts: give --prompt, --prompt-token-ids or --prompts-file");
 
   // Opened before the model loads, so an unwritable path fails in a second, not after the whole generation.
@@ -134,7 +148,10 @@ int run_generate(GenerateFlags& g) {
   if (!g.output_jsonl.empty()) jsonl = OutputFile(substitute_rank(g.output_jsonl, detect_launch_env().rank), "--output-jsonl");
 
   LLM llm(g.engine.args);
-  std::vector<RequestOutput> outs = llm.generate(prompts, sp, !g.no_progress);
+  GenerateHooks hooks;
+  hooks.progress_bar = !g.no_progress;
+  std::vector<RequestOutput> outs =
+      llm.generate(prompts, std::vector<SamplingParams>(prompts.size(), sp), hooks, priorities);
   int failed = 0;
   for (const auto& o : outs) {
     if (o.error) {
@@ -162,7 +179,7 @@ std::function<int()> add_generate_command(CLI::App& app) {
   add_engine_flags(sub, g->engine);
   sub->add_option("--prompt,-p", g->prompts, "a prompt (repeatable)");
   sub->add_option("--prompt-token-ids", g->prompt_token_ids, "a prompt as comma-separated token ids (repeatable)");
-  sub->add_option("--prompts-file", g->prompts_file, ".txt (a prompt a line) or .jsonl ({\"prompt\"} / {\"prompt_token_ids\"})");
+  sub->add_option("--prompts-file", g->prompts_file, ".txt (a prompt a line) or .jsonl ({\"prompt\"} / {\"prompt_token_ids\"}, optional \"priority\")");
   sub->add_option("--temperature", g->sp.temperature, "0 = greedy")->capture_default_str();
   sub->add_option("--top-p", g->sp.top_p)->capture_default_str();
   sub->add_option("--top-k", g->sp.top_k, "0 or -1 = off")->capture_default_str();

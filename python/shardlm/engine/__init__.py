@@ -1,0 +1,1 @@
+"""vLLM's `vllm.engine` module paths: `shardlm.engine.arg_utils.EngineArgs`."""

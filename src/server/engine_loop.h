@@ -99,7 +99,6 @@ class EngineLoop {
   bool stopping_ = false;
   std::atomic<int64_t> unfinished_{0};
   EngineStats stats_;  // under mu_
-  int64_t next_id_ = 0;
   std::thread thread_;  // last: starts in the constructor
 };
 

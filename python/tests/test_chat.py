@@ -73,7 +73,7 @@ def test_llm_chat_equals_generate_on_the_rendered_prompt(qwen_llm, qwen_folder):
     theirs = transformers.AutoTokenizer.from_pretrained(str(qwen_folder))
     text = theirs.apply_chat_template(CONVERSATION, tokenize=False, add_generation_prompt=True)
     ids = qwen_llm.get_tokenizer().encode(text, add_special_tokens=False)
-    params = SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
+    params = SamplingParams(temperature=0, max_tokens=8, ignore_eos=True, logprobs=2)
     want = qwen_llm.generate([{"prompt_token_ids": ids}], params, use_tqdm=False)[0]
     got = qwen_llm.chat(CONVERSATION, params, use_tqdm=False)[0]
     assert got.outputs[0].token_ids == want.outputs[0].token_ids
@@ -117,6 +117,11 @@ def test_chat_completions_endpoint_matches_llm_chat(qwen_folder, qwen_llm):
         assert choice.finish_reason == "length" and out.usage.completion_tokens == 8
         assert len(choice.logprobs.content) == 8 and all(len(t.top_logprobs) == 2 for t in choice.logprobs.content)
         assert choice.logprobs.content[0].top_logprobs[0].logprob >= choice.logprobs.content[0].top_logprobs[1].logprob
+        # The values are LLM.chat's: each sampled token's logprob and its two most likely alternatives.
+        for got, tok, ref in zip(choice.logprobs.content, want.token_ids, want.logprobs):
+            assert abs(got.logprob - ref[tok].logprob) < 1e-4
+            top = sorted(ref.values(), key=lambda lp: lp.rank)[:2]
+            assert [abs(t.logprob - r.logprob) < 1e-4 for t, r in zip(got.top_logprobs, top)] == [True, True]
         stream = client.chat.completions.create(model="tiny", messages=CONVERSATION, max_tokens=8, temperature=0,
                                                 stream=True, extra_body={"ignore_eos": True})
         chunks = [c for c in stream]

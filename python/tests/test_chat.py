@@ -73,7 +73,7 @@ def test_llm_chat_equals_generate_on_the_rendered_prompt(qwen_llm, qwen_folder):
     theirs = transformers.AutoTokenizer.from_pretrained(str(qwen_folder))
     text = theirs.apply_chat_template(CONVERSATION, tokenize=False, add_generation_prompt=True)
     ids = qwen_llm.get_tokenizer().encode(text, add_special_tokens=False)
-    params = SamplingParams(temperature=0, max_tokens=8, ignore_eos=True, logprobs=2)
+    params = SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
     want = qwen_llm.generate([{"prompt_token_ids": ids}], params, use_tqdm=False)[0]
     got = qwen_llm.chat(CONVERSATION, params, use_tqdm=False)[0]
     assert got.outputs[0].token_ids == want.outputs[0].token_ids
@@ -104,7 +104,7 @@ def test_chat_errors(qwen_llm, tiny_llama_dir, tmp_path):
 def test_chat_completions_endpoint_matches_llm_chat(qwen_folder, qwen_llm):
     from serving import start_server
 
-    params = SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
+    params = SamplingParams(temperature=0, max_tokens=8, ignore_eos=True, logprobs=2)
     want = qwen_llm.chat(CONVERSATION, params, use_tqdm=False)[0].outputs[0]
     proc, url = start_server(qwen_folder)
     try:

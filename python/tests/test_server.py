@@ -227,6 +227,13 @@ def test_tokenize_and_detokenize_round_trip(server, reference):
     assert status == 404 and err["error"]["type"] == "NotFoundError"
 
 
+def test_version_is_the_packages(server):
+    import shardlm
+
+    with urllib.request.urlopen(server.replace("/v1", "/version"), timeout=10) as r:
+        assert json.loads(r.read()) == {"version": shardlm.__version__}
+
+
 def test_bench_serve_drives_500_concurrent_streams(server, tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run([str(require_binary("shardlm")), "bench", "serve", "--base-url", server[:-len("/v1")],

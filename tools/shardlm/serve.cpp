@@ -25,6 +25,7 @@
 #include "server/engine_loop.h"
 #include "server/openai_api.h"
 #include "server/response_builder.h"
+#include "shardlm/version.h"
 
 namespace shardlm::cli {
 
@@ -125,7 +126,7 @@ int run_serve(ServeFlags& f) {
   });
   svr.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
   svr.Get("/version", [](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, {{"version", "shardlm"}});
+    send_json(res, 200, {{"version", shardlm::version()}});  // vLLM's: the package's version
   });
   svr.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200,

@@ -227,6 +227,30 @@ def test_tokenize_and_detokenize_round_trip(server, reference):
     assert status == 404 and err["error"]["type"] == "NotFoundError"
 
 
+def test_an_oversized_body_is_413_with_an_error_object(server):
+    body = b'{"model": "tiny", "prompt": "' + b"a" * (33 << 20) + b'"}'  # over the 32 MiB limit
+    request = urllib.request.Request(server + "/completions", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(request, timeout=30)
+    assert e.value.code == 413
+    assert json.loads(e.value.read())["error"]["code"] == 413
+
+
+def test_a_full_request_queue_answers_503(tiny_opt):
+    # --max-waiting-requests 0: no request may wait, so every generation request meets a full queue.
+    proc, url = start_server(tiny_opt, "--max-waiting-requests", "0")
+    try:
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+        with pytest.raises(openai.InternalServerError) as e:
+            client.completions.create(model=MODEL, prompt="Hi", max_tokens=2)
+        assert e.value.status_code == 503 and "queue is full" in e.value.message
+        assert _post(url, "/tokenize", {"prompt": "Hi"})[0] == 200  # only generation waits in the queue
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
 def test_version_is_the_packages(server):
     import shardlm
 

@@ -238,6 +238,8 @@ class LLM {
   // True when this LLM started its own ranks (tensor_parallel_size > 1 without a launcher; vLLM's "mp"
   // executor): this process is rank 0 and the model it holds is rank 0's shard only.
   bool self_launched() const { return self_launch_ != nullptr; }
+  // Internal (like engine()): the self-launched workers' command channel; null under a launcher or with one rank.
+  SelfLaunch* self_launch() { return self_launch_.get(); }
 
  private:
   friend int run_self_launched_worker();
@@ -246,7 +248,6 @@ class LLM {
                                           const GenerateHooks& hooks, const std::vector<int>& priority);
   std::unique_ptr<SelfLaunch> self_launch_;  // before engine_: outlives it, so workers are stopped first
   std::unique_ptr<LLMEngine> engine_;
-  int64_t next_request_id_ = 0;
   mutable std::once_flag chat_once_;
   mutable std::unique_ptr<ChatPrompter> chat_;  // read on first use of a chat method
 };

@@ -41,7 +41,9 @@ struct RequestMetrics {
 };
 
 struct RequestOutput {
-  std::string request_id;
+  // The engine's integer id (0, 1, 2, ... over the engine's life, as vLLM's LLM numbers requests); Python's
+  // RequestOutput.request_id and the CLI's JSON render it as a string, as vLLM's is.
+  int64_t request_id = -1;
   std::string prompt;  // empty when the prompt was given as token ids
   std::vector<int32_t> prompt_token_ids;
   // When SamplingParams::prompt_logprobs is set: one map per prompt token, token id -> log-probability given
@@ -73,7 +75,7 @@ struct SequenceDelta {
 };
 
 struct RequestDelta {
-  std::string request_id;
+  int64_t request_id = -1;  // RequestOutput::request_id
   std::vector<SequenceDelta> sequences;
   // With SamplingParams::prompt_logprobs: in the request's first delta (they are complete by then), as
   // RequestOutput::prompt_logprobs, with the prompt's token ids they belong to.

@@ -210,7 +210,7 @@ def from_native(raw, prompt_was_ids, params, decode_one):
                              params.prompt_logprobs, decode_one)
         prompt_logprobs = [None] + maps
     return RequestOutput(
-        request_id=raw.request_id,
+        request_id=str(raw.request_id),  # the engine's integer id, a string as vLLM's
         prompt=None if prompt_was_ids else raw.prompt,
         prompt_token_ids=list(raw.prompt_token_ids),
         prompt_logprobs=prompt_logprobs,

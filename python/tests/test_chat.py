@@ -104,7 +104,7 @@ def test_chat_errors(qwen_llm, tiny_llama_dir, tmp_path):
 def test_chat_completions_endpoint_matches_llm_chat(qwen_folder, qwen_llm):
     from serving import start_server
 
-    params = SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
+    params = SamplingParams(temperature=0, max_tokens=8, ignore_eos=True, logprobs=2)
     want = qwen_llm.chat(CONVERSATION, params, use_tqdm=False)[0].outputs[0]
     proc, url = start_server(qwen_folder)
     try:
@@ -117,6 +117,11 @@ def test_chat_completions_endpoint_matches_llm_chat(qwen_folder, qwen_llm):
         assert choice.finish_reason == "length" and out.usage.completion_tokens == 8
         assert len(choice.logprobs.content) == 8 and all(len(t.top_logprobs) == 2 for t in choice.logprobs.content)
         assert choice.logprobs.content[0].top_logprobs[0].logprob >= choice.logprobs.content[0].top_logprobs[1].logprob
+        # The values are LLM.chat's: each sampled token's logprob and its two most likely alternatives.
+        for got, tok, ref in zip(choice.logprobs.content, want.token_ids, want.logprobs):
+            assert abs(got.logprob - ref[tok].logprob) < 1e-4
+            top = sorted(ref.values(), key=lambda lp: lp.rank)[:2]
+            assert [abs(t.logprob - r.logprob) < 1e-4 for t, r in zip(got.top_logprobs, top)] == [True, True]
         stream = client.chat.completions.create(model="tiny", messages=CONVERSATION, max_tokens=8, temperature=0,
                                                 stream=True, extra_body={"ignore_eos": True})
         chunks = [c for c in stream]

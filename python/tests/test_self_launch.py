@@ -1,7 +1,7 @@
 """Self-launched tensor parallelism (vLLM's "mp" executor): LLM(M, tensor_parallel_size=2) in a plain process
 starts its second rank itself. Checked against TP=1 (greedy tokens and logprobs), with sleep/wake_up and
 reset_prefix_cache forwarded, a dead worker surfacing as an error naming it, workers gone after the LLM,
-Ctrl-C aborting a call on both ranks, and the CLI without a launcher."""
+Ctrl-C aborting a call on both ranks, and the CLI without a launcher (the server's: test_server_self_launch.py)."""
 
 import gc
 import os
@@ -140,13 +140,6 @@ def test_cli_without_a_launcher(tiny_opt):
     two = subprocess.run(cmd + ["--tensor-parallel-size", "2"], capture_output=True, text=True, timeout=120)
     assert one.returncode == 0 and two.returncode == 0, two.stderr
     assert one.stdout == two.stdout and one.stdout.strip()
-
-
-def test_serve_needs_a_launcher_for_several_ranks(tiny_opt):
-    # The server steps its engine itself, so it does not self-launch: it says how to start its ranks.
-    r = subprocess.run([str(BUILD / "bin" / "shardlm"), "serve", str(tiny_opt), "--tensor-parallel-size", "2"], capture_output=True, text=True, timeout=60)
-    assert r.returncode != 0
-    assert "not started by a launcher" in r.stderr and "shardlm-run --nproc-per-node=2" in r.stderr, r.stderr
 
 
 def test_priority_reaches_the_workers(tiny_opt, reference):

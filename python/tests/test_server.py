@@ -5,7 +5,6 @@ concurrent streams, and a clean exit on SIGTERM."""
 
 import concurrent.futures
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,8 @@ import pytest
 
 openai = pytest.importorskip("openai", reason="the openai client is installed by scripts/setup.sh")
 from conftest import require_binary, subprocess_env  # noqa: E402
-from serving import MODEL, metric, start_server  # noqa: E402
+from serving import (MODEL, check_a_lost_rank_stops_the_server, check_serves_like_one_rank, metric,  # noqa: E402
+                     start_server)
 from shardlm import LLM, SamplingParams  # noqa: E402
 
 
@@ -117,12 +117,14 @@ def test_errors_are_openai_error_objects(client, server):
 
 
 def test_latency_histograms_count_requests(client, server):
-    ttft, e2e = (metric(server, f"{n}_count") for n in ("time_to_first_token_seconds", "e2e_request_latency_seconds"))
+    ttft, e2e, tpot = (metric(server, f"{n}_count") for n in ("time_to_first_token_seconds", "e2e_request_latency_seconds",
+                                                               "request_time_per_output_token_seconds"))
     lengths = metric(server, 'request_success_total{model_name="tiny",finished_reason="length"')
     for _ in range(3):
         client.completions.create(model=MODEL, prompt="Hi", max_tokens=5, temperature=0, extra_body={"ignore_eos": True})
     assert metric(server, "time_to_first_token_seconds_count") == ttft + 3
     assert metric(server, "e2e_request_latency_seconds_count") == e2e + 3
+    assert metric(server, "request_time_per_output_token_seconds_count") == tpot + 3  # TPOT: one per request
     assert metric(server, 'request_success_total{model_name="tiny",finished_reason="length"') == lengths + 3
     assert metric(server, "inter_token_latency_seconds_count") >= 3 * 4  # four more outputs after each first
     assert metric(server, 'time_to_first_token_seconds_bucket{model_name="tiny",le="+Inf"') == ttft + 3
@@ -176,17 +178,9 @@ def test_two_ranks_under_shardlm_run_serve_what_one_rank_generates(tiny_opt, ref
     launcher = (str(require_binary("shardlm-run")), "--standalone", "--nproc-per-node=2")
     proc, url = start_server(tiny_opt, "--tensor-parallel-size", "2", launcher=launcher)
     try:
-        client = openai.OpenAI(base_url=url, api_key="unused")
         prompts = ["Hello, my name is", "The capital of France is"]
         want = reference.generate(prompts, SamplingParams(temperature=0, max_tokens=10), use_tqdm=False)
-        out = client.completions.create(model=MODEL, prompt=prompts, max_tokens=10, temperature=0)
-        assert [c.text for c in out.choices] == [w.outputs[0].text for w in want]
-        text = "".join(c.choices[0].text for c in client.completions.create(
-            model=MODEL, prompt=prompts[0], max_tokens=10, temperature=0, stream=True) if c.choices)
-        assert text == want[0].outputs[0].text
-        time.sleep(2.5)  # idle longer than the leader's heartbeat: the followers must still be there
-        again = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=10, temperature=0)
-        assert again.choices[0].text == want[1].outputs[0].text
+        check_serves_like_one_rank(url, prompts, want)
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=60)
@@ -209,20 +203,7 @@ def _rank_pid(launcher_pid, rank):
 def test_a_rank_that_dies_stops_the_server_naming_it(tiny_opt):
     launcher = (str(require_binary("shardlm-run")), "--standalone", "--nproc-per-node=2")
     proc, url = start_server(tiny_opt, "--tensor-parallel-size", "2", "--dist-timeout", "5", launcher=launcher)
-    try:
-        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
-        assert client.completions.create(model=MODEL, prompt="Hi", max_tokens=2).usage.completion_tokens == 2
-        os.kill(_rank_pid(proc.pid, 1), signal.SIGKILL)
-        start = time.time()
-        rc = proc.wait(timeout=60)  # the leader notices at its next broadcast (heartbeat within a second)
-        elapsed = time.time() - start
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    log = proc.stdout.read()
-    assert rc != 0, log
-    assert "the server lost a rank: lost rank 1" in log, log  # the server names it, not only the launcher
-    assert elapsed < 5 + 10 + 5, elapsed  # the documented bound: --dist-timeout + 10 s (and some slack)
+    check_a_lost_rank_stops_the_server(proc, url, lambda: _rank_pid(proc.pid, 1), dist_timeout=5)
 
 
 def _post(server, path, body):
@@ -244,6 +225,37 @@ def test_tokenize_and_detokenize_round_trip(server, reference):
     assert status == 400 and err["error"]["param"] == "tokens"
     status, err = _post(server, "/tokenize", {"model": "other", "prompt": "a"})
     assert status == 404 and err["error"]["type"] == "NotFoundError"
+
+
+def test_an_oversized_body_is_413_with_an_error_object(server):
+    body = b'{"model": "tiny", "prompt": "' + b"a" * (33 << 20) + b'"}'  # over the 32 MiB limit
+    request = urllib.request.Request(server + "/completions", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(request, timeout=30)
+    assert e.value.code == 413
+    assert json.loads(e.value.read())["error"]["code"] == 413
+
+
+def test_a_full_request_queue_answers_503(tiny_opt):
+    # --max-waiting-requests 0: no request may wait, so every generation request meets a full queue.
+    proc, url = start_server(tiny_opt, "--max-waiting-requests", "0")
+    try:
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+        with pytest.raises(openai.InternalServerError) as e:
+            client.completions.create(model=MODEL, prompt="Hi", max_tokens=2)
+        assert e.value.status_code == 503 and "queue is full" in e.value.message
+        assert _post(url, "/tokenize", {"prompt": "Hi"})[0] == 200  # only generation waits in the queue
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_version_is_the_packages(server):
+    import shardlm
+
+    with urllib.request.urlopen(server.replace("/v1", "/version"), timeout=10) as r:
+        assert json.loads(r.read()) == {"version": shardlm.__version__}
 
 
 def test_bench_serve_drives_500_concurrent_streams(server, tmp_path):

@@ -154,8 +154,8 @@ std::vector<RequestOutput> LLM::run_generate(const std::vector<Prompt>& prompts,
   engine_->check_awake();
   const size_t n = prompts.size();
   std::vector<RequestOutput> results(n);
-  std::vector<std::string> ids(n);
-  std::map<std::string, size_t> index_of;
+  std::vector<int64_t> ids(n, -1);
+  std::map<int64_t, size_t> index_of;
   std::vector<bool> queued(n, false);
   const EngineStats before = engine_->stats();
   ProgressBar bar((int64_t)n, hooks.progress_bar);
@@ -164,9 +164,9 @@ std::vector<RequestOutput> LLM::run_generate(const std::vector<Prompt>& prompts,
     // Inside the try: a prompt rejected with an exception (an id outside the vocabulary, say) must not leave
     // the prompts before it queued, or their requests would run in a later call.
     for (size_t i = 0; i < n; ++i) {
-      ids[i] = std::to_string(next_request_id_++);
+      ids[i] = engine_->next_request_id();  // known before the call: it may throw, the id still taken
       std::optional<RequestOutput> rejected =
-          engine_->add_request(ids[i], prompts[i], params[i], priority.empty() ? 0 : priority[i]);
+          engine_->add_request(prompts[i], params[i], priority.empty() ? 0 : priority[i]).rejected;
       if (rejected) {
         if (hooks.reject_whole_call)
           throw std::invalid_argument("prompt " + std::to_string(i) + ": " + rejected->error.value_or("rejected"));

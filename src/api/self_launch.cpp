@@ -25,6 +25,7 @@
 #include "distributed/launcher.h"
 #include "distributed/tcp_store.h"
 #include "engine/sampling_params_json.h"
+#include "server/engine_loop.h"
 
 namespace shardlm {
 namespace {
@@ -189,6 +190,8 @@ void SelfLaunch::send(const std::string& command) {
 
 void SelfLaunch::send_flag(bool step) { send(step ? "s" : "a"); }
 
+void SelfLaunch::send_follow() { send(json{{"op", "follow"}}.dump()); }
+
 void SelfLaunch::stop() noexcept {
   if (stopped_) return;
   for (Worker& w : workers_) {
@@ -271,6 +274,9 @@ int run_self_launched_worker() {
         llm.reset_prefix_cache();
       } else if (op == "reload_weights") {
         llm.reload_weights();
+      } else if (op == "follow") {  // a server's follower until its leader broadcasts stop
+        Group world = llm.world_group().cpu_group;
+        server::EngineLoop::follow(llm.engine(), world);
       } else {
         std::fprintf(stderr, "shardlm _worker: unknown command '%s' from rank 0\n", op.c_str());
         return 2;

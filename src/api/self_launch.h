@@ -9,6 +9,8 @@
 //   generate(prompts, params) ---command-->   generate(prompts, params)
 //     before each engine step   ---'s'--->      step   (or 'a': abort the call, as Ctrl-C did on rank 0)
 //   sleep / wake_up / reset_prefix_cache / reload_weights ---command--> the same
+//   `shardlm serve`: follow       ---command--> EngineLoop::follow: the server's leader/follower protocol over
+//                                               the world's CPU group until the leader says stop
 //   ~LLM                          ---stop-->    exit 0
 //
 // A worker that dies is reported by the next call (its exit status, or the collective's error naming the
@@ -47,6 +49,8 @@ class SelfLaunch {
   void send(const std::string& command);
   // Rank 0, inside generate: the before-step flag ('s' step, 'a' abort the call).
   void send_flag(bool step);
+  // Rank 0 (the server's leader): the workers run EngineLoop::follow until the leader's loop broadcasts stop.
+  void send_follow();
   // Rank 0: tells the workers to exit (once; errors are swallowed, the workers die with rank 0 anyway).
   void stop() noexcept;
 

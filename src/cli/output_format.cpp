@@ -31,7 +31,7 @@ std::string python_repr(const std::string& s) {
 
 std::string request_output_to_json(const RequestOutput& o) {
   nlohmann::ordered_json j;
-  j["request_id"] = o.request_id;
+  j["request_id"] = std::to_string(o.request_id);  // a string, as vLLM's
   j["prompt"] = o.prompt;
   j["prompt_token_ids"] = o.prompt_token_ids;
   auto logprob_maps = [](const std::vector<std::map<int32_t, float>>& maps, bool first_is_null) {

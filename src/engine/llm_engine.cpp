@@ -19,23 +19,6 @@
 
 namespace shardlm {
 
-struct LLMEngine::RequestState {
-  std::string request_id;
-  Prompt prompt;
-  std::vector<int32_t> prompt_ids;
-  std::vector<std::unique_ptr<SequenceState>> seqs;
-  int num_finished = 0;
-  int num_cached_tokens = 0;  // sequence 0's prefix-cache hit at its first schedule
-  // Prompt logprobs (when asked): filled from sequence 0's prefill rows, position by position; entry 0 stays
-  // empty. `next_prompt_position` is the next position to fill (a recomputation after preemption skips the
-  // ones already filled); `prompt_logprobs_streamed`: the request's deltas carried them.
-  std::optional<std::vector<std::map<int32_t, float>>> prompt_logprobs;
-  std::vector<int32_t> prompt_token_ranks;
-  int next_prompt_position = 1;
-  bool prompt_logprobs_streamed = false;
-  RequestMetrics metrics;
-};
-
 namespace {
 
 constexpr int64_t kDefaultCpuKvBytes = int64_t(1) << 30;
@@ -326,9 +309,9 @@ int64_t LLMEngine::profile_kv_budget(int64_t block_bytes, DType kv_dtype) {
   return budget;
 }
 
-std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_id, const Prompt& prompt,
-                                                    const SamplingParams& given, int priority,
-                                                    std::optional<double> arrival_time) {
+AddedRequest LLMEngine::add_request(const Prompt& prompt, const SamplingParams& given, int priority,
+                                    std::optional<double> arrival_time) {
+  const int64_t request_id = next_request_id_++;
   SamplingParams params = given;
   if (const std::string warning = params.normalize(); !warning.empty())
     std::fprintf(stderr, "shardlm: WARNING: %s\n", warning.c_str());
@@ -336,7 +319,6 @@ std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_i
   const int vocab = (int)model_->config().vocab_size;
   params.verify_for_model(vocab, args_.max_logprobs);
   std::vector<std::vector<int32_t>> bad_words_ids = tokenize_bad_words(params.bad_words, *tokenizer_, vocab);
-  if (requests_.count(request_id)) throw std::invalid_argument("request id '" + request_id + "' is already in use");
   auto r = std::make_unique<RequestState>();
   r->request_id = request_id;
   r->prompt = prompt;
@@ -352,14 +334,15 @@ std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_i
                                   std::to_string(vocab));
 
   auto reject = [&](const std::string& why) {
-    RequestOutput o;
+    AddedRequest added{request_id, RequestOutput{}};
+    RequestOutput& o = *added.rejected;
     o.request_id = request_id;
     o.prompt = prompt.token_ids ? "" : prompt.text;
     o.prompt_token_ids = r->prompt_ids;
     o.finished = true;
     o.error = why;
     o.metrics = r->metrics;
-    return o;
+    return added;
   };
   const int prompt_len = (int)r->prompt_ids.size();
   if (prompt_len == 0) return reject("the prompt is empty");
@@ -382,8 +365,8 @@ std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_i
     uint64_t seed = params.seed ? (uint64_t)(*params.seed + i)
                                 : mix_seed((uint64_t)args_.seed, (uint64_t)sequences_counter_++);
     auto seq = std::make_unique<SequenceState>(*tokenizer_, r->prompt_ids, sp, seed);
-    seq->sequence_id = params.n == 1 ? request_id : std::to_string(i) + "_" + request_id;
-    seq->parent_id = request_id;
+    seq->sequence_id = next_sequence_id_++;
+    seq->request = r.get();
     seq->index = i;
     seq->out.index = i;
     const int room = max_model_len_ - prompt_len;
@@ -391,13 +374,13 @@ std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_i
     seq->bad_words_ids = bad_words_ids;
     auto req = std::make_unique<Request>();
     req->request_id = seq->sequence_id;
+    req->sequence = seq.get();
     req->prompt_token_ids = r->prompt_ids;
     req->max_tokens = seq->max_tokens;
     req->priority = priority;
     // Sequence 0 computes the prompt logprobs: every prompt position, none read from the prefix cache.
     req->skip_reading_prefix_cache = i == 0 && params.prompt_logprobs.has_value();
     scheduler_->add_request(std::move(req));
-    sequences_[seq->sequence_id] = seq.get();
     r->seqs.push_back(std::move(seq));
   }
   if (params.prompt_logprobs) {
@@ -406,7 +389,7 @@ std::optional<RequestOutput> LLMEngine::add_request(const std::string& request_i
   }
   prompt_tokens_ += prompt_len;
   requests_[request_id] = std::move(r);
-  return std::nullopt;
+  return AddedRequest{request_id, std::nullopt};
 }
 
 void LLMEngine::finish_sequence(SequenceState& seq, const std::string& reason) {
@@ -422,7 +405,6 @@ void LLMEngine::finish_sequence(SequenceState& seq, const std::string& reason) {
                      : reason == "abort" ? RequestStatus::FinishedAborted
                                          : RequestStatus::FinishedStopped;
   scheduler_->finish_request(seq.sequence_id, st);
-  sequences_.erase(seq.sequence_id);
 }
 
 RequestOutput LLMEngine::make_output(const RequestState& r) const {
@@ -439,7 +421,7 @@ RequestOutput LLMEngine::make_output(const RequestState& r) const {
   return o;
 }
 
-void LLMEngine::abort_request(const std::string& request_id) {
+void LLMEngine::abort_request(int64_t request_id) {
   auto it = requests_.find(request_id);
   if (it == requests_.end()) return;
   for (auto& s : it->second->seqs)
@@ -476,8 +458,8 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
   for (size_t i = 0; i < sched.scheduled.size(); ++i) {
     const ScheduledRequest& sr = sched.scheduled[i];
     Request* r = sr.request;
-    const SequenceState& seq = *sequences_.at(r->request_id);
-    RequestState& owner = *requests_.at(seq.parent_id);
+    const SequenceState& seq = *r->sequence;
+    RequestState& owner = *seq.request;
     if (owner.metrics.first_scheduled_time == 0) {
       owner.metrics.first_scheduled_time = metrics_clock_now();
       owner.metrics.time_in_queue = owner.metrics.first_scheduled_time - owner.metrics.arrival_time;
@@ -523,7 +505,7 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
   std::vector<SampleRow> rows;
   rows.reserve(sampled_reqs.size());
   for (Request* r : sampled_reqs) {
-    SequenceState& seq = *sequences_.at(r->request_id);
+    SequenceState& seq = *r->sequence;
     rows.push_back(SampleRow{&seq.params, &r->prompt_token_ids, &r->output_token_ids,
                              suppressed_tokens(seq, eos_token_ids_), &seq.rng});
   }
@@ -532,25 +514,27 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
     op_profile::Scope sampling(device_, [&] { return "sampler rows" + op_profile::rows_bucket((int64_t)rows.size()); });
     results = sample_batch(logits, rows, sampler_scratch_);
   }
-  std::map<std::string, int32_t> sampled;
+  std::map<int64_t, int32_t> sampled;
   for (size_t k = 0; k < sampled_reqs.size(); ++k) sampled[sampled_reqs[k]->request_id] = results[k].token;
-  // Record the total lengths before the scheduler appends the sampled tokens.
-  std::vector<std::pair<std::string, int>> lengths;
-  for (Request* r : sampled_reqs) lengths.emplace_back(r->request_id, r->num_tokens() + 1);
+  // The sampled sequences and their total lengths, taken before the scheduler appends the sampled tokens (the
+  // scheduler's Requests of sequences that finish below go away; their SequenceStates stay until the request is done).
+  std::vector<std::pair<SequenceState*, int>> lengths;
+  for (Request* r : sampled_reqs) lengths.emplace_back(r->sequence, r->num_tokens() + 1);
   scheduler_->update_from_output(sched, sampled);
 
-  std::map<std::string, size_t> delta_of;  // parent request -> its entry in *deltas
+  std::map<int64_t, size_t> delta_of;  // request id -> its entry in *deltas
   const double now = metrics_clock_now();
   {
-    std::map<std::string, int> tokens_of;  // parent request -> tokens it gained in this step
-    for (const auto& [id, length] : lengths) ++tokens_of[sequences_.at(id)->parent_id];
-    for (const auto& [parent, n] : tokens_of) record_tokens(*requests_.at(parent), n, now);
+    std::map<int64_t, int> tokens_of;  // request id -> tokens it gained in this step
+    for (const auto& [seq, length] : lengths) ++tokens_of[seq->request->request_id];
+    for (const auto& [id, n] : tokens_of) record_tokens(*requests_.at(id), n, now);
   }
   for (size_t k = 0; k < lengths.size(); ++k) {
-    SequenceState& seq = *sequences_.at(lengths[k].first);
+    SequenceState& seq = *lengths[k].first;
     ++generated_tokens_;
     const std::string reason = append_token(seq, results[k], eos_token_ids_, lengths[k].second, max_model_len_);
-    const std::string parent = seq.parent_id;
+    RequestState& owner = *seq.request;
+    const int64_t parent = owner.request_id;
     if (!reason.empty()) finish_sequence(seq, reason);
     RequestDelta* delta = nullptr;
     // FINAL_ONLY: nothing is reported until the sequence finishes (its one delta then holds everything).
@@ -562,7 +546,6 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
         deltas->back().request_id = parent;
       }
       delta = &(*deltas)[it->second];
-      RequestState& owner = *requests_.at(parent);
       if (seq.index == 0 && owner.prompt_logprobs && !owner.prompt_logprobs_streamed) {
         delta->prompt_logprobs = owner.prompt_logprobs;  // complete: sequence 0 has sampled
         delta->prompt_token_ids = owner.prompt_ids;
@@ -571,12 +554,11 @@ std::vector<RequestOutput> LLMEngine::step(std::vector<RequestDelta>* deltas) {
       delta->sequences.push_back(take_delta(seq));  // before the request (and seq) may go below
     }
     if (reason.empty()) continue;
-    RequestState& r = *requests_.at(parent);
-    if (++r.num_finished == (int)r.seqs.size()) {
+    if (++owner.num_finished == (int)owner.seqs.size()) {
       if (delta) delta->finished = true;
-      record_finished(r, r.seqs[0]->out.finish_reason, now);
-      done.push_back(make_output(r));
-      requests_.erase(parent);
+      record_finished(owner, owner.seqs[0]->out.finish_reason, now);
+      done.push_back(make_output(owner));
+      requests_.erase(parent);  // owner and seq go with it
     }
   }
   return done;

@@ -25,6 +25,12 @@ namespace shardlm {
 
 struct DistributedState;
 
+// What add_request did: the request's id, and the finished output of a request that can never run.
+struct AddedRequest {
+  int64_t request_id = -1;
+  std::optional<RequestOutput> rejected;
+};
+
 class LLMEngine {
  public:
   // `launch`: the ranks' layout when this process's environment does not hold it (self-launched ranks,
@@ -32,20 +38,23 @@ class LLMEngine {
   explicit LLMEngine(const EngineArgs& args, const LaunchEnv* launch = nullptr);
   ~LLMEngine();
 
-  // Adds a request; invalid parameters throw std::invalid_argument (before anything is queued). A request that
-  // can never run (too long for max_model_len or the KV cache) is returned finished with `error` set.
-  // `request_id` must be unique among unfinished requests. n > 1 becomes n sequences sharing the prompt.
+  // Adds a request under the next integer id (0, 1, 2, ... over the engine's life: every call takes one, also
+  // one that throws, so ranks making the same calls number requests alike). Invalid parameters throw
+  // std::invalid_argument (before anything is queued). A request that can never run (too long for
+  // max_model_len or the KV cache) comes back in `rejected`, finished with `error` set. n > 1 becomes n
+  // sequences sharing the prompt.
   // `priority` orders it under the "priority" scheduling policy (lower first; any other value than 0 under "fcfs"
   // is std::invalid_argument, as vLLM). `arrival_time` (seconds since the epoch on metrics_clock_now()'s clock;
   // default now) is where its latency metrics start, as vLLM's add_request.
-  std::optional<RequestOutput> add_request(const std::string& request_id, const Prompt& prompt,
-                                           const SamplingParams& params, int priority = 0,
-                                           std::optional<double> arrival_time = std::nullopt);
+  AddedRequest add_request(const Prompt& prompt, const SamplingParams& params, int priority = 0,
+                           std::optional<double> arrival_time = std::nullopt);
+  // The id the next add_request will assign.
+  int64_t next_request_id() const { return next_request_id_; }
   // Runs one engine step; returns the requests that finished in it. With `deltas`, also fills it with what
   // every request that produced tokens gained in this step (streaming; see RequestDelta), in sampling order.
   std::vector<RequestOutput> step(std::vector<RequestDelta>* deltas = nullptr);
   bool has_unfinished_requests() const { return !requests_.empty(); }
-  void abort_request(const std::string& request_id);
+  void abort_request(int64_t request_id);  // a finished or unknown id: nothing happens
 
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const Model& model() const { return *model_; }
@@ -78,7 +87,6 @@ class LLMEngine {
   const MemoryArena* arena(const std::string& tag) const;
 
  private:
-  struct RequestState;  // one user request: its prompt and its n sequences
   void finish_sequence(SequenceState& seq, const std::string& reason);
   // Stamps a request's metrics when it produced tokens in a step, and when it finished (reason of output 0).
   void record_tokens(RequestState& r, int num_tokens, double now);
@@ -110,8 +118,9 @@ class LLMEngine {
   size_t device_free_at_start_ = 0;  // GPU: free device memory when this engine began (0: unknown)
   std::vector<int32_t> eos_token_ids_;
 
-  std::map<std::string, std::unique_ptr<RequestState>> requests_;   // by user request id
-  std::map<std::string, SequenceState*> sequences_;                  // by internal sequence id
+  std::map<int64_t, std::unique_ptr<RequestState>> requests_;  // the unfinished ones, by request id
+  int64_t next_request_id_ = 0;
+  int64_t next_sequence_id_ = 0;  // the scheduler's Request ids (one per sequence)
   int64_t prompt_tokens_ = 0, generated_tokens_ = 0, num_steps_ = 0, sequences_counter_ = 0;
   std::vector<float> sampler_scratch_;
   EngineMetrics metrics_;

@@ -9,15 +9,20 @@
 
 #include "engine/rng.h"
 #include "engine/sampler.h"
+#include "shardlm/llm.h"
 #include "shardlm/outputs.h"
 #include "shardlm/sampling_params.h"
 #include "tokenizer/tokenizer.h"
 
 namespace shardlm {
 
+struct RequestState;
+
+// One sequence of a request: what the output processor keeps beside the scheduler's Request (which points here
+// through Request::sequence while it is live; this outlives it until the whole request is done).
 struct SequenceState {
-  std::string sequence_id;   // the scheduler's request id
-  std::string parent_id;     // the user's request id
+  int64_t sequence_id = -1;         // the scheduler's Request::request_id
+  RequestState* request = nullptr;  // the user request it belongs to
   int index = 0;             // CompletionOutput::index
   SamplingParams params;
   Rng rng;
@@ -31,6 +36,25 @@ struct SequenceState {
   size_t streamed_tokens = 0, streamed_text = 0;  // what earlier deltas reported (take_delta)
 
   SequenceState(const Tokenizer& tok, const std::vector<int32_t>& prompt_ids, const SamplingParams& p, uint64_t seed);
+};
+
+// One user request (one prompt): the object the engine, the scheduler (Request::sequence->request) and the API
+// (RequestOutput / RequestDelta::request_id) all name by its integer id. Its n sequences share the prompt.
+struct RequestState {
+  int64_t request_id = -1;  // assigned by LLMEngine::add_request, counting up from 0 over the engine's life
+  Prompt prompt;
+  std::vector<int32_t> prompt_ids;
+  std::vector<std::unique_ptr<SequenceState>> seqs;
+  int num_finished = 0;
+  int num_cached_tokens = 0;  // sequence 0's prefix-cache hit at its first schedule
+  // Prompt logprobs (when asked): filled from sequence 0's prefill rows, position by position; entry 0 stays
+  // empty. `next_prompt_position` is the next position to fill (a recomputation after preemption skips the
+  // ones already filled); `prompt_logprobs_streamed`: the request's deltas carried them.
+  std::optional<std::vector<std::map<int32_t, float>>> prompt_logprobs;
+  std::vector<int32_t> prompt_token_ranks;
+  int next_prompt_position = 1;
+  bool prompt_logprobs_streamed = false;
+  RequestMetrics metrics;
 };
 
 // vLLM's SamplingParams.update_from_tokenizer: each bad word tokenized (no special tokens) as written (leading

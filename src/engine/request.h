@@ -2,12 +2,13 @@
 // (num_computed_tokens), its block table and the prefix-cache hashes of its full blocks.
 #pragma once
 #include <cstdint>
-#include <string>
 #include <vector>
 
 #include "engine/prefix_hash.h"
 
 namespace shardlm {
+
+struct SequenceState;
 
 enum class RequestStatus { Waiting, Running, Preempted, FinishedStopped, FinishedLength, FinishedAborted };
 
@@ -23,7 +24,9 @@ bool is_finished(RequestStatus s);
 // num_tokens() the engine samples one token, appended to output_token_ids, so a decoding request always
 // has exactly one token (its last sample) left to compute.
 struct Request {
-  std::string request_id;  // unique among live requests
+  // Assigned by LLMEngine (a sequence of a user request; n > 1 gives several), unique among live requests.
+  int64_t request_id = -1;
+  SequenceState* sequence = nullptr;  // the output processor's side of this sequence (null in scheduler tests)
   int64_t arrival_index = 0;  // assigned by Scheduler::add_request (0, 1, 2, ...); order of admission
   std::vector<int32_t> prompt_token_ids;
   std::vector<int32_t> output_token_ids;

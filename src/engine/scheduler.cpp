@@ -39,8 +39,8 @@ Scheduler::Scheduler(SchedulerConfig cfg)
 
 void Scheduler::add_request(std::unique_ptr<Request> req) {
   if (!req) fail("add_request: request is null");
-  const std::string& id = req->request_id;
-  if (id.empty()) fail("add_request: request_id is empty");
+  const int64_t id = req->request_id;
+  if (id < 0) fail("add_request: request_id ", id, " is negative");
   if (requests_.count(id)) fail("add_request: request '", id, "' is already live");
   if (req->prompt_token_ids.empty()) fail("add_request: request '", id, "' has an empty prompt");
   if (req->max_tokens < 1) fail("add_request: request '", id, "' has max_tokens ", req->max_tokens, " (must be >= 1)");
@@ -213,12 +213,12 @@ Request* Scheduler::live_request(const ScheduledRequest& s) const {
   return it->second.get();
 }
 
-void Scheduler::update_from_output(const SchedulerOutput& out, const std::map<std::string, int32_t>& sampled) {
+void Scheduler::update_from_output(const SchedulerOutput& out, const std::map<int64_t, int32_t>& sampled) {
   if (!pending_step_ || *pending_step_ != out.step_index)
     fail("update_from_output(): output of step ", out.step_index, " is not the pending step",
          pending_step_ ? "" : " (none pending)");
   // Validate everything before changing anything.
-  std::set<std::string> due;
+  std::set<int64_t> due;
   for (const ScheduledRequest& s : out.scheduled) {
     const Request* req = live_request(s);
     if (!req) continue;
@@ -242,7 +242,7 @@ void Scheduler::update_from_output(const SchedulerOutput& out, const std::map<st
   pending_step_.reset();
 }
 
-std::unique_ptr<Request> Scheduler::finish_request(const std::string& request_id, RequestStatus reason) {
+std::unique_ptr<Request> Scheduler::finish_request(int64_t request_id, RequestStatus reason) {
   if (!is_finished(reason))
     fail("finish_request('", request_id, "'): reason must be a finished status, got ", request_status_name(reason));
   auto it = requests_.find(request_id);
@@ -258,7 +258,7 @@ std::unique_ptr<Request> Scheduler::finish_request(const std::string& request_id
   return owned;
 }
 
-const Request* Scheduler::find(const std::string& request_id) const {
+const Request* Scheduler::find(int64_t request_id) const {
   auto it = requests_.find(request_id);
   return it == requests_.end() ? nullptr : it->second.get();
 }
@@ -279,7 +279,7 @@ SchedulerStats Scheduler::stats() const {
 }
 
 void Scheduler::check_request_invariants(const Request& req, bool running, std::vector<int>& holders) const {
-  const std::string& id = req.request_id;
+  const int64_t id = req.request_id;
   const int bs = cfg_.block_size;
   const BlockPool& pool = kv_.pool();
   auto it = requests_.find(id);
@@ -330,7 +330,7 @@ void Scheduler::check_invariants() const {
   if (running_.size() + waiting_.size() != requests_.size())
     fail("invariant: ", running_.size(), " running + ", waiting_.size(), " waiting != ", requests_.size(), " live");
   std::vector<int> holders(static_cast<size_t>(pool.num_blocks()), 0);
-  std::set<std::string> queued;
+  std::set<int64_t> queued;
   for (const Request* r : running_) {
     if (!queued.insert(r->request_id).second) fail("invariant: request '", r->request_id, "' queued twice");
     check_request_invariants(*r, true, holders);

@@ -41,7 +41,7 @@ struct SchedulerConfig {
 struct ScheduledRequest {
   Request* request;        // valid until the request is finished; request->num_computed_tokens is the
                            // first token to compute until update_from_output() advances it
-  std::string request_id;
+  int64_t request_id;
   int64_t arrival_index;   // with request_id, identifies the request even if it finished mid-step
   int num_new_tokens;      // computes tokens [num_computed_tokens, num_computed_tokens + num_new_tokens)
 };
@@ -49,8 +49,8 @@ struct ScheduledRequest {
 struct SchedulerOutput {
   int64_t step_index = -1;
   std::vector<ScheduledRequest> scheduled;  // running requests in running order, then newly admitted
-  std::vector<std::string> preempted_ids;   // preempted in this step (newest first); their KV is gone
-  std::vector<std::string> finished_ids;    // finished/aborted since the previous schedule()
+  std::vector<int64_t> preempted_ids;     // preempted in this step (newest first); their KV is gone
+  std::vector<int64_t> finished_ids;      // finished/aborted since the previous schedule()
   int total_num_scheduled_tokens = 0;
 };
 
@@ -91,17 +91,17 @@ class Scheduler {
   // still live, registers its newly computed full blocks in the prefix cache, and appends
   // `sampled[request_id]` to output_token_ids of exactly those requests whose num_computed_tokens
   // reached num_tokens (Error if one is missing or extra; ids of requests finished mid-step are ignored).
-  void update_from_output(const SchedulerOutput& out, const std::map<std::string, int32_t>& sampled);
+  void update_from_output(const SchedulerOutput& out, const std::map<int64_t, int32_t>& sampled);
   // Removes the request and frees its blocks; `reason` must be a Finished* status. Returns the request
   // (status = reason) for the engine's final output, or nullptr if no live request has that id.
-  std::unique_ptr<Request> finish_request(const std::string& request_id, RequestStatus reason);
+  std::unique_ptr<Request> finish_request(int64_t request_id, RequestStatus reason);
   // Empties the prefix cache; false (nothing changed) while unfinished requests hold KV blocks.
   bool reset_prefix_cache() { return kv_.reset_prefix_cache(); }
 
   bool has_unfinished() const { return !requests_.empty(); }
   size_t num_waiting() const { return waiting_.size(); }
   size_t num_running() const { return running_.size(); }
-  const Request* find(const std::string& request_id) const;
+  const Request* find(int64_t request_id) const;
   SchedulerStats stats() const;
   const SchedulerConfig& config() const { return cfg_; }
   const KVCacheManager& kv_cache() const { return kv_; }
@@ -123,10 +123,10 @@ class Scheduler {
 
   SchedulerConfig cfg_;
   KVCacheManager kv_;
-  std::map<std::string, std::unique_ptr<Request>> requests_;  // owner of every live request
+  std::map<int64_t, std::unique_ptr<Request>> requests_;  // owner of every live request
   std::vector<Request*> running_;  // admission order; preemption takes the back
   std::deque<Request*> waiting_;   // in policy order (see SchedulingPolicy)
-  std::vector<std::string> finished_since_schedule_;
+  std::vector<int64_t> finished_since_schedule_;
   int64_t next_arrival_index_ = 0;
   int64_t num_steps_ = 0;
   std::optional<int64_t> pending_step_;  // schedule() output not yet passed to update_from_output()

@@ -7,6 +7,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "engine/engine_metrics.h"
 #include "engine/llm_engine.h"
 #include "engine/sampling_params_json.h"
@@ -17,45 +18,47 @@ namespace {
 
 using nlohmann::json;
 
-// One iteration's decisions, as the leader broadcasts them.
+// One iteration's decisions, as the leader broadcasts them. Requests are named by the engine's integer ids:
+// every rank's engine numbers the adds alike (first_id, first_id + 1, ...), which followers check.
 struct Plan {
   struct Add {
-    std::string id;
     Prompt prompt;
     SamplingParams params;
   };
+  int64_t first_id = 0;  // the id the leader's engine gives adds[0]
   std::vector<Add> adds;
-  std::vector<std::string> aborts;
+  std::vector<int64_t> aborts;
   bool stop = false;
 };
 
 std::string encode(const Plan& plan) {
   json adds = json::array();
-  for (const auto& a : plan.adds) adds.push_back({{"id", a.id}, {"prompt", prompt_to_json(a.prompt)}, {"params", sampling_params_to_json(a.params)}});
-  return json{{"adds", adds}, {"aborts", plan.aborts}, {"stop", plan.stop}}.dump(-1, ' ', false,
-                                                                                json::error_handler_t::replace);
+  for (const auto& a : plan.adds) adds.push_back({{"prompt", prompt_to_json(a.prompt)}, {"params", sampling_params_to_json(a.params)}});
+  return json{{"first_id", plan.first_id}, {"adds", adds}, {"aborts", plan.aborts}, {"stop", plan.stop}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
 }
 
 Plan decode(const std::string& bytes) {
   const json j = json::parse(bytes);
   Plan plan;
+  plan.first_id = j.at("first_id").get<int64_t>();
   for (const json& a : j.at("adds"))
-    plan.adds.push_back({a.at("id"), prompt_from_json(a.at("prompt")), sampling_params_from_json(a.at("params"))});
-  plan.aborts = j.at("aborts").get<std::vector<std::string>>();
+    plan.adds.push_back({prompt_from_json(a.at("prompt")), sampling_params_from_json(a.at("params"))});
+  plan.aborts = j.at("aborts").get<std::vector<int64_t>>();
   plan.stop = j.at("stop");
   return plan;
 }
 
-// What every rank does with a plan's adds: the engine's answer (nullopt: queued; else the rejected output).
-std::optional<RequestOutput> add_to(LLMEngine& engine, const Plan::Add& a,
-                                    std::optional<double> arrival_time = std::nullopt) {
+// What every rank does with a plan's adds: the request's id and, when it cannot run, its finished output.
+AddedRequest add_to(LLMEngine& engine, const Plan::Add& a, std::optional<double> arrival_time = std::nullopt) {
+  const int64_t id = engine.next_request_id();
   try {
-    return engine.add_request(a.id, a.prompt, a.params, 0, arrival_time);
+    return engine.add_request(a.prompt, a.params, 0, arrival_time);
   } catch (const std::exception& e) {  // an id outside the vocabulary, say: that prompt alone fails
-    RequestOutput failed;
-    failed.request_id = a.id;
-    failed.finished = true;
-    failed.error = e.what();
+    AddedRequest failed{id, RequestOutput{}};
+    failed.rejected->request_id = id;
+    failed.rejected->finished = true;
+    failed.rejected->error = e.what();
     return failed;
   }
 }
@@ -145,7 +148,7 @@ void EngineLoop::run() {
     int prompt_index;
     double arrival_time;  // when the HTTP call submitted it (the engine's metrics clock): latencies count from it
   };
-  std::map<std::string, Owner> owners;  // engine request id -> who receives its events
+  std::map<int64_t, Owner> owners;  // engine request id -> who receives its events
   auto fail_all = [&](const std::string& why) {
     for (auto& [id, owner] : owners) owner.stream->push(StreamEvent{owner.prompt_index, std::nullopt, std::nullopt, why});
     for (auto& [id, owner] : owners) engine_.abort_request(id);
@@ -170,11 +173,12 @@ void EngineLoop::run() {
       aborts.swap(aborts_);
       plan.stop = stopping_;
     }
-    // Decide: ids for new prompts, ids of aborted streams.
+    // Decide: the new prompts (the engine numbers them from first_id on), ids of aborted streams.
+    plan.first_id = engine_.next_request_id();
     std::vector<Owner> add_owner;
     for (const auto& p : incoming)
       for (size_t i = 0; i < p->prompts.size(); ++i) {
-        plan.adds.push_back({"req-" + std::to_string(next_id_++), p->prompts[i], p->params});
+        plan.adds.push_back({p->prompts[i], p->params});
         add_owner.push_back(Owner{p->stream, (int)i, arrival_time(p->arrival)});
       }
     for (const auto& s : aborts)
@@ -202,11 +206,12 @@ void EngineLoop::run() {
         return;
       }
     }
-    for (const std::string& id : plan.aborts) engine_.abort_request(id);
+    for (int64_t id : plan.aborts) engine_.abort_request(id);
     for (size_t k = 0; k < plan.adds.size(); ++k) {
-      std::optional<RequestOutput> rejected = add_to(engine_, plan.adds[k], add_owner[k].arrival_time);
-      if (rejected) add_owner[k].stream->push(StreamEvent{add_owner[k].prompt_index, std::nullopt, std::move(rejected), std::nullopt});
-      else owners[plan.adds[k].id] = add_owner[k];
+      AddedRequest added = add_to(engine_, plan.adds[k], add_owner[k].arrival_time);
+      if (added.rejected)
+        add_owner[k].stream->push(StreamEvent{add_owner[k].prompt_index, std::nullopt, std::move(added.rejected), std::nullopt});
+      else owners[added.request_id] = add_owner[k];
     }
     if (plan.stop) {
       fail_all("the server is shutting down");
@@ -244,23 +249,28 @@ void EngineLoop::run() {
 }
 
 void EngineLoop::follow(LLMEngine& engine, Group& sync) {
-  std::set<std::string> live;  // what the leader's `owners` holds, by id
+  std::set<int64_t> live;  // what the leader's `owners` holds, by id
   for (;;) {
     std::string bytes;
     sync.broadcast_bytes(bytes, 0);
     const Plan plan = decode(bytes);
-    for (const std::string& id : plan.aborts) {
+    if (!plan.adds.empty() && plan.first_id != engine.next_request_id())
+      fail("server follower: the leader numbers its next request ", plan.first_id, ", this rank's engine ",
+           engine.next_request_id(), "; the ranks' engines have diverged");
+    for (int64_t id : plan.aborts) {
       engine.abort_request(id);
       live.erase(id);
     }
-    for (const Plan::Add& a : plan.adds)
-      if (!add_to(engine, a)) live.insert(a.id);
+    for (const Plan::Add& a : plan.adds) {
+      const AddedRequest added = add_to(engine, a);
+      if (!added.rejected) live.insert(added.request_id);
+    }
     if (plan.stop) return;
     if (live.empty()) continue;
     try {
       for (const RequestOutput& o : engine.step()) live.erase(o.request_id);
     } catch (const std::exception&) {  // the leader failed the same step and aborted everything: so do we
-      for (const std::string& id : live) engine.abort_request(id);
+      for (int64_t id : live) engine.abort_request(id);
       live.clear();
     }
   }

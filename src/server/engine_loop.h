@@ -3,10 +3,11 @@
 // each request its streaming deltas and final outputs (RequestDelta / RequestOutput, the engine's one
 // streaming interface).
 //
-// Under a launcher with several ranks, rank 0 serves HTTP and leads: before each step it broadcasts over the
-// world's CPU group what it is about to do (requests added with their ids, prompts and parameters, requests
-// aborted, or stop), and every other rank runs follow(), applying the same to its engine, so all ranks
-// schedule identically. While idle the leader sends an empty message every second, so followers never sit
+// With several ranks (a launcher's, or the self-launched workers of `shardlm serve -tp N`), rank 0 serves HTTP
+// and leads: before each step it broadcasts over the world's CPU group what it is about to do (the prompts and
+// parameters it adds, with the integer id every engine will give the first of them; the ids it aborts; or
+// stop), and every other rank runs follow(), applying the same to its engine, so all ranks schedule
+// identically. While idle the leader sends an empty message every second, so followers never sit
 // in a collective long enough to time out.
 #pragma once
 #include <atomic>
@@ -99,7 +100,6 @@ class EngineLoop {
   bool stopping_ = false;
   std::atomic<int64_t> unfinished_{0};
   EngineStats stats_;  // under mu_
-  int64_t next_id_ = 0;
   std::thread thread_;  // last: starts in the constructor
 };
 

@@ -255,19 +255,20 @@ TEST_F(SleepMode, Errors) {
 
   // Unfinished requests: sleep is refused, and succeeds once they are gone.
   LLMEngine& engine = llm.engine();
-  ASSERT_FALSE(engine.add_request("r", prompts()[0], greedy(4)).has_value());
+  const int64_t r = engine.add_request(prompts()[0], greedy(4)).request_id;
   engine.step();
   expect_throw_mentioning<Error>([&] { llm.sleep(1); }, "unfinished");
   EXPECT_FALSE(llm.is_sleeping());
-  engine.abort_request("r");
+  engine.abort_request(r);
   llm.sleep(1);
 
   expect_throw_mentioning<Error>([&] { llm.generate(prompts(), greedy(4), false); },
                                  "the engine is sleeping");
   EXPECT_FALSE(engine.has_unfinished_requests()) << "nothing was queued";
-  ASSERT_FALSE(engine.add_request("q", prompts()[0], greedy(4)).has_value());
+  const AddedRequest q = engine.add_request(prompts()[0], greedy(4));
+  ASSERT_FALSE(q.rejected);
   expect_throw_mentioning<Error>([&] { engine.step(); }, "call wake_up() first");
-  engine.abort_request("q");
+  engine.abort_request(q.request_id);
   llm.wake_up();
   EXPECT_EQ(llm.generate(prompts(), greedy(4), false).size(), 3u);
 }
@@ -291,7 +292,7 @@ TEST(ResetPrefixCache, RepeatedPromptHitsUntilReset) {
 
   // While a request runs (and holds blocks) the reset is refused and changes nothing.
   LLMEngine& engine = llm.engine();
-  ASSERT_FALSE(engine.add_request("running", prompt[0], greedy(4)).has_value());
+  ASSERT_FALSE(engine.add_request(prompt[0], greedy(4)).rejected.has_value());
   engine.step();
   EXPECT_EQ(hits(), 64) << "cached again after the run following the reset";
   EXPECT_FALSE(llm.reset_prefix_cache());

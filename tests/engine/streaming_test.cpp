@@ -22,8 +22,8 @@ struct Streamed {
 };
 
 struct Collector {
-  std::map<std::pair<std::string, int>, Streamed> seqs;
-  std::map<std::string, int> request_finished_flags;
+  std::map<std::pair<int64_t, int>, Streamed> seqs;
+  std::map<int64_t, int> request_finished_flags;
   std::vector<std::string> texts_seen;  // every delta's text, in order
   GenerateHooks hooks() {
     GenerateHooks h;
@@ -49,7 +49,7 @@ void expect_streams_add_up(const Collector& c, const std::vector<RequestOutput>&
     EXPECT_EQ(c.request_finished_flags.count(o.request_id) ? c.request_finished_flags.at(o.request_id) : 0, 1)
         << o.request_id;
     for (const CompletionOutput& co : o.outputs) {
-      SCOPED_TRACE("request " + o.request_id + " sequence " + std::to_string(co.index));
+      SCOPED_TRACE("request " + std::to_string(o.request_id) + " sequence " + std::to_string(co.index));
       const Streamed& st = c.seqs.at({o.request_id, co.index});
       EXPECT_EQ(st.tokens, co.token_ids);
       EXPECT_EQ(st.text, co.text);
@@ -114,9 +114,20 @@ TEST(EngineStreaming, RequestIdsCountAcrossCalls) {
   LLM llm(cpu_args("tiny-opt"));
   const auto a = llm.generate({"Hello", "Hi"}, greedy(2), false);
   const auto b = llm.generate({"Hello"}, greedy(2), false);
-  EXPECT_EQ(a[0].request_id, "0");
-  EXPECT_EQ(a[1].request_id, "1");
-  EXPECT_EQ(b[0].request_id, "2");
+  EXPECT_EQ(a[0].request_id, 0);
+  EXPECT_EQ(a[1].request_id, 1);
+  EXPECT_EQ(b[0].request_id, 2);
+  // The engine assigns them; an add that throws (a prompt id outside the vocabulary) takes one too, so ranks
+  // making the same calls number their requests alike.
+  LLMEngine& engine = llm.engine();
+  EXPECT_EQ(engine.next_request_id(), 3);
+  EXPECT_THROW(engine.add_request(Prompt::from_token_ids({1 << 30}), greedy(2)), std::invalid_argument);
+  const AddedRequest added = engine.add_request(Prompt::from_token_ids({2, 100}), greedy(2));
+  EXPECT_EQ(added.request_id, 4);
+  EXPECT_FALSE(added.rejected);
+  engine.abort_request(added.request_id);
+  EXPECT_FALSE(engine.has_unfinished_requests());
+  EXPECT_EQ(llm.generate({"Hello"}, greedy(2), false)[0].request_id, 5);
 }
 
 TEST(EngineStreaming, ARejectedPromptFailsTheWholeCallWhenAsked) {

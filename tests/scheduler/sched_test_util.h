@@ -16,9 +16,32 @@ inline std::vector<int32_t> token_range(int count, int32_t first) {
   return t;
 }
 
-inline std::unique_ptr<Request> make_request(const std::string& id, std::vector<int32_t> prompt, int max_tokens) {
+// Tests name requests ("A", "n0"); the scheduler knows them by integer ids. id() numbers each name the first time
+// it is seen (0, 1, 2, ... in the order names appear); name_of() and names_of() map back.
+inline std::map<std::string, int64_t>& test_ids() {
+  static std::map<std::string, int64_t> ids;
+  return ids;
+}
+inline int64_t id(const std::string& name) {
+  auto& ids = test_ids();
+  return ids.emplace(name, (int64_t)ids.size()).first->second;
+}
+inline std::string name_of(int64_t request_id) {
+  for (const auto& [name, i] : test_ids())
+    if (i == request_id) return name;
+  return "#" + std::to_string(request_id);
+}
+inline std::vector<std::string> names_of(const std::vector<int64_t>& request_ids) {
+  std::vector<std::string> out;
+  for (int64_t i : request_ids) out.push_back(name_of(i));
+  return out;
+}
+// How the scheduler's errors name a request.
+inline std::string quoted(const std::string& name) { return "'" + std::to_string(id(name)) + "'"; }
+
+inline std::unique_ptr<Request> make_request(const std::string& name, std::vector<int32_t> prompt, int max_tokens) {
   auto r = std::make_unique<Request>();
-  r->request_id = id;
+  r->request_id = id(name);
   r->prompt_token_ids = std::move(prompt);
   r->max_tokens = max_tokens;
   return r;
@@ -48,13 +71,13 @@ inline int32_t count_sampler(const Request& r) { return 1000 + r.num_output_toke
 inline StepRecord run_step(Scheduler& s, const std::function<int32_t(const Request&)>& sampler = count_sampler) {
   SchedulerOutput out = s.schedule();
   StepRecord rec;
-  rec.preempted_ids = out.preempted_ids;
-  rec.finished_ids = out.finished_ids;
+  rec.preempted_ids = names_of(out.preempted_ids);
+  rec.finished_ids = names_of(out.finished_ids);
   rec.total_num_scheduled_tokens = out.total_num_scheduled_tokens;
-  std::map<std::string, int32_t> sampled;
+  std::map<int64_t, int32_t> sampled;
   for (const ScheduledRequest& sr : out.scheduled) {
     const Request& r = *sr.request;
-    rec.scheduled.push_back({sr.request_id, r.num_computed_tokens, sr.num_new_tokens, r.block_ids});
+    rec.scheduled.push_back({name_of(sr.request_id), r.num_computed_tokens, sr.num_new_tokens, r.block_ids});
     if (r.num_computed_tokens + sr.num_new_tokens == r.num_tokens()) sampled[sr.request_id] = sampler(r);
   }
   s.update_from_output(out, sampled);

@@ -65,11 +65,11 @@ TEST(SchedulerPriority, PreemptsHighestPriorityValueNotNewest) {
   ASSERT_EQ(r2.scheduled.size(), 1u);
   EXPECT_EQ(r2.scheduled[0].id, "B");
   EXPECT_EQ(r2.scheduled[0].num_computed_before, 8);
-  EXPECT_EQ(s.find("A")->status, RequestStatus::Preempted);
+  EXPECT_EQ(s.find(id("A"))->status, RequestStatus::Preempted);
   // A comes back after B finishes and ends with all its tokens.
   std::vector<std::string> finished;
   while (s.has_unfinished())
-    for (auto& f : run_step(s).finished) finished.push_back(f->request_id);
+    for (auto& f : run_step(s).finished) finished.push_back(name_of(f->request_id));
   EXPECT_EQ(finished, (std::vector<std::string>{"B", "A"}));
 }
 

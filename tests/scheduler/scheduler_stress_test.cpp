@@ -82,7 +82,7 @@ StressResult run_stress(const StressOptions& o) {
     for (int32_t& t : b) t = uniform(0, vocab - 1);
   }
 
-  std::map<std::string, Expected> expected;
+  std::map<int64_t, Expected> expected;
   std::vector<std::unique_ptr<char[]>> junk;
   std::mt19937 junk_rng(99);  // its own stream: perturbing the heap must not change the workload
   std::uniform_int_distribution<size_t> junk_size(1, 300);
@@ -102,10 +102,13 @@ StressResult run_stress(const StressOptions& o) {
     if (chance(0.03)) prompt.resize(static_cast<size_t>(cfg.max_model_len + uniform(1, 5)), 1);  // too long
     const int n = chance(0.15) ? uniform(2, 4) : 1;
     for (int k = 0; k < n && next_request < o.num_requests; ++k) {
-      const std::string id = "r" + std::to_string(next_request++);
+      const int64_t id = next_request++;
       if (o.perturb_heap) junk.emplace_back(new char[junk_size(junk_rng)]);
       try {
-        std::unique_ptr<Request> req = make_request(id, prompt, max_tokens);
+        auto req = std::make_unique<Request>();
+        req->request_id = id;
+        req->prompt_token_ids = prompt;
+        req->max_tokens = max_tokens;
         if (cfg.policy == SchedulingPolicy::Priority) req->priority = uniform(0, 3);
         sched.add_request(std::move(req));
       } catch (const Error&) {
@@ -126,15 +129,15 @@ StressResult run_stress(const StressOptions& o) {
   };
 
   auto live_ids = [&]() {
-    std::vector<std::string> ids;
+    std::vector<int64_t> ids;
     for (const auto& [id, e] : expected)
       if (!e.finished) ids.push_back(id);
     return ids;  // sorted: std::map order, not pointer or hash order
   };
   auto abort_random = [&]() {
-    std::vector<std::string> ids = live_ids();
+    std::vector<int64_t> ids = live_ids();
     if (ids.empty()) return;
-    const std::string& id = ids[static_cast<size_t>(uniform(0, static_cast<int>(ids.size()) - 1))];
+    const int64_t id = ids[static_cast<size_t>(uniform(0, static_cast<int>(ids.size()) - 1))];
     std::unique_ptr<Request> r = sched.finish_request(id, RequestStatus::FinishedAborted);
     EXPECT_TRUE(r) << id;
     Expected& e = expected.at(id);
@@ -160,10 +163,10 @@ StressResult run_stress(const StressOptions& o) {
     EXPECT_LE(out.total_num_scheduled_tokens, cfg.max_num_batched_tokens);
     EXPECT_LE(out.scheduled.size(), static_cast<size_t>(cfg.max_num_seqs));
     res.trace += "S";
-    for (const std::string& id : out.preempted_ids) res.trace += " P" + id;
+    for (int64_t id : out.preempted_ids) res.trace += " P" + std::to_string(id);
     const BlockPool& pool = sched.kv_cache().pool();
     int total = 0;
-    std::map<std::string, int32_t> sampled;
+    std::map<int64_t, int32_t> sampled;
     // Reads first, for the whole step (the strictest runner order): every computed token's KV is there.
     for (const ScheduledRequest& sr : out.scheduled) {
       const Request& r = *sr.request;
@@ -179,7 +182,7 @@ StressResult run_stress(const StressOptions& o) {
           ADD_FAILURE() << "step " << step << " " << sr.request_id << " token " << p << " reads stale KV";
           break;
         }
-      res.trace += " " + sr.request_id + ":" + std::to_string(r.num_computed_tokens) + "+" +
+      res.trace += " " + std::to_string(sr.request_id) + ":" + std::to_string(r.num_computed_tokens) + "+" +
                    std::to_string(sr.num_new_tokens) + "@";
       for (int32_t b : r.block_ids) res.trace += std::to_string(b) + ",";
     }

@@ -68,7 +68,7 @@ TEST(Scheduler, SingleRequestPrefillThenDecode) {
   StepRecord r0 = run_step(s);
   expect_scheduled(r0, {{"A", 0, 10}}, "step 0");
   EXPECT_EQ(r0.scheduled[0].block_ids, (Ids{0, 1, 2}));
-  const Request* a = s.find("A");
+  const Request* a = s.find(id("A"));
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->num_computed_tokens, 10);
   EXPECT_EQ(a->output_token_ids, (Ids{1000}));
@@ -119,13 +119,13 @@ TEST(Scheduler, ChunkedPrefillOfLongPrompt) {
   StepRecord r0 = run_step(s);
   expect_scheduled(r0, {{"A", 0, 16}}, "step 0");  // budget used up: B waits
   EXPECT_EQ(r0.scheduled[0].block_ids.size(), 1u);
-  EXPECT_TRUE(s.find("A")->output_token_ids.empty());  // partial prefill: nothing sampled
+  EXPECT_TRUE(s.find(id("A"))->output_token_ids.empty());  // partial prefill: nothing sampled
   expect_scheduled(run_step(s), {{"A", 16, 16}}, "step 1");
   expect_scheduled(run_step(s), {{"A", 32, 16}}, "step 2");
   StepRecord r3 = run_step(s);
   expect_scheduled(r3, {{"A", 48, 2}, {"B", 0, 3}}, "step 3");
   EXPECT_EQ(r3.scheduled[0].block_ids.size(), 4u);
-  EXPECT_EQ(s.find("A")->output_token_ids, (Ids{1000}));
+  EXPECT_EQ(s.find(id("A"))->output_token_ids, (Ids{1000}));
   expect_scheduled(run_step(s), {{"A", 50, 1}, {"B", 3, 1}}, "step 4");
   EXPECT_FALSE(s.has_unfinished());
 }
@@ -173,7 +173,7 @@ TEST(Scheduler, PromptOfWholeBlocksLeavesLastBlockToCompute) {
   expect_scheduled(r1, {{"B", 4, 4}, {"C", 0, 4}, {"D", 8, 1}}, "step 1");
   EXPECT_EQ(r1.scheduled[0].block_ids, (Ids{0, 2}));
   EXPECT_EQ(r1.scheduled[2].block_ids, (Ids{0, 1, 4}));
-  EXPECT_EQ(s.find("B")->num_cached_tokens, 4);
+  EXPECT_EQ(s.find(id("B"))->num_cached_tokens, 4);
 
   // B recomputed A's second block into block 2; the cache keeps A's copy (block 1), B's stays unhashed.
   const Ids first = token_range(4, 1), second = token_range(4, 5);
@@ -204,7 +204,7 @@ TEST(Scheduler, PreemptsNewestAndRecomputesWithPrefixHitOnItsOwnBlocks) {
   expect_scheduled(r2, {{"A", 8, 1}}, "step 2");
   EXPECT_EQ(r2.preempted_ids, (std::vector<std::string>{"B"}));
   EXPECT_EQ(r2.scheduled[0].block_ids, (Ids{0, 1, 3}));
-  const Request* b = s.find("B");
+  const Request* b = s.find(id("B"));
   EXPECT_EQ(b->status, RequestStatus::Preempted);
   EXPECT_EQ(b->num_computed_tokens, 0);
   EXPECT_TRUE(b->block_ids.empty());
@@ -224,8 +224,8 @@ TEST(Scheduler, PreemptsNewestAndRecomputesWithPrefixHitOnItsOwnBlocks) {
   StepRecord r6 = run_step(s);
   expect_scheduled(r6, {{"B", 4, 5}}, "step 6");
   EXPECT_EQ(r6.scheduled[0].block_ids, (Ids{2, 3, 1}));
-  EXPECT_EQ(s.find("B")->num_cached_tokens, 0);  // recorded at the first schedule only
-  EXPECT_EQ(s.find("B")->num_preemptions, 1);
+  EXPECT_EQ(s.find(id("B"))->num_cached_tokens, 0);  // recorded at the first schedule only
+  EXPECT_EQ(s.find(id("B"))->num_preemptions, 1);
   std::unique_ptr<Request> done;
   while (s.has_unfinished()) {
     StepRecord r = run_step(s);
@@ -272,7 +272,7 @@ TEST(Scheduler, ParallelSamplingSiblingsSharePromptBlocks) {
   EXPECT_EQ(s.kv_cache().pool().ref_count(0), 3);
   EXPECT_EQ(s.kv_cache().pool().ref_count(1), 3);
   EXPECT_EQ(s.kv_cache().pool().ref_count(2), 1);
-  EXPECT_EQ(s.find("n1")->num_cached_tokens, 8);
+  EXPECT_EQ(s.find(id("n1"))->num_cached_tokens, 8);
   EXPECT_EQ(s.stats().prefix_cache_hits_tokens, 16);
   while (s.has_unfinished()) run_step(s);
   EXPECT_EQ(s.stats().num_free_blocks, 32);
@@ -312,42 +312,42 @@ TEST(Scheduler, AbortsFreeBlocksAnywhere) {
   s.add_request(make_request("C", token_range(6, 200), 10));
   expect_scheduled(run_step(s), {{"A", 0, 6}, {"B", 0, 6}}, "step 0");
 
-  std::unique_ptr<Request> c = s.finish_request("C", RequestStatus::FinishedAborted);  // waiting
+  std::unique_ptr<Request> c = s.finish_request(id("C"), RequestStatus::FinishedAborted);  // waiting
   ASSERT_TRUE(c);
   EXPECT_EQ(c->status, RequestStatus::FinishedAborted);
   EXPECT_EQ(c->prompt_token_ids, token_range(6, 200));
-  std::unique_ptr<Request> b = s.finish_request("B", RequestStatus::FinishedAborted);  // running
+  std::unique_ptr<Request> b = s.finish_request(id("B"), RequestStatus::FinishedAborted);  // running
   ASSERT_TRUE(b);
   EXPECT_EQ(b->output_token_ids, (Ids{1000}));
   EXPECT_TRUE(b->block_ids.empty());
   EXPECT_EQ(s.stats().num_free_blocks, 14);  // A holds 2
-  EXPECT_EQ(s.finish_request("nobody", RequestStatus::FinishedAborted), nullptr);
-  EXPECT_THROW(s.finish_request("A", RequestStatus::Running), Error);
+  EXPECT_EQ(s.finish_request(id("nobody"), RequestStatus::FinishedAborted), nullptr);
+  EXPECT_THROW(s.finish_request(id("A"), RequestStatus::Running), Error);
   s.check_invariants();
 
   // Abort while a step is in flight: the step's results for A are ignored.
   SchedulerOutput out = s.schedule();
-  EXPECT_EQ(out.finished_ids, (std::vector<std::string>{"C", "B"}));
+  EXPECT_EQ(names_of(out.finished_ids), (std::vector<std::string>{"C", "B"}));
   ASSERT_EQ(out.scheduled.size(), 1u);
-  ASSERT_TRUE(s.finish_request("A", RequestStatus::FinishedStopped));
-  s.update_from_output(out, {{"A", 5}});
+  ASSERT_TRUE(s.finish_request(id("A"), RequestStatus::FinishedStopped));
+  s.update_from_output(out, {{id("A"), 5}});
   s.check_invariants();
   EXPECT_FALSE(s.has_unfinished());
   EXPECT_EQ(s.stats().num_free_blocks, 16);
-  EXPECT_EQ(s.schedule().finished_ids, (std::vector<std::string>{"A"}));
+  EXPECT_EQ(names_of(s.schedule().finished_ids), (std::vector<std::string>{"A"}));
 }
 
 TEST(Scheduler, RejectsRequestsThatCanNeverFitOthersGoOn) {
   Scheduler s(make_config(4, 8, 64, 8, 40));
   s.add_request(make_request("ok1", token_range(5, 1), 2));
   expect_error_mentions([&] { s.add_request(make_request("big", token_range(41, 1), 1)); },
-                        {"'big'", "41", "max_model_len 40"});
+                        {quoted("big"), "41", "max_model_len 40"});
   // 30 + 10 - 1 = 39 KV tokens = 10 blocks > 8.
   expect_error_mentions([&] { s.add_request(make_request("long", token_range(30, 1), 10)); },
-                        {"'long'", "10 KV blocks", "8 blocks"});
-  expect_error_mentions([&] { s.add_request(make_request("ok1", token_range(3, 1), 1)); }, {"'ok1'", "already"});
-  expect_error_mentions([&] { s.add_request(make_request("empty", {}, 1)); }, {"'empty'", "empty prompt"});
-  expect_error_mentions([&] { s.add_request(make_request("zero", token_range(3, 1), 0)); }, {"'zero'", "max_tokens"});
+                        {quoted("long"), "10 KV blocks", "8 blocks"});
+  expect_error_mentions([&] { s.add_request(make_request("ok1", token_range(3, 1), 1)); }, {quoted("ok1"), "already"});
+  expect_error_mentions([&] { s.add_request(make_request("empty", {}, 1)); }, {quoted("empty"), "empty prompt"});
+  expect_error_mentions([&] { s.add_request(make_request("zero", token_range(3, 1), 0)); }, {quoted("zero"), "max_tokens"});
   EXPECT_THROW(s.add_request(nullptr), Error);
   s.add_request(make_request("fits", token_range(30, 500), 3));  // 32 KV tokens = 8 blocks: fits
   s.add_request(make_request("ok2", token_range(4, 900), 1));
@@ -355,7 +355,7 @@ TEST(Scheduler, RejectsRequestsThatCanNeverFitOthersGoOn) {
   std::map<std::string, Ids> outputs;
   while (s.has_unfinished()) {
     StepRecord r = run_step(s);
-    for (auto& f : r.finished) outputs[f->request_id] = f->output_token_ids;
+    for (auto& f : r.finished) outputs[name_of(f->request_id)] = f->output_token_ids;
   }
   EXPECT_EQ(outputs["ok1"], (Ids{1000, 1001}));
   EXPECT_EQ(outputs["fits"], (Ids{1000, 1001, 1002}));
@@ -376,17 +376,17 @@ TEST(Scheduler, ProtocolMisuseIsReportedWithoutCorruptingState) {
   s.add_request(make_request("A", token_range(8, 1), 5));
   SchedulerOutput out = s.schedule();  // A: 6 of 8 prompt tokens
   EXPECT_THROW(s.schedule(), Error);   // previous step not applied
-  expect_error_mentions([&] { s.update_from_output(out, {{"A", 7}}); }, {"'A'", "did not reach"});
+  expect_error_mentions([&] { s.update_from_output(out, {{id("A"), 7}}); }, {quoted("A"), "did not reach"});
   s.update_from_output(out, {});
   EXPECT_THROW(s.update_from_output(out, {}), Error);  // stale output
   out = s.schedule();                                  // A: last 2 tokens
-  expect_error_mentions([&] { s.update_from_output(out, {}); }, {"'A'", "no sampled token"});
+  expect_error_mentions([&] { s.update_from_output(out, {}); }, {quoted("A"), "no sampled token"});
   s.check_invariants();
-  s.update_from_output(out, {{"A", 42}});
-  EXPECT_EQ(s.find("A")->output_token_ids, (Ids{42}));
+  s.update_from_output(out, {{id("A"), 42}});
+  EXPECT_EQ(s.find(id("A"))->output_token_ids, (Ids{42}));
   // A has 9 tokens > max_model_len 8: the engine had to finish it.
-  expect_error_mentions([&] { s.schedule(); }, {"'A'", "max_model_len"});
-  ASSERT_TRUE(s.finish_request("A", RequestStatus::FinishedLength));
+  expect_error_mentions([&] { s.schedule(); }, {quoted("A"), "max_model_len"});
+  ASSERT_TRUE(s.finish_request(id("A"), RequestStatus::FinishedLength));
   s.check_invariants();
 }
 
@@ -394,7 +394,7 @@ TEST(Scheduler, InvariantCheckCatchesCorruption) {
   Scheduler s(make_config(4, 16, 64, 8, 64));
   s.add_request(make_request("A", token_range(6, 1), 5));
   run_step(s);
-  Request* a = const_cast<Request*>(s.find("A"));
+  Request* a = const_cast<Request*>(s.find(id("A")));
   a->block_ids.push_back(9);  // a block the pool does not count as held by A
   EXPECT_THROW(s.check_invariants(), Error);
   a->block_ids.pop_back();

@@ -1,7 +1,8 @@
 // `shardlm serve MODEL`: an OpenAI-compatible HTTP server (cpp-httplib from Debian: header-only, threads per
 // connection, chunked responses for server-sent events). HTTP threads parse and answer; one engine thread
 // (server/engine_loop.h) batches every connection's requests. Under a launcher with several ranks (tensor
-// parallelism), rank 0 serves and leads; the other ranks follow its broadcast decisions and serve nothing.
+// parallelism), rank 0 serves and leads; the other ranks follow its broadcast decisions and serve nothing. Without
+// a launcher, --tensor-parallel-size N starts ranks 1..N-1 itself (api/self_launch.h), which follow alike.
 #if SHARDLM_HAVE_HTTPLIB
 #include <httplib.h>
 #include <signal.h>
@@ -17,12 +18,14 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "api/self_launch.h"
 #include "engine/llm_engine.h"
 #include "engine_options.h"
 #include "io/json_file.h"
 #include "server/engine_loop.h"
 #include "server/openai_api.h"
 #include "server/response_builder.h"
+#include "shardlm/version.h"
 
 namespace shardlm::cli {
 
@@ -68,9 +71,8 @@ int run_serve(ServeFlags& f) {
   if (!f.model_tag.empty()) f.engine.args.model = f.model_tag;
   if (f.engine.args.model.empty()) throw std::invalid_argument("serve: give the model (shardlm serve MODEL)");
   f.engine.args.usage_context = UsageContext::OpenAIServer;
-  // The server steps its engine itself (EngineLoop), so its ranks come from a launcher, never self-launched: with
-  // --tensor-parallel-size N and no launcher, the engine's error says to start N ranks with shardlm-run.
-  if (f.engine.args.distributed_executor_backend.empty()) f.engine.args.distributed_executor_backend = "external_launcher";
+  // With --tensor-parallel-size N and no launcher the LLM starts ranks 1..N-1 itself (as `vllm serve -tp N`);
+  // they then follow this rank's engine loop exactly as a launcher's ranks do (see below).
   LLM llm(f.engine.args);
   if (llm.data_parallel_size() > 1)
     fail("serve: data parallelism (", llm.data_parallel_size(), " replicas) is not supported by the server; "
@@ -87,6 +89,7 @@ int run_serve(ServeFlags& f) {
     server::EngineLoop::follow(llm.engine(), world_cpu);
     return 0;
   }
+  if (SelfLaunch* workers = llm.self_launch()) workers->send_follow();  // they run EngineLoop::follow too
   const std::string model_name = f.served_model_name.empty() ? f.engine.args.model : f.served_model_name;
   std::atomic<bool> fatal{false};
   server::EngineLoop loop(llm.engine(), f.max_waiting, llm.world_size() > 1 ? &world_cpu : nullptr,
@@ -123,7 +126,7 @@ int run_serve(ServeFlags& f) {
   });
   svr.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
   svr.Get("/version", [](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, {{"version", "shardlm"}});
+    send_json(res, 200, {{"version", shardlm::version()}});  // vLLM's: the package's version
   });
   svr.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200,

@@ -56,8 +56,9 @@ TEST_P(Fp8LinearTest, MatchesTheCpuReference) {
     Tensor xg = to_gpu(x, dt), bg = to_gpu(bias, dt);
     Tensor y_gpu = Tensor::empty({c.M, c.N}, dt, Device::CUDA);
     ops::linear_fp8(xg, w_gpu, &bg, y_gpu);
-    // Same FP8 codes and scales on both sides; what differs is f32 summation order and the output rounding.
-    EXPECT_LT(rel_error(to_cpu_f32(y_gpu), y_cpu), dt == DType::F32 ? 1e-5 : 1e-2)
+    // Same FP8 codes and scales on both sides; what differs is the summation and the output rounding. Hopper's
+    // FP8 tensor cores accumulate with fewer mantissa bits than f32 (H100: 1.2e-4 relative at K = 4096).
+    EXPECT_LT(rel_error(to_cpu_f32(y_gpu), y_cpu), dt == DType::F32 ? 5e-4 : 1e-2)
         << dtype_label(dt) << " M=" << c.M << " N=" << c.N << " K=" << c.K;
   }
 }

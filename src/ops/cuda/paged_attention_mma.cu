@@ -21,22 +21,27 @@ struct MmaConfig {
   static constexpr int kThreads = 128, BM = kMmaRows, BN = kMmaKeys;
   static constexpr int LD = D + 8;  // row stride in elements: 16 B of padding keeps ldmatrix conflict-free
   static constexpr size_t tile_bytes = 2 * (size_t)BN * LD;  // one K or V tile of 16-bit elements
-  static constexpr size_t q_bytes = 2 * (size_t)BM * LD;
-  static constexpr size_t smem_bytes = q_bytes + 4 * tile_bytes;  // Q, then K and V in two stages
+  // Q's fragments live in registers at head_dim <= 128 (256 would spill): Q then passes through the second
+  // stage's K tile before the pipeline starts, and three blocks fit an SM instead of two. At 256 Q keeps its
+  // own area and is read by ldmatrix at every tile.
+  static constexpr bool q_in_regs = D <= 128;
+  static_assert(BM == BN, "Q borrows a K tile");
+  static constexpr size_t q_bytes = q_in_regs ? 0 : 2 * (size_t)BM * LD;
+  static constexpr size_t smem_bytes = q_bytes + 4 * tile_bytes;  // [Q], then K and V in two stages
 };
 
 template <typename T, int D>
-__global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) {
+__global__ void __launch_bounds__(128, D <= 128 ? 3 : 1) paged_attention_mma_kernel(AttnParams p) {
   using C = MmaConfig<D>;
   constexpr int BM = C::BM, BN = C::BN, LD = C::LD, V = 8, CPR = D / V;  // 16-byte chunks per row
   constexpr int NT = BN / 8;   // key tiles of 8 in S
   constexpr int DT = D / 8;    // dim tiles of 8 in O
   constexpr float kLog2e = 1.4426950408889634f;
   extern __shared__ __align__(128) unsigned char smem[];
-  T* q_s = reinterpret_cast<T*>(smem);
   T* kv_s = reinterpret_cast<T*>(smem + C::q_bytes);  // [stage][K|V][BN][LD]
   auto k_tile = [&](int stage) { return kv_s + (size_t)stage * 2 * BN * LD; };
   auto v_tile = [&](int stage) { return kv_s + ((size_t)stage * 2 + 1) * BN * LD; };
+  T* q_s = C::q_in_regs ? k_tile(1) : reinterpret_cast<T*>(smem);
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, t4 = lane % 4;  // mma fragment coordinates: row group, pair of columns
@@ -84,6 +89,17 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
   }
   load_tile(kv_begin, 0);
   cp_async_commit();
+  constexpr bool kQInRegs = C::q_in_regs;
+  constexpr int QF = kQInRegs ? D / 16 : 1;
+  uint32_t qa[QF][4];
+  const T* qw = q_s + warp * 16 * LD;
+  if constexpr (kQInRegs) {  // Q to registers, then its area is free for the second stage
+    cp_async_wait<0>();
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < QF; ++kk) ldmatrix_x4(qa[kk], qw + (lane % 16) * LD + kk * 16 + (lane / 16) * 8);
+    __syncthreads();
+  }
 
   // This lane's two rows (g and g + 8 of the warp's 16) and their causal limits.
   int limit[2];
@@ -98,10 +114,6 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
 #pragma unroll
   for (int j = 0; j < DT; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
 
-  const T* qw = q_s + warp * 16 * LD;
-  constexpr bool kQInRegs = D <= 128;
-  constexpr int QF = kQInRegs ? D / 16 : 1;
-  uint32_t qa[QF][4];
   const bool warp_idle = warp * 16 >= rows_here;
   int stage = 0;
   for (int kt = kv_begin; kt < kv_end; kt += BN, stage ^= 1) {
@@ -120,11 +132,6 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
       continue;
     }
 
-    // Q's A fragments stay in registers from the first tile on (head_dim <= 128; 256 would spill).
-    if (kQInRegs && kt == kv_begin) {
-#pragma unroll
-      for (int kk = 0; kk < QF; ++kk) ldmatrix_x4(qa[kk], qw + (lane % 16) * LD + kk * 16 + (lane / 16) * 8);
-    }
     // S = Q K^T over D in steps of 16; each ldmatrix.x4 of K gives two key tiles' B fragments.
     float s[NT][4];
 #pragma unroll

@@ -44,7 +44,7 @@ __global__ void __launch_bounds__(kThreads) paged_decode_mma_kernel(AttnParams p
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, t4 = lane % 4;
-  const int seq = blockIdx.x / p.Hk, kvh = blockIdx.x % p.Hk;
+  const int seq = p.seq_offset + (int)(blockIdx.x / p.Hk), kvh = blockIdx.x % p.Hk;
   const int q_row = p.query_start_loc[seq];  // the sequence's one query token
   if (p.query_start_loc[seq + 1] - q_row != 1) return;  // not a decode (a mixed batch's prefill, or padding)
   const int ctx = p.seq_lens[seq];

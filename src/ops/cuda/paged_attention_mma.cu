@@ -45,10 +45,9 @@ __global__ void __launch_bounds__(128, D <= 128 ? 3 : 1) paged_attention_mma_ker
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, t4 = lane % 4;  // mma fragment coordinates: row group, pair of columns
-  const int seq = blockIdx.x / p.Hk, kvh = blockIdx.x % p.Hk;
+  const int seq = p.seq_offset + (int)(blockIdx.x / p.Hk), kvh = blockIdx.x % p.Hk;
   const int q_begin = p.query_start_loc[seq];
   const int q_len = p.query_start_loc[seq + 1] - q_begin;
-  if (p.skip_decodes && q_len == 1) return;
   const int ctx = p.seq_lens[seq];
   const int rows_total = q_len * p.group;
   const int row0 = blockIdx.y * BM;

@@ -31,7 +31,7 @@ struct MmaConfig {
 };
 
 template <typename T, int D>
-__global__ void __launch_bounds__(128, D <= 128 ? 3 : 1) paged_attention_mma_kernel(AttnParams p) {
+__global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) {
   using C = MmaConfig<D>;
   constexpr int BM = C::BM, BN = C::BN, LD = C::LD, V = 8, CPR = D / V;  // 16-byte chunks per row
   constexpr int NT = BN / 8;   // key tiles of 8 in S
@@ -154,37 +154,14 @@ __global__ void __launch_bounds__(128, D <= 128 ? 3 : 1) paged_attention_mma_ker
     }
 
     // Online softmax; element (h, e) of key tile j is row g + 8h, key kt + 8j + 2*t4 + e.
-    float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int j = 0; j < NT; ++j)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int h = i / 2, key = kt + 8 * j + 2 * t4 + i % 2;
-        const float v = key < limit[h] && key < kv_end ? s[j][i] * scale2 : -INFINITY;
-        s[j][i] = v;
-        mx[h] = fmaxf(mx[h], v);
-      }
     float corr[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-      const float m_new = fmaxf(m_run[h], mx[h]);
-      corr[h] = m_new == -INFINITY ? 1.f : exp2f(m_run[h] - m_new);
-      m_run[h] = m_new;
-    }
-    float sum[2] = {0.f, 0.f};
-#pragma unroll
-    for (int j = 0; j < NT; ++j)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int h = i / 2;
-        const float e = s[j][i] == -INFINITY ? 0.f : exp2f(s[j][i] - m_run[h]);
-        s[j][i] = e;
-        sum[h] += e;
-      }
-#pragma unroll
-    for (int h = 0; h < 2; ++h) l_run[h] = l_run[h] * corr[h] + sum[h];  // lane-partial; reduced at the end
+    online_softmax_tile(
+        s, scale2,
+        [&](int j, int i) {
+          const int key = kt + 8 * j + 2 * t4 + i % 2;
+          return key < limit[i / 2] && key < kv_end;
+        },
+        m_run, l_run, corr);
 #pragma unroll
     for (int j = 0; j < DT; ++j) {
       o[j][0] *= corr[0];
@@ -197,10 +174,7 @@ __global__ void __launch_bounds__(128, D <= 128 ? 3 : 1) paged_attention_mma_ker
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
       uint32_t a[4];
-      a[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
-      a[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
-      a[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      a[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      p_fragment<T>(s, kk, a);
 #pragma unroll
       for (int j = 0; j < DT; j += 2) {
         uint32_t b[4];

@@ -41,9 +41,9 @@ ModelRunner::~ModelRunner() = default;
 ForwardInputs ModelRunner::build_inputs(const std::vector<SequenceStep>& steps) {
   const int64_t S = (int64_t)steps.size();
   int64_t T = 0, max_blocks = 1, num_logits = 0;
-  int32_t max_q = 0, max_len = 0, num_decodes = 0;  // num_decodes: leading sequences with one token
+  int32_t max_q = 0, max_len = 0, num_decodes = 0;
   for (const auto& s : steps) {
-    if (num_decodes == (int32_t)(&s - steps.data()) && s.token_ids.size() == 1) ++num_decodes;
+    num_decodes += s.token_ids.size() == 1;
     T += (int64_t)s.token_ids.size();
     max_blocks = std::max<int64_t>(max_blocks, (int64_t)s.block_ids->size());
     num_logits += s.num_logits_rows();
@@ -55,14 +55,14 @@ ForwardInputs ModelRunner::build_inputs(const std::vector<SequenceStep>& steps) 
     Tensor buffer = Tensor::empty({layout.total}, DType::I32);
     pack_step_inputs(steps, spec_.block_size, layout, buffer.data<int32_t>());
     ForwardInputs in = step_input_views(buffer, layout, max_q, max_len);
-    in.attn.num_leading_decodes = num_decodes;
+    in.attn.num_decode_seqs = num_decodes;
     return in;
   }
   pack_step_inputs(steps, spec_.block_size, layout, staging_->host(layout.total));
   Tensor buffer = Tensor::empty({layout.total}, DType::I32, device_);
   staging_->upload(buffer, layout.total);
   ForwardInputs in = step_input_views(buffer, layout, max_q, max_len);
-  in.attn.num_leading_decodes = num_decodes;
+  in.attn.num_decode_seqs = num_decodes;
   return in;
 }
 

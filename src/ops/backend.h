@@ -23,9 +23,9 @@ struct AttentionMetadata {
   int32_t num_seqs = 0;
   int32_t max_query_len = 0;
   int32_t max_seq_len = 0;
-  // How many of the first sequences have exactly one query row (a mixed batch's leading decodes) when the
-  // host knows, else 0; lets a backend give them their own kernel.
-  int32_t num_leading_decodes = 0;
+  // Sequences with exactly one query row (decodes) when the host knows, else 0; lets a backend give the
+  // decodes of a mixed batch their own kernel.
+  int32_t num_decode_seqs = 0;
 };
 
 // FP8 (e4m3) linear layers, vLLM's W8A8 scheme: weights stored in FP8 with f32 scales, input activations

@@ -71,9 +71,7 @@ AttentionMetadata metadata(const Batch& b, Device dev) {
   m.num_seqs = (int32_t)b.seq_lens.size();
   m.max_query_len = b.max_q;
   m.max_seq_len = b.max_ctx;
-  while (m.num_leading_decodes + 1 < (int32_t)b.qsl.size() &&
-         b.qsl[m.num_leading_decodes + 1] - b.qsl[m.num_leading_decodes] == 1)
-    ++m.num_leading_decodes;
+  for (size_t i = 0; i + 1 < b.qsl.size(); ++i) m.num_decode_seqs += b.qsl[i + 1] - b.qsl[i] == 1;
   return m;
 }
 
@@ -119,17 +117,13 @@ std::vector<AttnCase> cases() {
   }
   v.push_back(wide);
   v.push_back(wide_odd);
-  // Mixed batches whose leading decodes go to the decode kernel and whose prompts go to the prefill kernel:
-  // many decodes (neither launch splits the context), and a few (both split it).
-  AttnCase mixed{"mixed_many_leading_decodes", {}, {}, 8, 2, 128, 16};
+  // A mixed batch big enough that its decodes go to the decode kernel and its prompts to the prefill kernel.
+  AttnCase mixed{"mixed_many_decodes", {40, 70}, {100, 70}, 8, 2, 128, 16};
   for (int s = 0; s < 200; ++s) {
     mixed.q_lens.push_back(1);
     mixed.ctx_lens.push_back(1 + (int32_t)(rng() % 300));
   }
-  mixed.q_lens.insert(mixed.q_lens.end(), {40, 70});
-  mixed.ctx_lens.insert(mixed.ctx_lens.end(), {100, 70});
   v.push_back(mixed);
-  v.push_back({"mixed_few_leading_decodes_split", {1, 1, 1, 9}, {700, 3, 1300, 900}, 8, 2, 128, 16});
   return v;
 }
 

@@ -223,7 +223,7 @@ void bench_attention_seqs(DType dt, const std::string& name, const std::vector<A
   m.num_seqs = seqs;
   m.max_query_len = max_q;
   m.max_seq_len = max_ctx;
-  while (m.num_leading_decodes < seqs && seqs_in[(size_t)m.num_leading_decodes].q_len == 1) ++m.num_leading_decodes;
+  for (const AttnSeq& s : seqs_in) m.num_decode_seqs += s.q_len == 1;
   const int64_t T = qsl.back();
   Tensor q = rand_gpu({T, Hq, D}, dt, 4);
   Tensor kc = big_gpu({num_blocks, bs, Hk, D}, dt), vc = big_gpu({num_blocks, bs, Hk, D}, dt);

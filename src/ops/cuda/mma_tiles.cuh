@@ -67,53 +67,6 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   }
 }
 
-// One tile of the online softmax (FlashAttention's running max and sum) on S's m16n8 fragments: NT key tiles
-// of 8; this lane holds rows g and g + 8 (h = 0, 1) of the warp's 16, element i of a key tile in row i / 2.
-// s: raw scores; visible(j, i) says whether element i of key tile j is attended to, and those are scaled by
-// scale2 (log2 units), the others set to -inf. On return s holds exp2(s - m) (0 where masked). m_run, l_run:
-// the rows' running max and sum (l lane-partial: the 4 lanes of a row are summed at the end). corr: what O
-// must be scaled by before this tile's P V is added.
-template <int NT, typename Visible>
-__device__ __forceinline__ void online_softmax_tile(float (&s)[NT][4], float scale2, Visible&& visible,
-                                                    float (&m_run)[2], float (&l_run)[2], float (&corr)[2]) {
-  float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-  for (int j = 0; j < NT; ++j)
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      s[j][i] = visible(j, i) ? s[j][i] * scale2 : -INFINITY;
-      mx[i / 2] = fmaxf(mx[i / 2], s[j][i]);
-    }
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-    mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-    const float m_new = fmaxf(m_run[h], mx[h]);
-    corr[h] = m_new == -INFINITY ? 1.f : exp2f(m_run[h] - m_new);
-    m_run[h] = m_new;
-  }
-  float sum[2] = {0.f, 0.f};
-#pragma unroll
-  for (int j = 0; j < NT; ++j)
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float e = s[j][i] == -INFINITY ? 0.f : exp2f(s[j][i] - m_run[i / 2]);
-      s[j][i] = e;
-      sum[i / 2] += e;
-    }
-#pragma unroll
-  for (int h = 0; h < 2; ++h) l_run[h] = l_run[h] * corr[h] + sum[h];
-}
-
-// P's A fragment for keys [16 kk, 16 kk + 16) of the tile: S's key tiles 2 kk and 2 kk + 1, rounded to T.
-template <typename T, int NT>
-__device__ __forceinline__ void p_fragment(const float (&s)[NT][4], int kk, uint32_t (&a)[4]) {
-  a[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
-  a[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
-  a[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-  a[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-}
-
 // Copies tiles of BN keys -- the K and V rows of one kv head, D 16-bit features each -- from the paged
 // cache into shared memory ([BN][LD] each) with cp.async; keys at or past the end are zero-filled.
 // Thread t moves 16-byte part t % CPR of keys t / CPR + i * KPI (i < ITERS), so a warp copies KW keys per

@@ -259,8 +259,8 @@ __global__ void __launch_bounds__(32 * WR * WK) paged_attention_kernel(AttnParam
 // out[row] = sum_s o_s * exp(m_s - M) / sum_s l_s * exp(m_s - M), M = max_s m_s. One block per row.
 template <typename T>
 __global__ void combine_splits_kernel(const float* __restrict__ part_o, const float* __restrict__ part_ml,
-                                      T* __restrict__ out, int splits, int64_t num_rows, int64_t row_begin, int D) {
-  const int64_t row = row_begin + blockIdx.x;
+                                      T* __restrict__ out, int splits, int64_t num_rows, int D) {
+  const int64_t row = blockIdx.x;
   float M = -INFINITY;
   for (int s = 0; s < splits; ++s) M = fmaxf(M, part_ml[(s * num_rows + row) * 2]);
   float L = 0.f;
@@ -303,24 +303,14 @@ LaunchShape plan(int num_seqs, int Hk, int max_rows, int max_ctx, int BM, int BN
   return s;
 }
 
-// The sequences [seq_begin, seq_begin + num_seqs) of a batch, whose query rows are [row_begin, row_end) of
-// the flattened [T * Hq] rows (all of them by default).
-struct SeqRange {
-  int seq_begin = 0, num_seqs = 0;
-  int64_t row_begin = 0, row_end = 0;
-};
-
-// Plans the grid (query-row tiles of BM, context splits in multiples of BN) for the sequences of `range`, runs
-// `launch_kernel(p, grid)` (p.seq_offset = the range's first sequence), and merges the splits of the range's
-// rows when there are several.
+// Plans the grid (query-row tiles of BM, context splits in multiples of BN), runs `launch_kernel(p, grid)`,
+// and merges the splits when there are several.
 template <typename T, typename Launch>
-void run_planned(AttnParams p, const SeqRange& range, int max_rows, int max_ctx, int BM, int BN,
-                 Launch&& launch_kernel) {
-  LaunchShape shape = plan(range.num_seqs, p.Hk, max_rows, max_ctx, BM, BN);
+void run_planned(AttnParams p, int num_seqs, int max_rows, int max_ctx, int BM, int BN, Launch&& launch_kernel) {
+  LaunchShape shape = plan(num_seqs, p.Hk, max_rows, max_ctx, BM, BN);
   if (shape.m_tiles > 65535)
     fail("cuda paged_attention: ", max_rows, " query rows per kv head exceed the launch limit; use smaller chunks");
   p.split_len = shape.split_len;
-  p.seq_offset = range.seq_begin;
   Tensor part_o, part_ml;
   if (shape.splits > 1) {
     part_o = Tensor::empty({shape.splits, p.num_rows, p.D}, DType::F32, Device::CUDA);
@@ -328,19 +318,14 @@ void run_planned(AttnParams p, const SeqRange& range, int max_rows, int max_ctx,
     p.part_o = part_o.data<float>();
     p.part_ml = part_ml.data<float>();
   }
-  launch_kernel(p, dim3((unsigned)(range.num_seqs * p.Hk), (unsigned)shape.m_tiles, (unsigned)shape.splits));
+  launch_kernel(p, dim3((unsigned)(num_seqs * p.Hk), (unsigned)shape.m_tiles, (unsigned)shape.splits));
   SHARDLM_CUDA_CHECK_LAUNCH();
-  if (shape.splits > 1 && range.row_end > range.row_begin) {
+  if (shape.splits > 1) {
     const int threads = std::min(256, (p.D + 31) / 32 * 32);
-    combine_splits_kernel<T><<<(unsigned)(range.row_end - range.row_begin), threads, 0, stream()>>>(
-        p.part_o, p.part_ml, static_cast<T*>(p.out), shape.splits, p.num_rows, range.row_begin, p.D);
+    combine_splits_kernel<T><<<(unsigned)p.num_rows, threads, 0, stream()>>>(p.part_o, p.part_ml, static_cast<T*>(p.out),
+                                                                               shape.splits, p.num_rows, p.D);
     SHARDLM_CUDA_CHECK_LAUNCH();
   }
-}
-
-template <typename T, typename Launch>
-void run_planned(const AttnParams& p, int num_seqs, int max_rows, int max_ctx, int BM, int BN, Launch&& launch_kernel) {
-  run_planned<T>(p, SeqRange{0, num_seqs, 0, p.num_rows}, max_rows, max_ctx, BM, BN, launch_kernel);
 }
 
 template <typename T, int D_PAD, int R, int WR, int WK>
@@ -358,7 +343,7 @@ void launch(const AttnParams& p, int num_seqs, int max_rows, int max_ctx) {
 }
 
 template <typename T, int D_PAD>
-void launch_for_dim(const AttnParams& p, DType dt, int num_seqs, int num_decodes, int max_q, int max_ctx,
+void launch_for_dim(AttnParams p, DType dt, int num_seqs, int num_decodes, int max_q, int max_ctx,
                     bool staged_only, bool simt_decode, bool decode_v1) {
   const int max_rows = max_q * p.group;
   const bool aligned = aligned16(p.q) && aligned16(p.k_cache) && aligned16(p.v_cache) && aligned16(p.out);
@@ -394,16 +379,14 @@ void launch_for_dim(const AttnParams& p, DType dt, int num_seqs, int num_decodes
     if (p.group <= 4) return launch<T, D_PAD, 4, 1, 4>(p, num_seqs, max_rows, max_ctx);
     return launch<T, D_PAD, 8, 1, 4>(p, num_seqs, max_rows, max_ctx);
   }
-  // A mixed batch whose first num_decodes sequences are decodes (the scheduler puts running requests
-  // first): those go to the decode kernel, the rest to the prefill kernel, each grid only as large as its
-  // sequences (one grid for all would give every decode the prompts' row tiles, nearly all empty).
-  if (mma_ok && decode_mma && num_decodes > 0 && num_decodes < num_seqs) {
-    const int64_t decode_rows = (int64_t)num_decodes * p.Hq;
-    run_planned<T>(p, SeqRange{0, num_decodes, 0, decode_rows}, p.group, max_ctx, 16, attn::kDecodeMmaKeys,
+  // A mixed batch's decodes get the decode kernel and the prefill kernel skips them, when neither launch
+  // splits the context (each then writes its rows' outputs directly).
+  if (mma_ok && decode_mma && num_decodes > 0 && num_decodes < num_seqs &&
+      plan(num_seqs, p.Hk, max_rows, max_ctx, attn::kMmaRows, attn::kMmaKeys).splits == 1 &&
+      plan(num_seqs, p.Hk, p.group, max_ctx, 16, attn::kDecodeMmaKeys).splits == 1) {
+    run_planned<T>(p, num_seqs, p.group, max_ctx, 16, attn::kDecodeMmaKeys,
                    [&](const AttnParams& pp, dim3 grid) { attn::launch_decode_mma(dt, pp, grid); });
-    return run_planned<T>(p, SeqRange{num_decodes, num_seqs - num_decodes, decode_rows, p.num_rows}, max_rows,
-                          max_ctx, attn::kMmaRows, attn::kMmaKeys,
-                          [&](const AttnParams& pp, dim3 grid) { attn::launch_mma_prefill(dt, pp, grid); });
+    p.skip_decodes = true;
   }
   if (mma_ok) {
     return run_planned<T>(p, num_seqs, max_rows, max_ctx, attn::kMmaRows, attn::kMmaKeys,
@@ -448,10 +431,10 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
   const DType dt = q.dtype();
   dispatch_float(dt, "paged_attention", [&](auto tag) {
     using E = decltype(tag);
-    if (D <= 32) launch_for_dim<E, 32>(p, dt, meta.num_seqs, meta.num_leading_decodes, max_q, max_ctx, staged_only, simt_decode, decode_v1);
-    else if (D <= 64) launch_for_dim<E, 64>(p, dt, meta.num_seqs, meta.num_leading_decodes, max_q, max_ctx, staged_only, simt_decode, decode_v1);
-    else if (D <= 128) launch_for_dim<E, 128>(p, dt, meta.num_seqs, meta.num_leading_decodes, max_q, max_ctx, staged_only, simt_decode, decode_v1);
-    else launch_for_dim<E, 256>(p, dt, meta.num_seqs, meta.num_leading_decodes, max_q, max_ctx, staged_only, simt_decode, decode_v1);
+    if (D <= 32) launch_for_dim<E, 32>(p, dt, meta.num_seqs, meta.num_decode_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
+    else if (D <= 64) launch_for_dim<E, 64>(p, dt, meta.num_seqs, meta.num_decode_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
+    else if (D <= 128) launch_for_dim<E, 128>(p, dt, meta.num_seqs, meta.num_decode_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
+    else launch_for_dim<E, 256>(p, dt, meta.num_seqs, meta.num_decode_seqs, max_q, max_ctx, staged_only, simt_decode, decode_v1);
   });
 }
 

@@ -25,9 +25,9 @@ struct AttnParams {
   int Hq, Hk, group, D, block_size, max_blocks_per_seq;
   int split_len;  // keys per split, a multiple of BN
   float scale;
-  // The tensor-core kernels' block x = (sequence - seq_offset) * Hk + kv head: a launch may cover a range of
-  // the batch's sequences (a mixed batch's leading decodes, or the prompts after them).
-  int seq_offset = 0;
+  // Mixed batches split between two kernels: the tensor-core prefill kernel skips sequences with one query
+  // row (the decode kernel takes them); only with one context split (outputs written directly).
+  bool skip_decodes = false;
 };
 
 // Writes one finished row: normalised into `out`, or as a partial for the split merge.

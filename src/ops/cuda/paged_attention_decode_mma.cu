@@ -44,7 +44,7 @@ __global__ void __launch_bounds__(kThreads) paged_decode_mma_kernel(AttnParams p
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, t4 = lane % 4;
-  const int seq = p.seq_offset + (int)(blockIdx.x / p.Hk), kvh = blockIdx.x % p.Hk;
+  const int seq = blockIdx.x / p.Hk, kvh = blockIdx.x % p.Hk;
   const int q_row = p.query_start_loc[seq];  // the sequence's one query token
   if (p.query_start_loc[seq + 1] - q_row != 1) return;  // not a decode (a mixed batch's prefill, or padding)
   const int ctx = p.seq_lens[seq];
@@ -117,11 +117,41 @@ __global__ void __launch_bounds__(kThreads) paged_decode_mma_kernel(AttnParams p
     }
 
     // Element (h, e) of key tile j is row g + 8h, key key0 + 8j + 2 t4 + e; keys past kv_end are masked.
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float v = key0 + 8 * j + 2 * t4 + i % 2 < kv_end ? s[j][i] * scale2 : -INFINITY;
+        s[j][i] = v;
+        mx[i / 2] = fmaxf(mx[i / 2], v);
+      }
     float corr[2];
-    online_softmax_tile(
-        s, scale2, [&](int j, int i) { return key0 + 8 * j + 2 * t4 + i % 2 < kv_end; }, m_run, l_run, corr);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+      const float m_new = fmaxf(m_run[h], mx[h]);
+      corr[h] = m_new == -INFINITY ? 1.f : exp2f(m_run[h] - m_new);
+      m_run[h] = m_new;
+    }
+    float sum[2] = {0.f, 0.f};
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float e = s[j][i] == -INFINITY ? 0.f : exp2f(s[j][i] - m_run[i / 2]);
+        s[j][i] = e;
+        sum[i / 2] += e;
+      }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) l_run[h] = l_run[h] * corr[h] + sum[h];  // lane-partial; reduced at the end
+
     uint32_t a[4];
-    p_fragment<T>(s, 0, a);
+    a[0] = pack2<T>(s[0][0], s[0][1]);
+    a[1] = pack2<T>(s[0][2], s[0][3]);
+    a[2] = pack2<T>(s[1][0], s[1][1]);
+    a[3] = pack2<T>(s[1][2], s[1][3]);
 #pragma unroll
     for (int j = 0; j < DT; j += 2) {
       o[j][0] *= corr[0], o[j][1] *= corr[0], o[j][2] *= corr[1], o[j][3] *= corr[1];

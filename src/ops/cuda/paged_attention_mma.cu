@@ -21,13 +21,8 @@ struct MmaConfig {
   static constexpr int kThreads = 128, BM = kMmaRows, BN = kMmaKeys;
   static constexpr int LD = D + 8;  // row stride in elements: 16 B of padding keeps ldmatrix conflict-free
   static constexpr size_t tile_bytes = 2 * (size_t)BN * LD;  // one K or V tile of 16-bit elements
-  // Q's fragments live in registers at head_dim <= 128 (256 would spill): Q then passes through the second
-  // stage's K tile before the pipeline starts, and three blocks fit an SM instead of two. At 256 Q keeps its
-  // own area and is read by ldmatrix at every tile.
-  static constexpr bool q_in_regs = D <= 128;
-  static_assert(BM == BN, "Q borrows a K tile");
-  static constexpr size_t q_bytes = q_in_regs ? 0 : 2 * (size_t)BM * LD;
-  static constexpr size_t smem_bytes = q_bytes + 4 * tile_bytes;  // [Q], then K and V in two stages
+  static constexpr size_t q_bytes = 2 * (size_t)BM * LD;
+  static constexpr size_t smem_bytes = q_bytes + 4 * tile_bytes;  // Q, then K and V in two stages
 };
 
 template <typename T, int D>
@@ -38,16 +33,17 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
   constexpr int DT = D / 8;    // dim tiles of 8 in O
   constexpr float kLog2e = 1.4426950408889634f;
   extern __shared__ __align__(128) unsigned char smem[];
+  T* q_s = reinterpret_cast<T*>(smem);
   T* kv_s = reinterpret_cast<T*>(smem + C::q_bytes);  // [stage][K|V][BN][LD]
   auto k_tile = [&](int stage) { return kv_s + (size_t)stage * 2 * BN * LD; };
   auto v_tile = [&](int stage) { return kv_s + ((size_t)stage * 2 + 1) * BN * LD; };
-  T* q_s = C::q_in_regs ? k_tile(1) : reinterpret_cast<T*>(smem);
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, t4 = lane % 4;  // mma fragment coordinates: row group, pair of columns
-  const int seq = p.seq_offset + (int)(blockIdx.x / p.Hk), kvh = blockIdx.x % p.Hk;
+  const int seq = blockIdx.x / p.Hk, kvh = blockIdx.x % p.Hk;
   const int q_begin = p.query_start_loc[seq];
   const int q_len = p.query_start_loc[seq + 1] - q_begin;
+  if (p.skip_decodes && q_len == 1) return;
   const int ctx = p.seq_lens[seq];
   const int rows_total = q_len * p.group;
   const int row0 = blockIdx.y * BM;
@@ -88,17 +84,6 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
   }
   load_tile(kv_begin, 0);
   cp_async_commit();
-  constexpr bool kQInRegs = C::q_in_regs;
-  constexpr int QF = kQInRegs ? D / 16 : 1;
-  uint32_t qa[QF][4];
-  const T* qw = q_s + warp * 16 * LD;
-  if constexpr (kQInRegs) {  // Q to registers, then its area is free for the second stage
-    cp_async_wait<0>();
-    __syncthreads();
-#pragma unroll
-    for (int kk = 0; kk < QF; ++kk) ldmatrix_x4(qa[kk], qw + (lane % 16) * LD + kk * 16 + (lane / 16) * 8);
-    __syncthreads();
-  }
 
   // This lane's two rows (g and g + 8 of the warp's 16) and their causal limits.
   int limit[2];
@@ -113,6 +98,10 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
 #pragma unroll
   for (int j = 0; j < DT; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
 
+  const T* qw = q_s + warp * 16 * LD;
+  constexpr bool kQInRegs = D <= 128;
+  constexpr int QF = kQInRegs ? D / 16 : 1;
+  uint32_t qa[QF][4];
   const bool warp_idle = warp * 16 >= rows_here;
   int stage = 0;
   for (int kt = kv_begin; kt < kv_end; kt += BN, stage ^= 1) {
@@ -131,6 +120,11 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
       continue;
     }
 
+    // Q's A fragments stay in registers from the first tile on (head_dim <= 128; 256 would spill).
+    if (kQInRegs && kt == kv_begin) {
+#pragma unroll
+      for (int kk = 0; kk < QF; ++kk) ldmatrix_x4(qa[kk], qw + (lane % 16) * LD + kk * 16 + (lane / 16) * 8);
+    }
     // S = Q K^T over D in steps of 16; each ldmatrix.x4 of K gives two key tiles' B fragments.
     float s[NT][4];
 #pragma unroll
@@ -154,14 +148,37 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
     }
 
     // Online softmax; element (h, e) of key tile j is row g + 8h, key kt + 8j + 2*t4 + e.
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int h = i / 2, key = kt + 8 * j + 2 * t4 + i % 2;
+        const float v = key < limit[h] && key < kv_end ? s[j][i] * scale2 : -INFINITY;
+        s[j][i] = v;
+        mx[h] = fmaxf(mx[h], v);
+      }
     float corr[2];
-    online_softmax_tile(
-        s, scale2,
-        [&](int j, int i) {
-          const int key = kt + 8 * j + 2 * t4 + i % 2;
-          return key < limit[i / 2] && key < kv_end;
-        },
-        m_run, l_run, corr);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+      const float m_new = fmaxf(m_run[h], mx[h]);
+      corr[h] = m_new == -INFINITY ? 1.f : exp2f(m_run[h] - m_new);
+      m_run[h] = m_new;
+    }
+    float sum[2] = {0.f, 0.f};
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int h = i / 2;
+        const float e = s[j][i] == -INFINITY ? 0.f : exp2f(s[j][i] - m_run[h]);
+        s[j][i] = e;
+        sum[h] += e;
+      }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) l_run[h] = l_run[h] * corr[h] + sum[h];  // lane-partial; reduced at the end
 #pragma unroll
     for (int j = 0; j < DT; ++j) {
       o[j][0] *= corr[0];
@@ -174,7 +191,10 @@ __global__ void __launch_bounds__(128) paged_attention_mma_kernel(AttnParams p) 
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
       uint32_t a[4];
-      p_fragment<T>(s, kk, a);
+      a[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
+      a[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
+      a[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      a[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 #pragma unroll
       for (int j = 0; j < DT; j += 2) {
         uint32_t b[4];

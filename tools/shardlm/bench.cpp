@@ -7,7 +7,7 @@
 #include <optional>
 #include <stdexcept>
 
-#include "cli/output_file.h"
+#include "output_file.h"
 #include "commands.h"
 #include "core/error.h"
 #include "distributed/launch_env.h"

@@ -16,7 +16,7 @@
 #include <random>
 #include <thread>
 
-#include "cli/output_file.h"
+#include "output_file.h"
 #include "commands.h"
 #include "core/error.h"
 

@@ -9,8 +9,8 @@
 #include <optional>
 #include <sstream>
 
-#include "cli/output_file.h"
-#include "cli/output_format.h"
+#include "output_file.h"
+#include "output_format.h"
 #include "commands.h"
 #include "core/error.h"
 #include "distributed/launch_env.h"

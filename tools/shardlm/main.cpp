@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/output_file.h"
+#include "output_file.h"
 #include "commands.h"
 #include "core/error.h"
 #include "distributed/error_file.h"

@@ -1,5 +1,5 @@
 // OutputFile: see output_file.h.
-#include "cli/output_file.h"
+#include "output_file.h"
 
 #include <cerrno>
 #include <cstring>

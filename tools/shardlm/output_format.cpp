@@ -1,5 +1,5 @@
 // Output formatting.
-#include "cli/output_format.h"
+#include "output_format.h"
 
 #include <cstdio>
 #include <nlohmann/json.hpp>

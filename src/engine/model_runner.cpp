@@ -51,16 +51,15 @@ ForwardInputs ModelRunner::build_inputs(const std::vector<SequenceStep>& steps) 
     max_len = std::max(max_len, s.start + (int32_t)s.token_ids.size());
   }
   const StepLayout layout(T, S, max_blocks, num_logits);
+  Tensor buffer;
   if (device_ == Device::CPU) {
-    Tensor buffer = Tensor::empty({layout.total}, DType::I32);
+    buffer = Tensor::empty({layout.total}, DType::I32);
     pack_step_inputs(steps, spec_.block_size, layout, buffer.data<int32_t>());
-    ForwardInputs in = step_input_views(buffer, layout, max_q, max_len);
-    in.attn.num_decode_seqs = num_decodes;
-    return in;
+  } else {
+    pack_step_inputs(steps, spec_.block_size, layout, staging_->host(layout.total));
+    buffer = Tensor::empty({layout.total}, DType::I32, device_);
+    staging_->upload(buffer, layout.total);
   }
-  pack_step_inputs(steps, spec_.block_size, layout, staging_->host(layout.total));
-  Tensor buffer = Tensor::empty({layout.total}, DType::I32, device_);
-  staging_->upload(buffer, layout.total);
   ForwardInputs in = step_input_views(buffer, layout, max_q, max_len);
   in.attn.num_decode_seqs = num_decodes;
   return in;

@@ -184,7 +184,7 @@ RotaryEmbedding::RotaryEmbedding(const RopeConfig& cfg, int64_t max_position, De
 }
 
 void RotaryEmbedding::apply(Tensor& q, Tensor& k, const Tensor& positions) const {
-  ops::rotary(q, k, positions, cos_sin_, /*neox_style=*/true);
+  ops::rotary(q, k, positions, cos_sin_, kNeoxStyle);
 }
 
 }  // namespace shardlm

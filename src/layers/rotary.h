@@ -39,6 +39,7 @@ class RotaryEmbedding {
   // q [T, Hq, D], k [T, Hk, D] rotated in place (rotate-half, as Llama checkpoints in HF layout need).
   void apply(Tensor& q, Tensor& k, const Tensor& positions) const;
   const Tensor& cos_sin() const { return cos_sin_; }
+  static constexpr bool kNeoxStyle = true;  // rotate-half pairs (i, i + rot/2), not interleaved ones
 
  private:
   Tensor cos_sin_;  // [max_position, rotary_dim]: cos in the first half, sin in the second

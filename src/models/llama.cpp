@@ -91,7 +91,7 @@ class LlamaModel final : public Model {
         rope_.apply(q, k, in.positions);
         a = layer.attn.forward(q.reshape({T, q_size}), k.reshape({T, kv_size}), v, in, cache);
       } else {
-        a = layer.attn.forward_qkv(qkv, &rope_.cos_sin(), in, cache);
+        a = layer.attn.forward_qkv(qkv, &rope_, in, cache);
       }
       h = layer.o_proj.forward(a);
       layer.post_attention_layernorm.add_and_forward(h, x);

@@ -92,7 +92,7 @@ class OptModel final : public Model {
       if (!pre_ln_) h = x;
       else if (h.defined()) layer.self_attn_layer_norm.add_and_forward(h, x);
       else h = layer.self_attn_layer_norm.forward(x);
-      Tensor a = layer.attn.forward_qkv(layer.qkv.forward(h), /*cos_sin=*/nullptr, in, cache);
+      Tensor a = layer.attn.forward_qkv(layer.qkv.forward(h), /*rope=*/nullptr, in, cache);
       h = layer.out_proj.forward(a);
       (pre_ln_ ? layer.final_layer_norm : layer.self_attn_layer_norm).add_and_forward(h, x);
 

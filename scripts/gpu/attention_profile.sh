@@ -10,9 +10,7 @@ source scripts/gpu/common.sh
 say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
 # FULL_BUILD=1: also build build-gpu (the whole engine, for profile_throughput.sh) alongside, on the same cores.
 if [[ ${FULL_BUILD:-0} == 1 ]]; then
-  ( { [[ -f build-gpu/build.ninja ]] || cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=OFF; } > "$OUT/build_full.log" 2>&1 &&
-    nice ninja -C build-gpu -j "$(nproc)" shardlm test_cuda >> "$OUT/build_full.log" 2>&1 ) &
+  build_gpu "$OUT/build_full.log" shardlm test_cuda &
   FULL_PID=$!
 fi
 BO=/tmp/build-ops

@@ -13,6 +13,15 @@ source scripts/gpu/deps.sh
 export NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0}
 B=$ROOT/build-gpu/bin
 
+# Configures build-gpu (Release, sm_90, no Python module) and builds the given targets; output to the log file.
+# usage: build_gpu LOG TARGET...
+build_gpu() {
+  local log=$1
+  shift
+  cmake -S "$ROOT" -B "$ROOT/build-gpu" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DSHARDLM_WITH_PYTHON=OFF > "$log" 2>&1 && ninja -C "$ROOT/build-gpu" -j "$(nproc)" "$@" >> "$log" 2>&1
+}
+
 # A 2 GiB device-to-device copy through PyTorch, bytes read + written, median of 10.
 copy_bandwidth() {
   python3 - <<'PY' | tee -a "$SUMMARY"

@@ -5,8 +5,7 @@
 set -uo pipefail
 source scripts/gpu/common.sh
 say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=OFF \
-  > "$OUT/build.log" 2>&1 && ninja -C build-gpu -j "$(nproc)" shardlm >> "$OUT/build.log" 2>&1
+build_gpu "$OUT/build.log" shardlm
 say "build rc=$? at $SECONDS s"
 ( $B/shardlm make-model --preset llama-3-8b --out /tmp/l8b > /dev/null 2>&1 ) &
 MAKE=$!

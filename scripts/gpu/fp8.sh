@@ -9,8 +9,7 @@ set -uo pipefail
 SUMMARY_NAME=fp8.txt
 source scripts/gpu/common.sh
 say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=OFF \
-  > "$OUT/build_fp8.log" 2>&1 && ninja -C build-gpu -j "$(nproc)" shardlm test_cuda >> "$OUT/build_fp8.log" 2>&1 ||
+build_gpu "$OUT/build_fp8.log" shardlm test_cuda ||
   { say "build failed"; grep -E "error" "$OUT/build_fp8.log" | head -20; exit 1; }
 timeout 300 $B/test_cuda --gtest_filter='*Fp8*:*FP8*' > "$OUT/test_fp8.log" 2>&1
 say "test_cuda FP8 rc=$?: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/test_fp8.log" | tr '\n' ' ')"

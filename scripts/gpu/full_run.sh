@@ -17,8 +17,7 @@ say "phase $PHASE on $(nvidia-smi --query-gpu=name --format=csv,noheader | head 
 
 if [[ $PHASE == 1 ]]; then
   T0=$SECONDS
-  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=OFF \
-    > "$OUT/build.log" 2>&1 && ninja -C build-gpu -j "$(nproc)" shardlm shardlm-run test_cuda test_models >> "$OUT/build.log" 2>&1
+  build_gpu "$OUT/build.log" shardlm shardlm-run test_cuda test_models
   say "build rc=$? in $((SECONDS - T0)) s"; tail -3 "$OUT/build.log" | tee -a "$SUMMARY"
 
   # test_cuda includes the CUDA-graph tests (decode_graphs_test: runner logits and engine generations against
@@ -107,8 +106,7 @@ PY
 fi
 if [[ $PHASE == 3 ]]; then
   # Offline throughput alone on a fresh machine: build, write the checkpoint, run NPROMPTS prompts.
-  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=OFF \
-    > "$OUT/build.log" 2>&1 && ninja -C build-gpu -j "$(nproc)" shardlm >> "$OUT/build.log" 2>&1
+  build_gpu "$OUT/build.log" shardlm
   say "build rc=$? at $SECONDS s"
   $B/shardlm make-model --preset llama-3-8b --out /tmp/l8b > /dev/null && say "llama-3-8b written at $SECONDS s"
   timeout 360 $B/shardlm bench throughput --model /tmp/l8b --num-prompts ${NPROMPTS:-200} --input-len 256 \

@@ -11,9 +11,7 @@ set -uo pipefail
 SUMMARY_NAME=profile.txt
 source scripts/gpu/common.sh
 say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
-[[ -f build-gpu/build.ninja ]] || cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=OFF > "$OUT/build_profile.log" 2>&1
-ninja -C build-gpu -j "$(nproc)" shardlm ${TESTS:+test_cuda} >> "$OUT/build_profile.log" 2>&1 ||
+build_gpu "$OUT/build_profile.log" shardlm ${TESTS:+test_cuda} ||
   { say "build failed"; grep -E "error" "$OUT/build_profile.log" | head -20; exit 1; }
 if [[ -n ${TESTS:-} ]]; then
   timeout 300 $B/test_cuda --gtest_filter="$TESTS" > "$OUT/test_cuda.log" 2>&1

@@ -12,8 +12,7 @@ F=$SHARDLM_FIXTURES/models
 NGPU=$(nvidia-smi -L | wc -l)
 say "on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) x$NGPU, $(date -u +%FT%TZ), commit $(cat COMMIT 2>/dev/null)"
 
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSHARDLM_WITH_PYTHON=OFF \
-  > "$OUT/build.log" 2>&1 && ninja -C build-gpu -j "$(nproc)" shardlm shardlm-run test_cuda test_models >> "$OUT/build.log" 2>&1
+build_gpu "$OUT/build.log" shardlm shardlm-run test_cuda test_models
 say "build rc=$? at $SECONDS s"; grep -E "error|FAILED" "$OUT/build.log" | head -5 | tee -a "$SUMMARY"
 
 # Heavy checkpoint written in the background while the tests run (it only needs the CPU and the disk).
